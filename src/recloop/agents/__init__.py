@@ -1,0 +1,1 @@
+"""Policies that learn: bandits, tabular RL, deep RL."""

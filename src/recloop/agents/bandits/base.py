@@ -1,0 +1,282 @@
+"""The bandit policy base: both faces of the Policy protocol over one learned state.
+
+A concrete bandit says three things — how it scores arms, how likely it is to
+pick each, and how it learns from one reward — and inherits the rest: input
+checks, candidate subsets, item-id mapping for serving, batching, save/load.
+
+Simulation face works in arm indices ``0..n_arms-1``. Serving face takes item
+ids; each new id gets the next arm index, so the catalogue can grow.
+"""
+
+from __future__ import annotations
+
+import inspect
+from abc import ABC, abstractmethod
+from typing import Any, Hashable, Sequence
+
+import numpy as np
+
+from recloop.core import persist
+from recloop.core.registry import lookup
+from recloop.core.seeding import as_generator
+from recloop.core.types import Feedback, Recommendation
+
+
+class BanditPolicy(ABC):
+    """Base class of every bandit policy (simulation and serving faces).
+
+    Subclasses implement :meth:`_new_arms`, :meth:`_scores`, :meth:`_learn` and
+    where the choice is not the argmax of the scores, :meth:`_probs` and
+    :meth:`_choose`.
+    """
+
+    contextual: bool = False
+    #: Deterministic index policies choose the argmax; their probabilities are exact.
+    #: Sampling policies (Thompson) estimate probabilities by Monte Carlo.
+
+    def __init__(self, n_arms: int | None = None, *, n_features: int | None = None, seed: int | None = None):
+        if n_arms is not None and (int(n_arms) != n_arms or n_arms < 1):
+            raise ValueError(f"n_arms must be a positive integer, got {n_arms!r}")
+        if self.contextual and n_features is None:
+            raise ValueError(f"{type(self).__name__} is contextual: pass n_features (context dimension)")
+        if n_features is not None and (int(n_features) != n_features or n_features < 1):
+            raise ValueError(f"n_features must be a positive integer, got {n_features!r}")
+        self.n_arms = n_arms
+        self.n_features = n_features
+        self.seed = seed
+        self.rng_ = as_generator(seed)
+        self.t_ = 0
+        self.item_ids_: list = []
+        self._index: dict = {}
+        self.arms_ = 0
+        if n_arms:
+            self._add_arms(int(n_arms))
+
+    # ------------------------------------------------------------ for subclasses
+    @abstractmethod
+    def _new_arms(self, n: int) -> dict[str, np.ndarray]:
+        """Fresh per-arm state for ``n`` new arms: ``{"attr_": array with leading axis n}``."""
+
+    @abstractmethod
+    def _scores(self, x: np.ndarray | None, arms: np.ndarray) -> np.ndarray:
+        """Selection score of each arm in ``arms`` (an index, or a posterior sample)."""
+
+    @abstractmethod
+    def _learn(self, arm: int, reward: float, x: np.ndarray | None) -> None:
+        """Absorb one reward for ``arm``."""
+
+    def _greedy_scores(self, x: np.ndarray | None, arms: np.ndarray) -> np.ndarray:
+        """Exploitation scores (estimated mean reward); default: the selection scores."""
+        return self._scores(x, arms)
+
+    def _probs(self, x: np.ndarray | None, arms: np.ndarray) -> np.ndarray:
+        """Probability of choosing each arm in ``arms``; default: uniform over the argmax set."""
+        return _argmax_probs(self._scores(x, arms))
+
+    def _choose(self, x: np.ndarray | None, arms: np.ndarray) -> int:
+        """Position (in ``arms``) of the arm chosen; default: argmax, ties broken at random."""
+        return _argmax(self._scores(x, arms), self.rng_)
+
+    def _learn_batch(self, arms: np.ndarray, rewards: np.ndarray, X: np.ndarray | None) -> None:
+        for i in range(len(arms)):
+            self._learn(int(arms[i]), float(rewards[i]), None if X is None else X[i])
+
+    # ------------------------------------------------------------ arms and ids
+    def _add_arms(self, n: int) -> None:
+        fresh = self._new_arms(n)
+        for name, arr in fresh.items():
+            old = getattr(self, name, None)
+            setattr(self, name, arr if old is None or self.arms_ == 0 else np.concatenate([old, arr]))
+        self.arms_ += n
+
+    def _arms_for(self, ids: Sequence[Hashable], grow: bool = True) -> np.ndarray:
+        out = np.empty(len(ids), dtype=np.int64)
+        for i, item in enumerate(ids):
+            arm = self._index.get(item)
+            if arm is None:
+                if not grow:
+                    raise KeyError(f"unknown item id {item!r}: this policy has never shown it")
+                arm = len(self.item_ids_)
+                self._index[item] = arm
+                self.item_ids_.append(item)
+                if arm >= self.arms_:
+                    self._add_arms(arm + 1 - self.arms_)
+            out[i] = arm
+        return out
+
+    # ------------------------------------------------------------ checks
+    def _context(self, obs: Any) -> np.ndarray | None:
+        if not self.contextual:
+            return None
+        if obs is None:
+            raise ValueError(f"{type(self).__name__} needs a context vector of length {self.n_features}")
+        x = np.asarray(obs, dtype=np.float64)
+        if x.shape != (self.n_features,):
+            raise ValueError(f"context has shape {x.shape}; {type(self).__name__} expects ({self.n_features},)")
+        if not np.isfinite(x).all():
+            raise ValueError("context contains NaN or infinite values")
+        return x
+
+    def _candidate_arms(self, candidates: Any) -> np.ndarray:
+        if self.arms_ == 0:
+            raise RuntimeError(f"{type(self).__name__} has no arms yet: pass n_arms or call recommend() with candidates")
+        if candidates is None:
+            return np.arange(self.arms_)
+        c = np.asarray(candidates)
+        if c.dtype == bool:
+            if c.shape != (self.arms_,):
+                raise ValueError(f"candidate mask has shape {c.shape}; expected ({self.arms_},)")
+            c = np.flatnonzero(c)
+        c = c.astype(np.int64, copy=False).ravel()
+        if c.size == 0:
+            raise ValueError("no candidate arms to choose from")
+        if c.min() < 0 or c.max() >= self.arms_:
+            raise IndexError(f"candidate arm out of range 0..{self.arms_ - 1}: {c[(c < 0) | (c >= self.arms_)][0]}")
+        return c
+
+    def _check_arm(self, action: Any) -> int:
+        arm = int(action)
+        if arm != action or not 0 <= arm < self.arms_:
+            raise IndexError(f"arm {action!r} out of range 0..{self.arms_ - 1}")
+        return arm
+
+    @staticmethod
+    def _check_reward(reward: Any) -> float:
+        r = float(reward)
+        if not np.isfinite(r):
+            raise ValueError(f"reward must be a finite number, got {reward!r}")
+        return r
+
+    # ------------------------------------------------------------ simulation face
+    def act(self, obs: Any = None, *, explore: bool = True, candidates: Any = None) -> int:
+        """Choose an arm (index). ``explore=False`` picks the best estimated arm."""
+        x = self._context(obs)
+        arms = self._candidate_arms(candidates)
+        if not explore:
+            return int(arms[_argmax(self._greedy_scores(x, arms), self.rng_)])
+        return int(arms[self._choose(x, arms)])
+
+    def probabilities(self, obs: Any = None, *, candidates: Any = None) -> np.ndarray:
+        """Probability of choosing each arm now (zeros outside ``candidates``); sums to 1."""
+        x = self._context(obs)
+        arms = self._candidate_arms(candidates)
+        p = np.zeros(self.arms_)
+        p[arms] = self._probs(x, arms)
+        return p
+
+    def update(self, action: Any, reward: float | None = None, obs: Any = None) -> None:
+        """Learn from one reward; ``action`` may be an arm index or a :class:`Feedback`."""
+        if isinstance(action, Feedback):
+            fb = action
+            arm = int(self._arms_for([fb.item_id], grow=False)[0])
+            self._learn(arm, self._check_reward(fb.reward), self._context(fb.context))
+        else:
+            if reward is None:
+                raise TypeError("update(action, reward, obs): reward is missing")
+            self._learn(self._check_arm(action), self._check_reward(reward), self._context(obs))
+        self.t_ += 1
+
+    def act_batch(self, obs_batch: Any = None, *, n: int | None = None) -> np.ndarray:
+        """One decision per row of ``obs_batch`` (or ``n`` decisions for context-free bandits),
+        all made with the current state."""
+        if self.contextual:
+            X = self._batch_context(obs_batch)
+            return np.array([self.act(x) for x in X], dtype=np.int64)
+        if n is None:
+            n = 1 if obs_batch is None else len(obs_batch)
+        return np.array([self.act() for _ in range(n)], dtype=np.int64)
+
+    def update_batch(self, actions: Any, rewards: Any, obs_batch: Any = None) -> None:
+        a = np.asarray(actions)
+        r = np.asarray(rewards, dtype=np.float64)
+        if a.ndim != 1 or a.shape != r.shape:
+            raise ValueError(f"actions {a.shape} and rewards {r.shape} must be 1-d of equal length")
+        if a.size and (a.min() < 0 or a.max() >= self.arms_ or not np.array_equal(a, a.astype(np.int64))):
+            raise IndexError(f"arms out of range 0..{self.arms_ - 1}")
+        if not np.isfinite(r).all():
+            raise ValueError("rewards contain NaN or infinite values")
+        X = self._batch_context(obs_batch, len(a)) if self.contextual else None
+        self._learn_batch(a.astype(np.int64), r, X)
+        self.t_ += len(a)
+
+    def _batch_context(self, obs_batch: Any, n: int | None = None) -> np.ndarray:
+        X = np.asarray(obs_batch, dtype=np.float64)
+        if X.ndim != 2 or X.shape[1] != self.n_features or (n is not None and len(X) != n):
+            raise ValueError(f"context batch has shape {X.shape}; expected ({n or 'n'}, {self.n_features})")
+        if not np.isfinite(X).all():
+            raise ValueError("context batch contains NaN or infinite values")
+        return X
+
+    # ------------------------------------------------------------ serving face
+    def recommend(self, context: Any, candidates: Sequence[Hashable], k: int = 1) -> Recommendation:
+        """Choose among ``candidates`` (item ids): the chosen item first, then by score.
+
+        The chosen item is sampled from the policy's distribution, so the logged
+        propensity is exactly the probability of what was shown.
+        """
+        ids = list(candidates)
+        if not ids:
+            raise ValueError("candidates is empty")
+        if len(set(ids)) != len(ids):
+            raise ValueError("candidate ids must be unique")
+        if not 1 <= int(k) <= len(ids):
+            raise ValueError(f"k={k} must be between 1 and the number of candidates ({len(ids)})")
+        x = self._context(context)
+        arms = self._arms_for(ids)
+        p = self._probs(x, arms)
+        first = int(self.rng_.choice(len(ids), p=p))
+        scores = self._greedy_scores(x, arms)
+        rest = [i for i in np.argsort(-scores, kind="stable") if i != first][: int(k) - 1]
+        order = [first, *rest]
+        return Recommendation(items=tuple(ids[i] for i in order), scores=scores[order], propensities=p[order])
+
+    # ------------------------------------------------------------ params, save, load
+    def get_params(self) -> dict[str, Any]:
+        sig = inspect.signature(type(self).__init__)
+        return {name: getattr(self, name) for name in sig.parameters if name != "self"}
+
+    def _state(self) -> dict[str, Any]:
+        state = {k: v for k, v in self.__dict__.items() if k.endswith("_")}
+        return state
+
+    def save(self, path: Any) -> Any:
+        return persist.save(path, kind="policy", name=self.registry_name, params=self.get_params(), state=self._state())
+
+    @classmethod
+    def load(cls, path: Any) -> "BanditPolicy":
+        meta = persist.load(path)
+        klass = lookup("policy", meta["name"])
+        if not issubclass(klass, cls):
+            raise TypeError(f"{path} holds a {klass.__name__}, not a {cls.__name__}")
+        params = dict(meta["params"])
+        params["n_arms"] = None  # arms come back with the state
+        obj = klass(**params)
+        for k, v in meta["state"].items():
+            setattr(obj, k, v)
+        obj.n_arms = meta["params"].get("n_arms")
+        obj._index = {item: i for i, item in enumerate(obj.item_ids_)}
+        return obj
+
+    def __repr__(self) -> str:
+        params = ", ".join(f"{k}={v!r}" for k, v in self.get_params().items() if v is not None)
+        return f"{type(self).__name__}({params})"
+
+
+def _argmax(scores: np.ndarray, rng: np.random.Generator) -> int:
+    best = scores.max()
+    ties = np.flatnonzero(scores >= best)
+    return int(ties[0]) if len(ties) == 1 else int(ties[rng.integers(len(ties))])
+
+
+def _argmax_probs(scores: np.ndarray) -> np.ndarray:
+    is_best = (scores >= scores.max()).astype(np.float64)
+    return is_best / is_best.sum()
+
+
+def monte_carlo_probs(sample: Any, n_samples: int, n_arms: int, rng: np.random.Generator) -> np.ndarray:
+    """Choice probabilities of a sampling policy: the share of ``n_samples`` posterior
+    draws (``sample(n) -> (n, n_arms)``) in which each arm is the argmax."""
+    draws = sample(n_samples)
+    winners = draws.argmax(axis=1)
+    counts = np.bincount(winners, minlength=n_arms).astype(np.float64)
+    return counts / counts.sum()

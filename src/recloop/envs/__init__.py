@@ -1,0 +1,1 @@
+"""Gymnasium environments: simulated users and the classic testbeds."""
