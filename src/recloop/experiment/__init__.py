@@ -1,0 +1,1 @@
+"""Experiments: configs, the runner, results tables, plots and HTML reports."""
