@@ -255,7 +255,11 @@ class BanditPolicy(ABC):
             setattr(obj, k, v)
         obj.n_arms = meta["params"].get("n_arms")
         obj._index = {item: i for i, item in enumerate(obj.item_ids_)}
+        obj._restore()
         return obj
+
+    def _restore(self) -> None:
+        """Rebuild anything derived from the loaded state (e.g. a network from its arrays)."""
 
     def __repr__(self) -> str:
         params = ", ".join(f"{k}={v!r}" for k, v in self.get_params().items() if v is not None)
