@@ -2,8 +2,9 @@
 
 It stops after finitely many improvements (at most ``A**S``, in practice a
 handful), at a policy whose values are optimal up to numerical precision.
-Evaluation solves the linear system ``(I - gamma P_pi) V = R_pi``; with
-``gamma = 1`` it uses least squares, which is exact for proper episodic tasks.
+Evaluation solves the linear system ``(I - gamma P_pi) V = R_pi``. Policy
+iteration needs ``gamma < 1`` (with ``gamma = 1`` its first policies may never
+terminate, and their values do not exist); use value iteration there.
 
 Examples
 --------
@@ -24,7 +25,11 @@ from recloop.agents.tabular.value_iteration import PlanningResult, check_model, 
 
 
 def evaluate_policy(P: np.ndarray, R: np.ndarray, policy: np.ndarray, *, gamma: float) -> np.ndarray:
-    """Exact values of a policy: deterministic ``(S,)`` actions or stochastic ``(S, A)`` probabilities."""
+    """Exact values of a policy: deterministic ``(S,)`` actions or stochastic ``(S, A)`` probabilities.
+
+    With ``gamma = 1`` absorbing zero-reward states are pinned to 0 and the policy
+    must reach one from everywhere (a *proper* policy), or a ValueError says so.
+    """
     P, R = check_model(P, R, gamma)
     S = P.shape[0]
     pol = np.asarray(policy)
@@ -34,16 +39,25 @@ def evaluate_policy(P: np.ndarray, R: np.ndarray, policy: np.ndarray, *, gamma: 
         P_pi, R_pi = np.einsum("sa,sat->st", pol, P), (pol * R).sum(axis=1)
     else:
         raise ValueError(f"policy must have shape ({S},) or {R.shape}, got {pol.shape}")
-    A = np.eye(S) - gamma * P_pi
     if gamma < 1.0:
-        return np.linalg.solve(A, R_pi)
-    return np.linalg.lstsq(A, R_pi, rcond=None)[0]
+        return np.linalg.solve(np.eye(S) - gamma * P_pi, R_pi)
+    live = ~((np.diag(P_pi) >= 1.0 - 1e-12) & (R_pi == 0.0))
+    V = np.zeros(S)
+    try:
+        V[live] = np.linalg.solve(np.eye(live.sum()) - P_pi[np.ix_(live, live)], R_pi[live])
+    except np.linalg.LinAlgError:
+        raise ValueError("with gamma = 1 the policy must reach an absorbing zero-reward state from every "
+                         "state; this one loops forever somewhere (its values are undefined)") from None
+    return V
 
 
 def policy_iteration(P: np.ndarray, R: np.ndarray, *, gamma: float = 0.99, tol: float = 1e-10,
                      max_iter: int = 1_000) -> PlanningResult:
-    """Solve the MDP ``(P, R, gamma)`` by policy iteration."""
+    """Solve the MDP ``(P, R, gamma)`` by policy iteration (``gamma < 1``)."""
     P, R = check_model(P, R, gamma)
+    if gamma >= 1.0:
+        raise ValueError("policy iteration needs gamma < 1 (an early policy may never terminate); "
+                         "use value_iteration for undiscounted episodic tasks")
     S = P.shape[0]
     policy = np.zeros(S, dtype=np.int64)
     it = 0
