@@ -24,7 +24,7 @@ Examples
 >>> env.decode(env.encode(segment=2, last=None))
 (2, None)
 >>> action, value = env.best_fixed_action()
->>> action == env.mainstream, value < env.optimal().values @ env.initial_distribution()
+>>> action == env.mainstream, bool(value < env.optimal().values @ env.initial_distribution())
 (True, True)
 """
 
