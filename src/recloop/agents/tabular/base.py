@@ -137,25 +137,23 @@ class TabularAgent:
             self.q_[s, a] += step * (target - self.q_[s, a])
 
     # ------------------------------------------------------------ checks
+    @staticmethod
+    def _index(value: Any, n: int, what: str) -> int:
+        arr = np.asarray(value)
+        if arr.ndim != 0 or not np.issubdtype(arr.dtype, np.number) or int(arr) != arr:
+            raise ValueError(f"{what} must be an integer in 0..{n - 1}, got {value!r}")
+        i = int(arr)
+        if not 0 <= i < n:
+            raise IndexError(f"{what} {i} out of range 0..{n - 1}")
+        return i
+
     def _state(self, obs: Any) -> int:
         if obs is None:
             raise ValueError(f"{type(self).__name__} needs a state (an integer in 0..{self.n_states - 1})")
-        arr = np.asarray(obs)
-        if arr.ndim != 0 or not np.issubdtype(arr.dtype, np.number) or int(arr) != arr:
-            raise ValueError(f"state must be an integer in 0..{self.n_states - 1}, got {obs!r}")
-        s = int(arr)
-        if not 0 <= s < self.n_states:
-            raise IndexError(f"state {s} out of range 0..{self.n_states - 1}")
-        return s
+        return self._index(obs, self.n_states, "state")
 
     def _action(self, action: Any) -> int:
-        arr = np.asarray(action)
-        if arr.ndim != 0 or not np.issubdtype(arr.dtype, np.number) or int(arr) != arr:
-            raise ValueError(f"action must be an integer in 0..{self.n_actions - 1}, got {action!r}")
-        a = int(arr)
-        if not 0 <= a < self.n_actions:
-            raise IndexError(f"action {a} out of range 0..{self.n_actions - 1}")
-        return a
+        return self._index(action, self.n_actions, "action")
 
     def _candidates(self, candidates: Any) -> np.ndarray:
         if candidates is None:
