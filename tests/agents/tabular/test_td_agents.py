@@ -26,7 +26,7 @@ def greedy_rows(env, agent, limit=60):
 
 
 def test_registered_names():
-    assert {"q-learning", "sarsa", "expected-sarsa", "dyna-q"} <= set(names("policy"))
+    assert {"q-learning", "sarsa", "expected-sarsa", "dyna-q"} <= set(names("policy", aliases=True))
     agent = make("policy", "q-learning", n_states=3, n_actions=2, seed=1)
     assert isinstance(agent, QLearning)
 

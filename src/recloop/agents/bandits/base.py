@@ -17,6 +17,7 @@ from typing import Any, Hashable, Sequence
 import numpy as np
 
 from recloop.core import persist
+from recloop.core.ranking import check_candidates, rank
 from recloop.core.registry import lookup
 from recloop.core.seeding import as_generator
 from recloop.core.types import Feedback, Recommendation
@@ -214,21 +215,10 @@ class BanditPolicy(ABC):
         The chosen item is sampled from the policy's distribution, so the logged
         propensity is exactly the probability of what was shown.
         """
-        ids = list(candidates)
-        if not ids:
-            raise ValueError("candidates is empty")
-        if len(set(ids)) != len(ids):
-            raise ValueError("candidate ids must be unique")
-        if not 1 <= int(k) <= len(ids):
-            raise ValueError(f"k={k} must be between 1 and the number of candidates ({len(ids)})")
+        ids = check_candidates(candidates, k)
         x = self._context(context)
         arms = self._arms_for(ids)
-        p = self._probs(x, arms)
-        first = int(self.rng_.choice(len(ids), p=p))
-        scores = self._greedy_scores(x, arms)
-        rest = [i for i in np.argsort(-scores, kind="stable") if i != first][: int(k) - 1]
-        order = [first, *rest]
-        return Recommendation(items=tuple(ids[i] for i in order), scores=scores[order], propensities=p[order])
+        return rank(ids, self._probs(x, arms), self._greedy_scores(x, arms), k, self.rng_)
 
     # ------------------------------------------------------------ params, save, load
     def get_params(self) -> dict[str, Any]:

@@ -20,6 +20,7 @@ import numpy as np
 
 from recloop.agents.tabular.learning import EpisodeEnd, LearningCurve, learn
 from recloop.core import persist
+from recloop.core.ranking import check_candidates, rank
 from recloop.core.registry import lookup
 from recloop.core.schedules import Constant, Exponential, InverseTime, Linear, schedule
 from recloop.core.seeding import as_generator
@@ -287,21 +288,10 @@ class TabularAgent:
     def recommend(self, context: Any, candidates: Sequence[Hashable], k: int = 1) -> Recommendation:
         """Choose among ``candidates`` (action ids) in state ``context``: the sampled choice
         first (its exact propensity logged), then the rest by Q value."""
-        ids = list(candidates)
-        if not ids:
-            raise ValueError("candidates is empty")
-        if len(set(ids)) != len(ids):
-            raise ValueError("candidate ids must be unique")
-        if not 1 <= int(k) <= len(ids):
-            raise ValueError(f"k={k} must be between 1 and the number of candidates ({len(ids)})")
+        ids = check_candidates(candidates, k)
         s = self._state(context)
         arms = np.array([self._action(i) for i in ids], dtype=np.int64)
-        p = self._probs(s, arms, self.exploration_rate)
-        first = int(self.rng_.choice(len(ids), p=p))
-        scores = self.q_[s, arms]
-        rest = [i for i in np.argsort(-scores, kind="stable") if i != first][: int(k) - 1]
-        order = [first, *rest]
-        return Recommendation(items=tuple(ids[i] for i in order), scores=scores[order], propensities=p[order])
+        return rank(ids, self._probs(s, arms, self.exploration_rate), self.q_[s, arms], k, self.rng_)
 
     # ------------------------------------------------------------ params, save, load
     def get_params(self) -> dict[str, Any]:
