@@ -1,0 +1,192 @@
+"""The live model: online learning in batches, snapshots, restart recovery, roll-back.
+
+The model's state is always "snapshot ``version`` + every joined reward with
+``seq`` in (snapshot watermark, ``watermark``], applied in ``seq`` order". A snapshot
+records that watermark; on start we load the newest snapshot whose checksum holds
+and replay the rewards after its watermark. Because ``update_many`` applies records
+one by one in order, the model after any number of crashes equals the model of an
+uninterrupted run over the same events: learning is exactly-once.
+
+Activating an old version (roll-back) writes a *new* snapshot holding the old
+state with the *current* watermark: rewards already seen stay unlearned on
+purpose, and a restart reproduces exactly the activated model.
+"""
+
+from __future__ import annotations
+
+import copy
+import hashlib
+import logging
+import time
+from collections import deque
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from recloop.agents.bandits.base import BanditPolicy
+from recloop.core.registry import lookup
+from recloop.serve.config import ServeConfig
+from recloop.serve.store import Joined, Store
+
+log = logging.getLogger("recloop.serve")
+
+
+def build_policy(config: ServeConfig) -> BanditPolicy:
+    """A fresh policy from the config (registered name or saved file)."""
+    if config.policy.endswith(".npz"):
+        return BanditPolicy.load(config.policy)
+    klass = lookup("policy", config.policy)  # KeyError with suggestions for unknown names
+    params = dict(config.policy_params)
+    if getattr(klass, "contextual", False):
+        params.setdefault("n_features", config.n_features)
+    params.setdefault("seed", config.seed)
+    return klass(**params)
+
+
+def sha256_file(path: Path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for block in iter(lambda: fh.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()
+
+
+class OnlineLearner:
+    """Owns the live policy. Not thread-safe: call it from the event loop only."""
+
+    def __init__(self, config: ServeConfig, store: Store):
+        self.config = config
+        self.store = store
+        self.dir = config.snapshot_path()
+        self.policy: BanditPolicy = build_policy(config)
+        self.version = 0
+        self.watermark = 0
+        self.pending: deque[Joined] = deque()
+        self.lags: deque[float] = deque(maxlen=10_000)
+        self.learned = 0
+        self.replayed = 0
+        self.last_snapshot = time.monotonic()
+
+    @property
+    def contextual(self) -> bool:
+        return bool(self.policy.contextual)
+
+    @property
+    def n_features(self) -> int | None:
+        return self.policy.n_features
+
+    # ------------------------------------------------------------ start-up
+    def recover(self) -> None:
+        """Load the newest valid snapshot (or write v0) and replay what came after it."""
+        self.dir.mkdir(parents=True, exist_ok=True)
+        for row in self.store.list_models():
+            path = Path(row["path"])
+            try:
+                if sha256_file(path) != row["sha256"]:
+                    raise ValueError("checksum mismatch")
+                self.policy = BanditPolicy.load(path)
+            except (OSError, ValueError, KeyError, TypeError) as err:
+                log.warning("snapshot v%s unusable (%s); trying an older one", row["version"], err)
+                continue
+            self.version, self.watermark = int(row["version"]), int(row["watermark"])
+            break
+        else:
+            if self.store.list_models():
+                log.warning("no valid snapshot: starting from a fresh policy and replaying all rewards")
+            self.version, self.watermark = -1, 0
+        start = self.watermark
+        for chunk in _chunks(self.store.joined_after(self.watermark), 2000):
+            self._apply(chunk)
+            self.replayed += len(chunk)
+        if self.version < 0:
+            self.snapshot(note="initial" if start == 0 and not self.replayed else "rebuilt from the log")
+        log.info("model v%d, watermark %d (%d replayed)", self.version, self.watermark, self.replayed)
+
+    # ------------------------------------------------------------ learning
+    def enqueue(self, joined: list[Joined]) -> None:
+        self.pending.extend(joined)
+
+    def learn_pending(self, limit: int = 500) -> int:
+        """Apply up to ``limit`` queued rewards (in seq order); returns how many."""
+        if not self.pending:
+            return 0
+        chunk = [self.pending.popleft() for _ in range(min(limit, len(self.pending)))]
+        self._apply(chunk)
+        now = time.perf_counter()
+        self.lags.extend(now - j.received for j in chunk if j.received)
+        return len(chunk)
+
+    def _apply(self, chunk: list[Joined]) -> None:
+        fresh = [j for j in chunk if j.seq > self.watermark]  # belt and braces: never twice
+        if len(fresh) != len(chunk):
+            log.warning("skipped %d rewards already learned", len(chunk) - len(fresh))
+        self.policy.update_many(j.feedback for j in fresh)
+        if fresh:
+            self.watermark = fresh[-1].seq
+            self.learned += len(fresh)
+
+    def lag_quantiles(self) -> dict[str, float | None]:
+        if not self.lags:
+            return {"p50": None, "p99": None, "max": None}
+        a = np.fromiter(self.lags, dtype=np.float64)
+        return {"p50": float(np.quantile(a, 0.5)), "p99": float(np.quantile(a, 0.99)), "max": float(a.max())}
+
+    # ------------------------------------------------------------ snapshots
+    def freeze(self) -> tuple[BanditPolicy, int]:
+        """A copy of the live state and the watermark it includes (cheap; loop thread)."""
+        return copy.deepcopy(self.policy), self.watermark
+
+    def write_snapshot(self, policy: BanditPolicy, watermark: int, *, parent: int | None, note: str) -> dict:
+        """Write a frozen state to disk and register it (safe to run in a worker thread)."""
+        version = self.store.next_model_version()
+        path = policy.save(self.dir / f"model-v{version:06d}.npz")  # temp file + fsync + rename
+        digest = sha256_file(path)
+        self.store.add_model(version=version, path=str(path.resolve()), sha256=digest, watermark=watermark,
+                             parent=parent, note=note)
+        return {"version": version, "path": str(path), "sha256": digest, "watermark": watermark,
+                "parent": parent, "note": note}
+
+    def snapshot(self, note: str = "manual") -> dict:
+        policy, watermark = self.freeze()
+        row = self.write_snapshot(policy, watermark, parent=self.version if self.version >= 0 else None, note=note)
+        self.version = row["version"]
+        self.last_snapshot = time.monotonic()
+        return row
+
+    def load_version(self, version: int) -> tuple[BanditPolicy, dict]:
+        rows = {r["version"]: r for r in self.store.list_models()}
+        if version not in rows:
+            raise KeyError(f"no model version {version}; known: {sorted(rows)}")
+        row = rows[version]
+        path = Path(row["path"])
+        if not path.exists():
+            raise FileNotFoundError(f"snapshot file of v{version} is missing: {path.name}")
+        if sha256_file(path) != row["sha256"]:
+            raise ValueError(f"snapshot v{version} fails its checksum")
+        return BanditPolicy.load(path), row
+
+    def install(self, policy: BanditPolicy, version: int) -> None:
+        """Make ``policy`` live as ``version`` (its watermark is the current one)."""
+        if policy.contextual and policy.n_features != self.policy.n_features:
+            raise ValueError(f"model expects {policy.n_features} features, service serves {self.policy.n_features}")
+        self.policy = policy
+        self.version = version
+        self.last_snapshot = time.monotonic()
+
+    def state(self) -> dict[str, Any]:
+        return {"version": self.version, "name": f"v{self.version}", "watermark": self.watermark,
+                "pending": len(self.pending), "learned": self.learned, "replayed": self.replayed,
+                "policy": type(self.policy).__name__, "updates": int(self.policy.t_),
+                "items": len(self.policy.item_ids_)}
+
+
+def _chunks(it: Any, n: int):
+    buf: list = []
+    for x in it:
+        buf.append(x)
+        if len(buf) == n:
+            yield buf
+            buf = []
+    if buf:
+        yield buf
