@@ -45,10 +45,16 @@ def sqlite_db(tmp_path):
     return f"sqlite:///{tmp_path / 'recloop.db'}", None
 
 
-def config(db, tmp_path, **kw):
+def _config(db, tmp_path, **kw):
     from recloop.serve.config import ServeConfig
     url, schema = db
     base = dict(db=url, db_schema=schema, n_features=4, snapshot_dir=str(tmp_path / "models"),
                 snapshot_every_s=0, learn_interval_s=0.0, seed=0)
     base.update(kw)
     return ServeConfig(**base)
+
+
+@pytest.fixture
+def config():
+    """``config(db, tmp_path, **overrides)`` -> a ServeConfig for tests."""
+    return _config

@@ -181,6 +181,34 @@ class OnlineLearner:
                 "items": len(self.policy.item_ids_)}
 
 
+def per_item_state(policy: BanditPolicy) -> dict[Any, dict[str, np.ndarray]]:
+    """Learned per-arm arrays keyed by item id (arm indices differ between runs that
+    met the items in a different order; the learned state per item must not)."""
+    arms = policy.arms_
+    arrays = {k: v for k, v in policy._state().items()
+              if isinstance(v, np.ndarray) and v.ndim >= 1 and v.shape[0] == arms and k != "item_ids_"}
+    return {item: {k: v[i] for k, v in arrays.items()} for i, item in enumerate(policy.item_ids_)}
+
+
+def same_model(a: BanditPolicy, b: BanditPolicy) -> bool:
+    """True when both hold bit-identical learned state for every item either has
+    updated; an item only one of them knows must still be untouched there."""
+    sa, sb = per_item_state(a), per_item_state(b)
+    fresh = build_fresh_like(a)
+    for item in set(sa) | set(sb):
+        x, y = sa.get(item), sb.get(item)
+        x = x if x is not None else fresh
+        y = y if y is not None else fresh
+        if x.keys() != y.keys() or any(not np.array_equal(x[k], y[k]) for k in x):
+            return False
+    return True
+
+
+def build_fresh_like(policy: BanditPolicy) -> dict[str, np.ndarray]:
+    """The per-arm state of a never-updated arm of ``policy``'s kind."""
+    return {k: v[0] for k, v in policy._new_arms(1).items()}
+
+
 def _chunks(it: Any, n: int):
     buf: list = []
     for x in it:
