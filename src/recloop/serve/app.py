@@ -22,7 +22,6 @@ from fastapi.responses import HTMLResponse, JSONResponse, Response
 
 from recloop.serve.config import ServeConfig
 from recloop.serve.dashboard import DASHBOARD_HTML
-from recloop.serve.export import logs_table, parse_since, to_parquet_bytes
 from recloop.serve.guard import Guard, KeyCheck
 from recloop.serve.learner import OnlineLearner, build_policy
 from recloop.serve.metrics import ServeMetrics
@@ -306,6 +305,7 @@ def create_app(config: ServeConfig | None = None) -> FastAPI:
     async def logs(since: Annotated[str | None, Query(max_length=64)] = None,
                    limit: Annotated[int | None, Query(ge=1, le=10_000_000)] = None) -> Response:
         """Logged feedback (DESIGN.md schema) as Parquet: decisions at or after ``since``."""
+        from recloop.serve.export import logs_table, parse_since, to_parquet_bytes  # pyarrow only when asked
         try:
             t = parse_since(since)
         except ValueError as err:
