@@ -231,3 +231,12 @@ def test_learning_beats_uniform_through_the_api(sqlite_db, tmp_path, config):
             rewards.append(regret)
         regret = np.asarray(rewards)
     assert regret[-150:].mean() < 0.6 * regret[:100].mean()
+
+
+def test_cors_when_configured(sqlite_db, tmp_path, config):
+    cfg = config(sqlite_db, tmp_path, cors_origins=("http://app.example",))
+    with TestClient(create_app(cfg)) as c:
+        r = c.post("/v1/rank", json=body(), headers={"Origin": "http://app.example"})
+        assert r.status_code == 200 and r.headers["access-control-allow-origin"] == "http://app.example"
+        r = c.post("/v1/rank", json=body(), headers={"Origin": "http://evil.example"})
+        assert "access-control-allow-origin" not in r.headers

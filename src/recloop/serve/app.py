@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
+import re
 import logging
 import time
 import uuid
@@ -19,6 +20,7 @@ import numpy as np
 from fastapi import Depends, FastAPI, HTTPException, Path, Query, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import HTMLResponse, JSONResponse, Response
+from pydantic import BaseModel, ValidationError
 
 from recloop.serve.config import ServeConfig
 from recloop.serve.dashboard import DASHBOARD_HTML
@@ -246,34 +248,53 @@ def create_app(config: ServeConfig | None = None) -> FastAPI:
     user, admin = Depends(keys.user), Depends(keys.admin)
 
     @app.exception_handler(HTTPException)
-    async def _http_error(_req: Request, err: HTTPException) -> JSONResponse:
-        return JSONResponse({"error": str(err.detail)}, status_code=err.status_code, headers=err.headers)
-
     @app.exception_handler(RequestValidationError)
-    async def _invalid(_req: Request, err: RequestValidationError) -> JSONResponse:
-        errors = err.errors()
-        if any(e.get("type") == "json_invalid" for e in errors):
-            return JSONResponse({"error": "malformed JSON body"}, status_code=400)
-        detail = [{"loc": _loc(e.get("loc", ())), "msg": e.get("msg"), "type": e.get("type")} for e in errors[:20]]
-        # for a union (context: vector or dict) report the branch that got furthest
-        first = max(detail, key=lambda e: len(e["loc"])) if detail else {"loc": [], "msg": "invalid"}
-        return JSONResponse({"error": f"{'.'.join(first['loc'])}: {first['msg']}", "detail": detail},
-                            status_code=422)
-
     @app.exception_handler(StoreUnavailable)
-    async def _store_down(_req: Request, err: StoreUnavailable) -> JSONResponse:
-        return JSONResponse({"error": f"store unavailable ({err}); nothing was stored, retry"}, status_code=503)
+    async def _problem(_req: Request, err: Exception) -> JSONResponse:
+        status, payload = problem(err)
+        return JSONResponse(payload, status_code=status, headers=getattr(err, "headers", None))
 
-    @app.post("/v1/rank", response_model=RankResponse, responses=_ERRORS, dependencies=[user])
-    async def rank(req: RankRequest) -> JSONResponse:
+    # The two hot routes are answered by the Guard middleware (see hot_route below):
+    # FastAPI's per-request dependency and routing machinery cost more CPU than the
+    # decision itself. These definitions document them in the OpenAPI spec and share
+    # the code path (Service.rank / Service.reward, `problem`) with the hot path.
+    @app.post("/v1/rank", response_model=RankResponse, responses=_ERRORS, dependencies=[user],
+              openapi_extra=_body_doc(RankRequest))
+    async def rank(request: Request) -> JSONResponse:
         """Rank the candidates; the decision is stored before this answers."""
-        return JSONResponse(await svc.rank(req))
+        return JSONResponse(await svc.rank(_parse(RankRequest, await request.body())))
 
-    @app.post("/v1/events/{event_id}/reward", status_code=204, responses=_ERRORS, dependencies=[user])
-    async def reward(event_id: Annotated[str, Path(pattern=EVENT_ID_PATTERN)], body: RewardRequest) -> Response:
+    @app.post("/v1/events/{event_id}/reward", status_code=204, responses=_ERRORS, dependencies=[user],
+              openapi_extra=_body_doc(RewardRequest))
+    async def reward(event_id: Annotated[str, Path(pattern=EVENT_ID_PATTERN)], request: Request) -> Response:
         """Join a reward to a decision: same reward again is fine, a different one is 409."""
-        await svc.reward(event_id, body, time.perf_counter())
+        received = time.perf_counter()
+        await svc.reward(event_id, _parse(RewardRequest, await request.body()), received)
         return Response(status_code=204)
+
+    async def hot_route(method: str, path: str, headers: list, body: bytes) -> tuple[str, int, Any] | None:
+        """Answer rank/reward without FastAPI's machinery: ``(route, status, payload)``, or
+        None for every other request."""
+        if method != "POST":
+            return None
+        if path == "/v1/rank":
+            route = "/v1/rank"
+        elif path.startswith("/v1/events/") and path.endswith("/reward") and path.count("/") == 4:
+            route = "/v1/events/{event_id}/reward"
+        else:
+            return None
+        received = time.perf_counter()
+        try:
+            keys.check(_header_value(headers, b"x-api-key"), admin=False)
+            if route == "/v1/rank":
+                return route, 200, await svc.rank(_parse(RankRequest, body))
+            event_id = path[len("/v1/events/"):-len("/reward")]
+            if not _EVENT_ID.match(event_id):
+                raise HTTPException(422, f"path.event_id: must match {EVENT_ID_PATTERN}")
+            await svc.reward(event_id, _parse(RewardRequest, body), received)
+            return route, 204, None
+        except (HTTPException, RequestValidationError, StoreUnavailable) as err:
+            return (route, *problem(err))
 
     @app.get("/v1/models", response_model=ModelsResponse, responses=_ERRORS, dependencies=[admin])
     async def list_models() -> dict:
@@ -335,12 +356,67 @@ def create_app(config: ServeConfig | None = None) -> FastAPI:
     async def dashboard() -> HTMLResponse:
         return HTMLResponse(DASHBOARD_HTML, headers={"Content-Security-Policy": _CSP})
 
-    if config.cors_origins:
+    app.add_middleware(Guard, max_body=config.max_body_bytes, metrics=svc.metrics, hot_route=hot_route)
+    if config.cors_origins:  # outermost, so the hot routes get CORS headers too
         from fastapi.middleware.cors import CORSMiddleware
         app.add_middleware(CORSMiddleware, allow_origins=list(config.cors_origins), allow_methods=["GET", "POST"],
                            allow_headers=["X-API-Key", "Content-Type"])
-    app.add_middleware(Guard, max_body=config.max_body_bytes, metrics=svc.metrics)
+    _document_bodies(app, (RankRequest, RewardRequest))
     return app
+
+
+def problem(err: Exception) -> tuple[int, dict]:
+    """Status and body of every error answer: ``{"error": message[, "detail": ...]}``."""
+    if isinstance(err, HTTPException):
+        return err.status_code, {"error": str(err.detail)}
+    if isinstance(err, StoreUnavailable):
+        return 503, {"error": f"store unavailable ({err}); nothing was stored, retry"}
+    errors = err.errors() if isinstance(err, RequestValidationError) else []
+    if any(e.get("type") == "json_invalid" for e in errors):
+        return 400, {"error": "malformed JSON body"}
+    detail = [{"loc": _loc(e.get("loc", ())), "msg": e.get("msg"), "type": e.get("type")} for e in errors[:20]]
+    # for a union (context: vector or dict) report the branch that got furthest
+    first = max(detail, key=lambda e: len(e["loc"])) if detail else {"loc": [], "msg": "invalid request"}
+    return 422, {"error": f"{'.'.join(first['loc'])}: {first['msg']}", "detail": detail}
+
+
+_EVENT_ID = re.compile(EVENT_ID_PATTERN)
+
+
+def _header_value(headers: list, name: bytes) -> str | None:
+    for key, value in headers:
+        if key == name:
+            return value.decode("latin-1")
+    return None
+
+
+def _parse(model: type[BaseModel], raw: bytes) -> Any:
+    try:
+        return model.model_validate_json(raw)
+    except ValidationError as err:
+        raise RequestValidationError([{**e, "loc": ("body", *e["loc"])} for e in err.errors()]) from None
+
+
+def _body_doc(model: type[BaseModel]) -> dict:
+    ref = {"$ref": f"#/components/schemas/{model.__name__}"}
+    return {"requestBody": {"required": True, "content": {"application/json": {"schema": ref}}}}
+
+
+def _document_bodies(app: FastAPI, models: tuple) -> None:
+    """Put the hand-parsed request bodies' JSON schemas into the OpenAPI components."""
+    generate = app.openapi
+
+    def openapi() -> dict:
+        spec = generate()
+        comps = spec.setdefault("components", {}).setdefault("schemas", {})
+        for model in models:
+            if model.__name__ not in comps:
+                schema = model.model_json_schema(ref_template="#/components/schemas/{model}")
+                comps.update(schema.pop("$defs", {}))
+                comps[model.__name__] = schema
+        return spec
+
+    app.openapi = openapi
 
 
 def _loc(loc: Any) -> list[str]:

@@ -24,10 +24,11 @@ class Guard:
     as label values).
     """
 
-    def __init__(self, app: Any, *, max_body: int, metrics: ServeMetrics):
+    def __init__(self, app: Any, *, max_body: int, metrics: ServeMetrics, hot_route: Any = None):
         self.app = app
         self.max_body = max_body
         self.metrics = metrics
+        self.hot_route = hot_route  # async (method, path, headers, body) -> (route, status, payload) | None
 
     async def __call__(self, scope: dict, receive: Any, send: Any) -> None:
         if scope["type"] != "http":
@@ -48,6 +49,13 @@ class Guard:
                     status[0] = body[0]
                     await _problem(send, *body)
                     return
+                if self.hot_route is not None:
+                    hot = await self.hot_route(scope["method"], scope["path"], scope["headers"], body)
+                    if hot is not None:
+                        route, status[0], payload = hot
+                        scope["route"] = _Named(route)
+                        await _answer(send, status[0], payload)
+                        return
                 done = False
 
                 async def replay() -> dict:
@@ -89,6 +97,22 @@ class Guard:
                 return b"".join(chunks)
 
 
+class _Named:
+    __slots__ = ("path",)
+
+    def __init__(self, path: str):
+        self.path = path
+
+
+async def _answer(send: Any, status: int, payload: Any) -> None:
+    body = b"" if payload is None else json.dumps(payload).encode()
+    headers = [(b"content-length", str(len(body)).encode())]
+    if payload is not None:
+        headers.append((b"content-type", b"application/json"))
+    await send({"type": "http.response.start", "status": status, "headers": headers})
+    await send({"type": "http.response.body", "body": body})
+
+
 async def _problem(send: Any, status: int, message: str) -> None:
     body = json.dumps({"error": message}).encode()
     await send({"type": "http.response.start", "status": status,
@@ -113,26 +137,26 @@ class KeyCheck:
     def _match(given: bytes, key: bytes | None) -> bool:
         return key is not None and hmac.compare_digest(given, key)
 
-    def user(self, key: str | None = Security(_header)) -> None:
-        if self._user is None:
-            return
-        if not key:
-            raise HTTPException(401, "missing X-API-Key header")
-        given = key.encode()
-        ok_user, ok_admin = self._match(given, self._user), self._match(given, self._admin)  # no short cut
-        if not (ok_user or ok_admin):
-            raise HTTPException(401, "invalid API key")
-
-    def admin(self, key: str | None = Security(_header)) -> None:
-        required = self._admin or self._user
+    def check(self, key: str | None, *, admin: bool) -> None:
+        """Raise 401 (missing or unknown key) or 403 (a rank key on an admin route)."""
+        required = (self._admin or self._user) if admin else self._user
         if required is None:
             return
         if not key:
-            raise HTTPException(401, "missing X-API-Key header (admin key needed)")
+            raise HTTPException(401, "missing X-API-Key header" + (" (admin key needed)" if admin else ""))
         given = key.encode()
-        ok_admin, ok_user = self._match(given, required), self._match(given, self._user)
-        if ok_admin:
+        ok_user, ok_admin = self._match(given, self._user), self._match(given, self._admin)  # no short cut
+        if admin:
+            if self._match(given, required):
+                return
+            if ok_user:
+                raise HTTPException(403, "this key may rank and reward, not manage models or read logs")
+        elif ok_user or ok_admin:
             return
-        if ok_user:
-            raise HTTPException(403, "this key may rank and reward, not manage models or read logs")
         raise HTTPException(401, "invalid API key")
+
+    async def user(self, key: str | None = Security(_header)) -> None:
+        self.check(key, admin=False)
+
+    async def admin(self, key: str | None = Security(_header)) -> None:
+        self.check(key, admin=True)

@@ -364,8 +364,12 @@ def _pack_features(feats: list[list[float] | None]) -> tuple[bytes | None, int]:
     dim = max((len(f) for f in feats if f is not None), default=0)
     if dim == 0:
         return None, 0
-    if all(f is not None and len(f) == dim for f in feats):
-        return np.asarray(feats, dtype=np.float64).tobytes(), dim
+    try:  # the common case: every candidate has features of one length
+        arr = np.array(feats, dtype=np.float64)
+        if arr.shape == (len(feats), dim):
+            return arr.tobytes(), dim
+    except (TypeError, ValueError):
+        pass
     out = np.full((len(feats), dim), np.nan)
     for i, f in enumerate(feats):
         if f is not None:
