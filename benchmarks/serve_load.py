@@ -1,8 +1,8 @@
 """Serving load benchmark: rank then reward per event, from a second process on loopback.
 
 The service (``recloop serve``, LinUCB, 20 candidates x 16 features) runs as one
-process; the load comes from another: a small asyncio HTTP/1.1 client of ours
-(keep-alive connections, request bodies built before the clock starts, so the
+process; the load comes from another: ``recloop.serve.traffic.HttpConnection``
+(keep-alive HTTP/1.1 over asyncio streams, request bodies built before the clock starts, so the
 client spends its CPU on sending, not on JSON). Open loop: events start at a fixed
 rate whatever the latency, so a slow server shows up as latency and backlog, not as
 a politely slower client.
@@ -42,30 +42,9 @@ N_CANDIDATES, N_FEATURES = 20, 16
 
 
 # ---------------------------------------------------------------- the load client (second process)
-async def _connection(host: str, port: int):
-    return await asyncio.open_connection(host, port)
-
-
-async def _request(conn, raw: bytes) -> tuple[int, bytes]:
-    reader, writer = conn
-    writer.write(raw)
-    head = await reader.readuntil(b"\r\n\r\n")
-    status = int(head[9:12])
-    length = 0
-    for line in head.split(b"\r\n"):
-        if line[:15].lower() == b"content-length:":
-            length = int(line[15:])
-    body = await reader.readexactly(length) if length else b""
-    return status, body
-
-
-def _post(path: str, body: bytes) -> bytes:
-    return (f"POST {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n"
-            f"Content-Length: {len(body)}\r\n\r\n").encode() + body
-
-
 def client_main(port: int, rate: float, seconds: float, connections: int, seed: int, out: str) -> None:
     from recloop.core.registry import make
+    from recloop.serve.traffic import HttpConnection
 
     world = make("env", "contextual", n_arms=N_CANDIDATES, n_features=N_FEATURES, world_seed=0)
     n = int(rate * seconds)
@@ -75,8 +54,8 @@ def client_main(port: int, rate: float, seconds: float, connections: int, seed: 
     U = rng.random(n)
     cands = [{"id": f"item-{k}", "features": world.item_features[k].round(6).tolist()} for k in range(N_CANDIDATES)]
     cand_json = json.dumps(cands)
-    bodies = [_post("/v1/rank", f'{{"context": {json.dumps(X[i].round(6).tolist())}, "candidates": {cand_json}}}'
-                    .encode()) for i in range(n)]
+    bodies = [f'{{"context": {json.dumps(X[i].round(6).tolist())}, "candidates": {cand_json}}}'.encode()
+              for i in range(n)]
     rank_lat, reward_lat, clicks = np.full(n, np.nan), np.full(n, np.nan), np.zeros(n)
     errors: dict[str, int] = {}
     acked = {"decisions": 0, "rewards": 0}
@@ -84,13 +63,13 @@ def client_main(port: int, rate: float, seconds: float, connections: int, seed: 
     async def run() -> float:
         pool: asyncio.Queue = asyncio.Queue()
         for _ in range(connections):
-            pool.put_nowait(await _connection("127.0.0.1", port))
+            pool.put_nowait(HttpConnection("127.0.0.1", port, {}))
 
         async def event(i: int) -> None:
             conn = await pool.get()
             try:
                 t0 = time.perf_counter()
-                status, body = await _request(conn, bodies[i])
+                status, body = await conn.post("/v1/rank", bodies[i])
                 rank_lat[i] = time.perf_counter() - t0
                 if status != 200:
                     errors[f"rank {status}"] = errors.get(f"rank {status}", 0) + 1
@@ -100,16 +79,14 @@ def client_main(port: int, rate: float, seconds: float, connections: int, seed: 
                 k = int(d["chosen_id"][5:])
                 clicks[i] = float(U[i] < P[i, k])
                 t0 = time.perf_counter()
-                status, _ = await _request(conn, _post(f"/v1/events/{d['event_id']}/reward",
-                                                       b'{"value": %d}' % int(clicks[i])))
+                status, _ = await conn.post(f"/v1/events/{d['event_id']}/reward", b'{"value": %d}' % int(clicks[i]))
                 reward_lat[i] = time.perf_counter() - t0
                 if status != 204:
                     errors[f"reward {status}"] = errors.get(f"reward {status}", 0) + 1
                     return
                 acked["rewards"] += 1
-            except (OSError, asyncio.IncompleteReadError) as err:
+            except (OSError, asyncio.IncompleteReadError) as err:  # the connection reopens on next use
                 errors[type(err).__name__] = errors.get(type(err).__name__, 0) + 1
-                conn = await _connection("127.0.0.1", port)
             finally:
                 pool.put_nowait(conn)
 
