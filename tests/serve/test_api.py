@@ -240,3 +240,15 @@ def test_cors_when_configured(sqlite_db, tmp_path, config):
         assert r.status_code == 200 and r.headers["access-control-allow-origin"] == "http://app.example"
         r = c.post("/v1/rank", json=body(), headers={"Origin": "http://evil.example"})
         assert "access-control-allow-origin" not in r.headers
+
+
+def test_serves_an_offline_trained_checkpoint(sqlite_db, tmp_path, config):
+    from recloop.core.registry import make
+    from recloop.core.types import Feedback
+    trained = make("policy", "linucb", n_features=4, alpha=0.0, seed=0)
+    trained.update_many([Feedback("good", 1.0, np.ones(4)), Feedback("bad", 0.0, np.ones(4))] * 20)
+    path = trained.save(tmp_path / "offline.npz")
+    with TestClient(create_app(config(sqlite_db, tmp_path, policy=str(path)))) as c:
+        r = c.post("/v1/rank", json={"context": [1, 1, 1, 1], "candidates": [{"id": "bad"}, {"id": "good"}]}).json()
+        assert r["chosen_id"] == "good" and r["ranking"][0]["probability"] == 1.0
+        assert 'recloop_store_batch_size_count 1.0' in c.get("/metrics").text

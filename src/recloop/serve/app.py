@@ -63,7 +63,8 @@ class Service:
         self._snap_watermark = self.learner.watermark
         self.metrics.version.set(self.learner.version)
         self.metrics.watermark.set(self.learner.watermark)
-        self.writer = GroupWriter(self.store, asyncio.get_running_loop(), self._on_joined)
+        self.writer = GroupWriter(self.store, asyncio.get_running_loop(), self._on_joined,
+                                  on_batch=self.metrics.batch.observe)
         self.writer.start()
         self._tasks = [asyncio.create_task(self._learn_loop(), name="learn")]
         if self.config.snapshot_every_s > 0:

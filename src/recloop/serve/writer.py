@@ -26,10 +26,12 @@ class GroupWriter:
     """Serialises all writes to ``store``; ``on_joined(list[Joined])`` runs in the event loop."""
 
     def __init__(self, store: Store, loop: asyncio.AbstractEventLoop,
-                 on_joined: Callable[[list[Joined]], None], max_batch: int = 512):
+                 on_joined: Callable[[list[Joined]], None], max_batch: int = 512,
+                 on_batch: Callable[[int], None] | None = None):
         self.store = store
         self.loop = loop
         self.on_joined = on_joined
+        self.on_batch = on_batch
         self.max_batch = max_batch
         self._q: queue.SimpleQueue = queue.SimpleQueue()
         self._thread = threading.Thread(target=self._run, name="recloop-writer", daemon=True)
@@ -88,6 +90,8 @@ class GroupWriter:
         self.loop.call_soon_threadsafe(self._deliver, results, joined)
 
     def _deliver(self, results: list, joined: list[Joined]) -> None:
+        if self.on_batch is not None:
+            self.on_batch(len(results))
         if joined:  # learner first: its queue must hold a reward before the client hears "stored"
             self.on_joined(joined)
         for fut, out in results:
