@@ -25,7 +25,7 @@ from dataclasses import dataclass
 from typing import Any, Iterator, Sequence
 
 import numpy as np
-from sqlalchemy import (Boolean, Column, Float, Index, Integer, LargeBinary, MetaData, String, Table, Text, cast,
+from sqlalchemy import (Boolean, Column, bindparam, Float, Index, Integer, LargeBinary, MetaData, String, Table, Text, cast,
                         create_engine, event, func, select, text)
 from sqlalchemy.engine import Engine
 
@@ -115,6 +115,17 @@ class Joined:
     is_default: bool = False
 
 
+# The write path's statements, built once: constructing a statement costs more than
+# running it against SQLite ("expanding" binds take a list of any length).
+_Q_DECISIONS = select(decisions).where(decisions.c.event_id.in_(bindparam("ids", expanding=True)))
+_Q_JOIN = (select(decisions.c.event_id, decisions.c.context, decisions.c.chosen, decisions.c.propensity,
+                  rewards.c.value, rewards.c.seq, rewards.c.is_default)
+           .outerjoin(rewards, rewards.c.event_id == decisions.c.event_id)
+           .where(decisions.c.event_id.in_(bindparam("ids", expanding=True))))
+# executemany + RETURNING in parameter order: every new seq, in order, in one statement
+_Q_INSERT_REWARDS = rewards.insert().returning(rewards.c.seq, sort_by_parameter_order=True)
+_Q_INSERT_DECISIONS = decisions.insert()
+
 # Outcome codes of write_batch, one per input
 STORED, SAME, CONFLICT, UNKNOWN, WRONG_ITEM = "stored", "same", "conflict", "unknown", "wrong_item"
 
@@ -191,8 +202,7 @@ class Store:
         joined: list[Joined] = []
         with self.engine.begin() as conn:
             ids = [d.event_id for d in new_decisions if d.request_hash != "-"]  # "-": a server-made uuid
-            existing = {row.event_id: row for row in conn.execute(
-                select(decisions).where(decisions.c.event_id.in_(ids)))} if ids else {}
+            existing = {row.event_id: row for row in conn.execute(_Q_DECISIONS, {"ids": ids})} if ids else {}
             rows, seen = [], {}
             for d in new_decisions:
                 prev = existing.get(d.event_id) or seen.get(d.event_id)
@@ -205,15 +215,15 @@ class Store:
                 rows.append(_decision_row(stored))
                 d_out.append((STORED, None))
             if rows:
-                conn.execute(decisions.insert(), rows)
+                conn.execute(_Q_INSERT_DECISIONS, rows)
 
             if new_rewards:
                 ev = list({r.event_id for r in new_rewards})
-                dec = {row.event_id: row for row in conn.execute(
-                    select(decisions.c.event_id, decisions.c.context, decisions.c.chosen, decisions.c.propensity)
-                    .where(decisions.c.event_id.in_(ev)))}
-                have = {row.event_id: row for row in conn.execute(
-                    select(rewards.c.event_id, rewards.c.value, rewards.c.seq, rewards.c.is_default).where(rewards.c.event_id.in_(ev)))}
+                dec, have = {}, {}
+                for row in conn.execute(_Q_JOIN, {"ids": ev}):  # each event's decision and reward, if any
+                    dec[row.event_id] = row
+                    if row.seq is not None:
+                        have[row.event_id] = row
                 fresh: list[tuple[int, RewardIn, Any]] = []
                 for i, r in enumerate(new_rewards):
                     d = dec.get(r.event_id)
@@ -232,9 +242,8 @@ class Store:
                     fresh.append((i, r, d))
                     r_out.append((STORED, None))
                 if fresh:
-                    # executemany + RETURNING in parameter order: every seq, in order, in one statement
                     seqs = conn.execute(
-                        rewards.insert().returning(rewards.c.seq, sort_by_parameter_order=True),
+                        _Q_INSERT_REWARDS,
                         [{"event_id": r.event_id, "value": r.value, "item_id": d.chosen, "ts": now,
                           "is_default": r.is_default} for _, r, d in fresh]).scalars().all()
                     for (i, r, d), seq in zip(fresh, seqs):
