@@ -71,3 +71,16 @@ def test_rollback_survives_restart(sqlite_db, tmp_path, config):
         assert same_model(live, expected) and live.t_ == 10
     with TestClient(create_app(cfg)) as c:
         assert same_model(c.app.state.service.learner.policy, expected)
+
+
+def test_a_record_the_policy_cannot_learn_is_skipped_not_fatal(sqlite_db, tmp_path, config):
+    from recloop.core.types import Feedback
+    from recloop.serve.learner import OnlineLearner
+    from recloop.serve.store import Joined
+    cfg = config(sqlite_db, tmp_path)
+    learner = OnlineLearner(cfg, Store(cfg.db))
+    good = np.ones(4)
+    learner.enqueue([Joined(1, Feedback("a", 1.0, good)), Joined(2, Feedback("a", 1.0, np.ones(3))),
+                     Joined(3, Feedback("b", 0.0, good))])
+    assert learner.learn_pending() == 3
+    assert learner.watermark == 3 and learner.skipped == 1 and learner.policy.t_ == 2

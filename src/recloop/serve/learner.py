@@ -66,6 +66,7 @@ class OnlineLearner:
         self.lags: deque[float] = deque(maxlen=10_000)
         self.learned = 0
         self.replayed = 0
+        self.skipped = 0
         self.last_snapshot = time.monotonic()
 
     @property
@@ -121,10 +122,16 @@ class OnlineLearner:
         fresh = [j for j in chunk if j.seq > self.watermark]  # belt and braces: never twice
         if len(fresh) != len(chunk):
             log.warning("skipped %d rewards already learned", len(chunk) - len(fresh))
-        self.policy.update_many(j.feedback for j in fresh)
-        if fresh:
-            self.watermark = fresh[-1].seq
-            self.learned += len(fresh)
+        for j in fresh:
+            try:
+                self.policy.update_many((j.feedback,))
+            except (ValueError, TypeError, KeyError, IndexError) as err:
+                # a record the policy cannot learn from must not stop learning; replay
+                # meets the same record and skips it the same way, so runs still agree
+                log.error("reward seq %d not learned: %s", j.seq, err)
+                self.skipped += 1
+            self.watermark = j.seq
+        self.learned += len(fresh)
 
     def lag_quantiles(self) -> dict[str, float | None]:
         if not self.lags:
@@ -177,6 +184,7 @@ class OnlineLearner:
     def state(self) -> dict[str, Any]:
         return {"version": self.version, "name": f"v{self.version}", "watermark": self.watermark,
                 "pending": len(self.pending), "learned": self.learned, "replayed": self.replayed,
+                "skipped": self.skipped,
                 "policy": type(self.policy).__name__, "updates": int(self.policy.t_),
                 "items": len(self.policy.item_ids_)}
 
