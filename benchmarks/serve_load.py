@@ -176,6 +176,8 @@ def run_one(store: str, rate: float, seconds: float, connections: int, extra: li
         "store": store, "target_events_per_s": rate, "seconds": seconds, "connections": connections,
         "events": n, "elapsed_s": round(c["elapsed_s"], 2),
         "sustained_requests_per_s": round((len(rank) + len(reward)) / c["elapsed_s"], 1),
+        # the open-loop schedule could not be kept: the service (or the machine) was saturated
+        "saturated": c["elapsed_s"] > 1.1 * seconds,
         "rank_p50_ms": q(rank, 0.5), "rank_p99_ms": q(rank, 0.99),
         "reward_p50_ms": q(reward, 0.5), "reward_p99_ms": q(reward, 0.99),
         "errors": c["errors"], "acked": c["acked"], "stored": counts,

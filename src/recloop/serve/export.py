@@ -16,6 +16,8 @@ from typing import Any
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from recloop.serve.store import unpack_context
+
 LOG_SCHEMA = pa.schema([
     ("event_id", pa.string()),
     ("timestamp", pa.timestamp("us", tz="UTC")),
@@ -52,7 +54,7 @@ def logs_table(rows: list[Any]) -> pa.Table:
     for r in rows:
         cols["event_id"].append(r.event_id)
         cols["timestamp"].append(int(round(r.ts * 1e6)))
-        cols["context"].append(json.loads(r.context))
+        cols["context"].append(unpack_context(r.context).tolist())
         cols["candidates"].append(json.loads(r.candidates))
         cols["action"].append(r.chosen)
         cols["propensity"].append(r.propensity)
