@@ -100,10 +100,8 @@ class Service:
             await asyncio.sleep(self.config.learn_interval_s)  # gather a batch
             while self.learner.pending:
                 async with self._gate:
-                    start = self.learner.learned
                     self.learner.learn_pending(256)
-                    n = self.learner.learned - start
-                for lag in list(self.learner.lags)[-n:] if n else ():
+                for lag in self.learner.last_lags:
                     self.metrics.lag.observe(lag)
                 self.metrics.watermark.set(self.learner.watermark)
                 self.metrics.pending.set(len(self.learner.pending))
@@ -125,10 +123,15 @@ class Service:
             await asyncio.sleep(period)
             try:
                 cutoff = time.time() - self.config.reward_wait_s
-                ids, last = await asyncio.to_thread(self.store.expired_without_reward, cutoff, self._swept_seq)
-                await asyncio.gather(*(self.writer.reward(RewardIn(e, float(self.config.default_reward),
-                                                                   is_default=True)) for e in ids))
-                self._swept_seq = last
+                while True:  # after a restart, catch up through the old decisions page by page
+                    ids, last = await asyncio.to_thread(self.store.expired_without_reward, cutoff,
+                                                        self._swept_seq, 5000)
+                    await asyncio.gather(*(self.writer.reward(RewardIn(e, float(self.config.default_reward),
+                                                                       is_default=True)) for e in ids))
+                    done = last == self._swept_seq
+                    self._swept_seq = last
+                    if done:
+                        break
             except Exception as err:
                 log.error("default-reward sweep failed: %s", err)
 

@@ -63,7 +63,8 @@ class OnlineLearner:
         self.version = 0
         self.watermark = 0
         self.pending: deque[Joined] = deque()
-        self.lags: deque[float] = deque(maxlen=10_000)
+        self.lags: deque[float] = deque(maxlen=10_000)  # reward received -> learned, seconds
+        self.last_lags: list[float] = []
         self.learned = 0
         self.replayed = 0
         self.skipped = 0
@@ -115,7 +116,8 @@ class OnlineLearner:
         chunk = [self.pending.popleft() for _ in range(min(limit, len(self.pending)))]
         self._apply(chunk)
         now = time.perf_counter()
-        self.lags.extend(now - j.received for j in chunk if j.received)
+        self.last_lags = [now - j.received for j in chunk if j.received]
+        self.lags.extend(self.last_lags)
         return len(chunk)
 
     def _apply(self, chunk: list[Joined]) -> None:
