@@ -84,3 +84,25 @@ def test_a_record_the_policy_cannot_learn_is_skipped_not_fatal(sqlite_db, tmp_pa
                      Joined(3, Feedback("b", 0.0, good))])
     assert learner.learn_pending() == 3
     assert learner.watermark == 3 and learner.skipped == 1 and learner.policy.t_ == 2
+
+
+def test_a_second_service_on_the_same_store_is_refused(db, tmp_path, config):
+    import pytest
+    cfg = config(db, tmp_path)
+    with TestClient(create_app(cfg)):
+        with pytest.raises(RuntimeError, match="already writing"):
+            with TestClient(create_app(config(db, tmp_path / "other"))):
+                pass
+    with TestClient(create_app(cfg)) as c:  # released at shutdown
+        assert c.get("/healthz").status_code == 200
+
+
+def test_old_snapshot_files_are_pruned(sqlite_db, tmp_path, config):
+    from pathlib import Path
+    with TestClient(create_app(config(sqlite_db, tmp_path, keep_snapshots=2))) as c:
+        for _ in range(4):
+            c.post("/v1/models/snapshot")
+        rows = c.app.state.service.store.list_models()
+        assert [Path(r["path"]).exists() for r in rows] == [True, True, False, False, False]
+        r = c.post(f"/v1/models/{rows[-1]['version']}/activate")
+        assert r.status_code == 409 and "missing" in r.json()["error"]

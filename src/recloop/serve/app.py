@@ -59,6 +59,7 @@ class Service:
     # ------------------------------------------------------------ lifecycle
     async def start(self) -> None:
         await asyncio.to_thread(self.store.create)
+        await asyncio.to_thread(self.store.claim_writer)  # before replay: no other writer may be appending
         await asyncio.to_thread(self.learner.recover)
         self._snap_watermark = self.learner.watermark
         self.metrics.version.set(self.learner.version)

@@ -36,6 +36,7 @@ def register(app: typer.Typer) -> None:
         port: int = typer.Option(8000, help="TCP port"),
         snapshot_dir: Optional[str] = typer.Option(None, help="where snapshots go (default: beside the DB)"),
         snapshot_every: float = typer.Option(60.0, help="seconds between automatic snapshots (0: off)"),
+        keep_snapshots: int = typer.Option(100, help="snapshot files kept on disk, newest first (0: all)"),
         reward_wait: float = typer.Option(600.0, help="seconds to wait for a reward before the default applies"),
         default_reward: Optional[float] = typer.Option(0.0, help="reward joined to events with none in time"),
         max_body: int = typer.Option(256 * 1024, help="largest request body in bytes"),
@@ -60,7 +61,7 @@ def register(app: typer.Typer) -> None:
         try:
             config = ServeConfig.from_env(
                 policy=policy, policy_params=_params(param), n_features=n_features, db=db, db_schema=db_schema,
-                snapshot_dir=snapshot_dir, snapshot_every_s=snapshot_every, reward_wait_s=reward_wait,
+                snapshot_dir=snapshot_dir, snapshot_every_s=snapshot_every, keep_snapshots=keep_snapshots, reward_wait_s=reward_wait,
                 default_reward=default_reward, max_body_bytes=max_body, cors_origins=tuple(cors_origin),
                 sqlite_synchronous=sqlite_synchronous, seed=seed)
             application = create_app(config)

@@ -29,6 +29,7 @@ class ServeConfig:
     sqlite_synchronous: str = "FULL"
     snapshot_dir: str | None = None          # default: next to the SQLite file, or ./recloop-models
     snapshot_every_s: float = 60.0           # 0: only on request
+    keep_snapshots: int = 100                # snapshot files kept on disk (newest first); 0: all
     reward_wait_s: float = 600.0             # after this, an event with no reward gets default_reward
     default_reward: float | None = 0.0       # None: never join unrewarded events
     learn_interval_s: float = 0.05           # how long the learner waits to gather a batch
@@ -45,6 +46,8 @@ class ServeConfig:
         for name in ("snapshot_every_s", "reward_wait_s", "learn_interval_s"):
             if not getattr(self, name) >= 0:
                 raise ValueError(f"{name} must be >= 0, got {getattr(self, name)!r}")
+        if int(self.keep_snapshots) != self.keep_snapshots or self.keep_snapshots < 0:
+            raise ValueError(f"keep_snapshots must be a non-negative integer, got {self.keep_snapshots!r}")
         if self.max_body_bytes < 1024:
             raise ValueError(f"max_body_bytes must be at least 1024, got {self.max_body_bytes}")
         for name in ("api_key", "admin_key"):

@@ -153,8 +153,17 @@ class OnlineLearner:
         digest = sha256_file(path)
         self.store.add_model(version=version, path=str(path.resolve()), sha256=digest, watermark=watermark,
                              parent=parent, note=note)
+        self._prune()
         return {"version": version, "path": str(path), "sha256": digest, "watermark": watermark,
                 "parent": parent, "note": note}
+
+    def _prune(self) -> None:
+        """Delete snapshot files beyond the newest ``keep_snapshots`` (their rows stay, as
+        history; activating one answers that its file is gone)."""
+        keep = self.config.keep_snapshots
+        if keep:
+            for row in self.store.list_models()[keep:]:
+                Path(row["path"]).unlink(missing_ok=True)
 
     def snapshot(self, note: str = "manual") -> dict:
         policy, watermark = self.freeze()

@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import json
 import time
+import zlib
 from dataclasses import dataclass
 from typing import Any, Iterator, Sequence
 
@@ -185,7 +186,47 @@ class Store:
             _meta.drop_all(self.engine)
 
     def close(self) -> None:
+        self.release_writer()
         self.engine.dispose()
+
+    # ------------------------------------------------------------ one writer per store
+    def claim_writer(self) -> None:
+        """Become the store's only writer, or raise RuntimeError.
+
+        Exactly-once learning relies on reward ``seq`` numbers being committed in
+        order, which one writer guarantees and two would not. SQLite: an exclusive
+        ``flock`` on ``<db>.writer-lock``; PostgreSQL: a session advisory lock keyed
+        by the schema. Both die with the process, so a ``kill -9`` frees them.
+        """
+        if getattr(self, "_writer_claim", None) is not None:
+            return
+        if self.is_sqlite:
+            path = self.engine.url.database
+            if not path or path == ":memory:":
+                self._writer_claim = "memory"
+                return
+            import fcntl
+            fh = open(f"{path}.writer-lock", "a")  # noqa: SIM115 - held for the store's life
+            try:
+                fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except OSError:
+                fh.close()
+                raise RuntimeError(f"another recloop service is already writing to {path}") from None
+            self._writer_claim = fh
+            return
+        key = zlib.crc32(f"recloop:{self.schema or 'public'}".encode())
+        conn = self.engine.connect()
+        if not conn.execute(text("SELECT pg_try_advisory_lock(:k)"), {"k": key}).scalar_one():
+            conn.close()
+            raise RuntimeError(f"another recloop service is already writing to schema {self.schema or 'public'}")
+        conn.commit()
+        self._writer_claim = conn
+
+    def release_writer(self) -> None:
+        claim = getattr(self, "_writer_claim", None)
+        self._writer_claim = None
+        if claim is not None and claim != "memory":
+            claim.close()  # closes the file (flock released) or the session (advisory lock released)
 
     # ------------------------------------------------------------ the one write path
     def write_batch(self, new_decisions: Sequence[Decision], new_rewards: Sequence[RewardIn],
