@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import inspect
 from abc import ABC, abstractmethod
-from typing import Any, Hashable, Sequence
+from typing import Any, Hashable, Iterable, Sequence
 
 import numpy as np
 
@@ -176,6 +176,23 @@ class BanditPolicy(ABC):
                 raise TypeError("update(action, reward, obs): reward is missing")
             self._learn(self._check_arm(action), self._check_reward(reward), self._context(obs))
         self.t_ += 1
+
+    def update_many(self, feedback: Iterable[Feedback]) -> int:
+        """Learn from joined serving records in order; returns how many were absorbed.
+
+        Unlike ``update(Feedback)``, an item id never seen before gets a fresh arm: a
+        server replaying its log after a restart may meet items first shown after its
+        last snapshot. Records are applied one by one, so the learned state depends only
+        on the order of the records, never on how a caller batches them (which makes
+        snapshot + replay reproduce an uninterrupted run exactly).
+        """
+        n = 0
+        for fb in feedback:
+            arm = int(self._arms_for([fb.item_id])[0])
+            self._learn(arm, self._check_reward(fb.reward), self._context(fb.context))
+            self.t_ += 1
+            n += 1
+        return n
 
     def act_batch(self, obs_batch: Any = None, *, n: int | None = None) -> np.ndarray:
         """One decision per row of ``obs_batch`` (or ``n`` decisions for context-free bandits),
