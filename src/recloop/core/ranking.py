@@ -24,7 +24,9 @@ def check_candidates(candidates: Sequence[Hashable], k: int) -> list:
 def rank(ids: list, probs: np.ndarray, scores: np.ndarray, k: int, rng: np.random.Generator) -> Recommendation:
     """Sample the shown item from ``probs`` (so its logged propensity is exact), then
     fill the remaining ``k - 1`` places by descending score."""
-    first = int(rng.choice(len(ids), p=probs))
+    # inverse-CDF draw: what Generator.choice(p=...) does, without its ~50 us of checks
+    cdf = np.cumsum(probs)
+    first = min(int(np.searchsorted(cdf, rng.random() * cdf[-1], side="right")), len(ids) - 1)
     rest = [i for i in np.argsort(-scores, kind="stable") if i != first][: int(k) - 1]
     order = [first, *rest]
     return Recommendation(items=tuple(ids[i] for i in order), scores=scores[order], propensities=probs[order])

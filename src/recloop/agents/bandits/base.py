@@ -235,7 +235,11 @@ class BanditPolicy(ABC):
         ids = check_candidates(candidates, k)
         x = self._context(context)
         arms = self._arms_for(ids)
-        return rank(ids, self._probs(x, arms), self._greedy_scores(x, arms), k, self.rng_)
+        return rank(ids, *self._probs_and_greedy(x, arms), k, self.rng_)
+
+    def _probs_and_greedy(self, x: np.ndarray | None, arms: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Choice probabilities and exploitation scores together (one pass where a policy can)."""
+        return self._probs(x, arms), self._greedy_scores(x, arms)
 
     # ------------------------------------------------------------ params, save, load
     def get_params(self) -> dict[str, Any]:
