@@ -12,7 +12,7 @@ _REGISTRY: dict[str, dict[str, Callable[..., Any]]] = {}
 # `import recloop` stays cheap and optional extras (torch) load only when asked for.
 _PROVIDERS: dict[str, list[str]] = {
     "policy": ["recloop.agents.bandits"],
-    "env": ["recloop.envs.bandits"],
+    "env": ["recloop.envs.bandits", "recloop.envs.slate"],
 }
 _loaded: set[str] = set()
 
