@@ -83,6 +83,9 @@ class InterestEvolutionUserModel:
 class InterestEvolutionVectorEnv(SlateVectorEnv):
     """``num_envs`` interest-evolution users stepped together (see the module docstring)."""
 
+    #: how an agent that knows the choice model scores a document: RecSim's user · doc
+    affinity_kind = "dot"
+
     def __init__(self, num_envs: int = 1, *, num_candidates: int = 10, slate_size: int = 2,
                  resample_documents: bool = True, choice: ChoiceModel | str | dict | None = None,
                  user_model: InterestEvolutionUserModel | dict | None = None,

@@ -47,6 +47,9 @@ PRESETS = {"recsim": RECSIM_DEFAULTS, "meaningful": MEANINGFUL}
 class LongTermSatisfactionVectorEnv(SlateVectorEnv):
     """``num_envs`` chocolate-vs-kale users stepped together (see the module docstring)."""
 
+    #: every document scores 1: the RecSim user takes the first item whatever it is
+    affinity_kind = "constant"
+
     def __init__(self, num_envs: int = 1, *, num_candidates: int = 10, slate_size: int = 1,
                  preset: str | None = None, memory_discount: float | None = None,
                  sensitivity: float | None = None, innovation_stddev: float | None = None,
