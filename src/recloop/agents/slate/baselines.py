@@ -34,7 +34,7 @@ class Popularity(SlatePolicy):
     """Shows the candidates most like what users clicked so far: score = doc features · click counts.
 
     With RecSim's one-hot topic features this is "most-clicked topics first".
-    Ties break at random; ``epsilon`` mixes in uniformly random slates.
+    Ties go to the lower index; ``epsilon`` mixes in uniformly random slates.
     """
 
     def __init__(self, num_candidates: int, slate_size: int, *, epsilon: float = 0.0, seed: int | None = None):
@@ -43,7 +43,9 @@ class Popularity(SlatePolicy):
 
     def _greedy_slates(self, user: np.ndarray, doc: np.ndarray) -> np.ndarray:
         counts = self.counts_ if self.counts_ is not None else np.zeros(doc.shape[-1])
-        score = doc @ counts + 1e-6 * self.rng_.random(doc.shape[:2])
+        score = doc @ counts
+        # ties go to the lower index, so the greedy slate is a function of the state and
+        # the propensities stay exact
         return np.argsort(-score, axis=1, kind="stable")[:, : self.slate_size]
 
     def observe(self, batch: dict[str, np.ndarray]) -> dict[str, float]:
