@@ -80,3 +80,31 @@ def _curve(history: dict, points: int = 20) -> list[list[float]]:
         return []
     chunks = np.array_split(np.arange(len(rets)), min(points, len(rets)))
     return [[float(steps[c[-1]]), float(rets[c].mean())] for c in chunks]
+
+
+def plot_comparison(rows: list[dict], path, *, title: str) -> None:
+    """Two panels: evaluation return per agent (mean ± sem) and training-episode returns over steps."""
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(10, 3.8))
+    names = [r["agent"] for r in rows]
+    ax1.bar(names, [r["mean_return"] for r in rows], yerr=[r["sem"] for r in rows], capsize=4,
+            color=["C0", "C1", "C2", "C3", "C4", "C5", "C6"][: len(rows)])
+    lo = min(r["mean_return"] for r in rows)
+    ax1.set_ylim(bottom=max(0.0, 0.8 * lo))
+    ax1.set_ylabel("episode return (fresh users)")
+    ax1.set_title("evaluation")
+    for r in rows:
+        if r.get("curve"):
+            xs, ys = zip(*r["curve"])
+            ax2.plot(xs, ys, label=r["agent"])
+    ax2.set_xlabel("training user-steps")
+    ax2.set_ylabel("training episode return")
+    ax2.set_title("learning (with exploration)")
+    ax2.legend(fontsize=8)
+    fig.suptitle(title)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
