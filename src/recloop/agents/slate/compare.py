@@ -103,7 +103,8 @@ def plot_comparison(rows: list[dict], path, *, title: str) -> None:
     ax2.set_xlabel("training user-steps")
     ax2.set_ylabel("training episode return")
     ax2.set_title("learning (with exploration)")
-    ax2.legend(fontsize=8)
+    if any(r.get("curve") for r in rows):
+        ax2.legend(fontsize=8)
     fig.suptitle(title)
     fig.tight_layout()
     fig.savefig(path, dpi=110)
