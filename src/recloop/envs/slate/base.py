@@ -125,8 +125,8 @@ class SlateVectorEnv(VectorEnv):
         """Show ``slates`` to every user; update state, response and documents; return (reward, terminated)."""
 
     @abstractmethod
-    def _observe(self) -> dict:
-        """The batched observation of the current state."""
+    def _observe(self, idx: np.ndarray | slice = slice(None)) -> dict:
+        """The batched observation of the current state (of rows ``idx``)."""
 
     @abstractmethod
     def choice_probabilities(self, slates: np.ndarray) -> np.ndarray:
@@ -154,12 +154,15 @@ class SlateVectorEnv(VectorEnv):
         slates = check_slates(actions, self.num_envs, self.num_candidates, self.slate_size)
         reward, terminated = self._step_core(slates)
         infos: dict = {}
+        obs = self._observe()
         if self.autoreset and terminated.any():
             done = np.flatnonzero(terminated)
-            infos["final_obs"] = self._observe()
+            infos["final_obs"] = obs
             infos["_final_obs"] = terminated.copy()
             self._reset_core(done)
-        return self._observe(), reward, terminated, self._zeros.copy(), infos
+            # copy and patch the fresh users' rows: cheaper than observing everyone twice
+            obs = _patch(obs, self._observe(done), done)
+        return obs, reward, terminated, self._zeros.copy(), infos
 
     # ------------------------------------------------------------ shared by both faces
     def _reset_core(self, idx: np.ndarray | slice) -> None:
@@ -208,6 +211,14 @@ class SlateEnv(gym.Env):
 
     def choice_probabilities(self, slate: Any) -> np.ndarray:
         return self._core.choice_probabilities(np.asarray(slate)[None])[0]
+
+
+def _patch(obs: Any, rows: Any, idx: np.ndarray) -> Any:
+    if isinstance(obs, dict):
+        return {k: _patch(v, rows[k], idx) for k, v in obs.items()}
+    out = obs.copy()
+    out[idx] = rows
+    return out
 
 
 def _first(obs: Any) -> Any:

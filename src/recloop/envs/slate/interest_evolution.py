@@ -185,12 +185,12 @@ class InterestEvolutionVectorEnv(SlateVectorEnv):
             self.cluster, self.quality = docs["cluster"], docs["quality"]
         return watch, self.budget <= 0.0
 
-    def _observe(self) -> dict:
+    def _observe(self, idx=slice(None)) -> dict:
         return {
-            "user": self.interests.astype(np.float32),
-            "doc": self.document_sampler._eye[self.cluster],
-            "response": {"click": self._click.copy(), "watch_time": self._watch.copy(),
-                         "quality": self._resp_quality.copy(), "cluster_id": self._resp_cluster.copy()},
+            "user": self.interests[idx].astype(np.float32),
+            "doc": self.document_sampler.features({"cluster": self.cluster[idx]}),
+            "response": {"click": self._click[idx].copy(), "watch_time": self._watch[idx].copy(),
+                         "quality": self._resp_quality[idx].copy(), "cluster_id": self._resp_cluster[idx].copy()},
         }
 
 

@@ -144,11 +144,11 @@ class LongTermSatisfactionVectorEnv(SlateVectorEnv):
             self.clickbait = self.document_sampler.sample(words[:, 2:])["clickbait"]
         return engagement, self.budget <= 0
 
-    def _observe(self) -> dict:
-        user = (self.satisfaction[:, None] if self.params["observe_satisfaction"]
-                else np.zeros((self.num_envs, 0))).astype(np.float32)
-        return {"user": user, "doc": self.document_sampler.features({"clickbait": self.clickbait}),
-                "response": {"click": self._click.copy(), "engagement": self._engagement.copy()}}
+    def _observe(self, idx=slice(None)) -> dict:
+        sat = self.satisfaction[idx]
+        user = (sat[:, None] if self.params["observe_satisfaction"] else np.zeros((len(sat), 0))).astype(np.float32)
+        return {"user": user, "doc": self.document_sampler.features({"clickbait": self.clickbait[idx]}),
+                "response": {"click": self._click[idx].copy(), "engagement": self._engagement[idx].copy()}}
 
 
 class LongTermSatisfaction(SlateEnv):
