@@ -19,9 +19,13 @@ from recloop.core.types import Feedback, Recommendation
 
 
 def _classes() -> list[type]:
+    """Every registered single-item policy: bandits, and any class that says how to
+    build a conformance case. (Slate policies choose lists; their own tests check them.)"""
     seen: dict[type, str] = {}
     for name in names("policy"):
-        seen.setdefault(lookup("policy", name), name)
+        cls = lookup("policy", name)
+        if isinstance(cls, type) and (issubclass(cls, BanditPolicy) or hasattr(cls, "conformance_case")):
+            seen.setdefault(cls, name)
     return sorted(seen, key=lambda c: c.__name__)
 
 

@@ -13,7 +13,8 @@ _CANONICAL: dict[str, set[str]] = {}  # names without their aliases, for listing
 # `import recloop` stays cheap and optional extras (torch) load only when asked for.
 _PROVIDERS: dict[str, list[str]] = {
     "policy": ["recloop.agents.bandits", "recloop.agents.tabular"],
-    "env": ["recloop.envs.bandits", "recloop.envs.gridworld", "recloop.envs.trading", "recloop.envs.tabular_reco"],
+    "env": ["recloop.envs.bandits", "recloop.envs.gridworld", "recloop.envs.trading", "recloop.envs.tabular_reco",
+            "recloop.envs.slate"],
 }
 _loaded: set[str] = set()
 
