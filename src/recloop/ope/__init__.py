@@ -1,0 +1,22 @@
+"""Off-policy evaluation: estimate a policy's value from another policy's logs.
+
+Pure functions over arrays (``rewards``, ``actions``, ``pscore``,
+``target_probs`` and, for model-based estimators, ``q_hat``), each returning an
+:class:`Estimate` with a normal interval and weight diagnostics;
+:func:`bootstrap` gives percentile intervals for any of them, and
+:func:`evaluate_all` runs them all on :class:`~recloop.data.logs.LoggedFeedback`.
+"""
+
+from recloop.ope.doubly_robust import dm, dr, dr_os, sndr, switch_dr
+from recloop.ope.estimate import Estimate, UnsupportedActionWarning, WeightDiagnostics
+from recloop.ope.intervals import bootstrap, normal
+from recloop.ope.reward_model import LogisticRegression, RidgeRegression, estimate_q
+from recloop.ope.slate import cascade_dr, independent_ips, pseudo_inverse, slate_ips
+from recloop.ope.suite import evaluate_all, on_sample_truth
+from recloop.ope.weighting import ips, replay, snips
+
+__all__ = [
+    "Estimate", "LogisticRegression", "RidgeRegression", "UnsupportedActionWarning", "WeightDiagnostics",
+    "bootstrap", "cascade_dr", "dm", "dr", "dr_os", "estimate_q", "evaluate_all", "independent_ips", "ips",
+    "normal", "on_sample_truth", "pseudo_inverse", "replay", "slate_ips", "sndr", "snips", "switch_dr",
+]
