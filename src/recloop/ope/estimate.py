@@ -121,12 +121,12 @@ def check_bandit(rewards: Any, actions: Any, pscore: Any, target_probs: Any,
                          "(a zero propensity means the logged action could not have been chosen)")
     if not np.isfinite(r).all():
         raise ValueError("rewards contain NaN or infinite values")
-    if not np.isfinite(pi).all() or (pi < 0).any():
+    if not np.isfinite(pi).all() or pi.min() < 0:
         raise ValueError("target_probs must be finite and non-negative")
-    sums = pi.sum(axis=1)
-    if not np.allclose(sums, 1.0, atol=1e-6):
-        raise ValueError(f"target_probs rows must sum to 1 (row {int(np.argmax(np.abs(sums - 1) > 1e-6))} sums to "
-                         f"{sums[np.argmax(np.abs(sums - 1) > 1e-6)]:.6f})")
+    off = np.abs(pi.sum(axis=1) - 1.0)
+    if off.max() > 1e-6:
+        row = int(np.argmax(off))
+        raise ValueError(f"target_probs rows must sum to 1 (row {row} sums to {pi[row].sum():.6f})")
     q = None
     if q_hat is not None:
         q = np.asarray(q_hat, dtype=np.float64)
@@ -150,9 +150,8 @@ def unsupported_mass(actions: np.ndarray, target_probs: np.ndarray, *, support: 
     Weighting estimators are blind to that mass; it is reported and warned about, not fatal.
     """
     if support is None:
-        seen = np.zeros(target_probs.shape[1], dtype=bool)
-        seen[np.unique(actions)] = True
-        mass = float(target_probs[:, ~seen].sum(axis=1).mean())
+        seen = np.bincount(actions, minlength=target_probs.shape[1]) > 0
+        mass = float(target_probs[:, ~seen].sum() / len(target_probs)) if not seen.all() else 0.0
     else:
         mass = float(np.where(support, 0.0, target_probs).sum(axis=1).mean())
     if warn and mass > 1e-9:

@@ -68,6 +68,31 @@ def bootstrap(estimator: Callable[..., Estimate], *arrays: Any, n_boot: int = 10
     return full.with_interval(lo, hi, "bootstrap", level)
 
 
+def bootstrap_mean(numerator: Any, denominator: Any = None, *, n_boot: int = 1000, level: float = 0.95,
+                   seed: Any = 0) -> tuple[float, float]:
+    """Percentile-bootstrap interval of mean(numerator) (or of sum(numerator) / sum(denominator)),
+    vectorised: the same statistic as :func:`bootstrap` of IPS/DR (a mean of per-event terms) or
+    SNIPS (a ratio), at a fraction of the cost. Returns ``(low, high)``."""
+    _check_level(level)
+    num = np.asarray(numerator, dtype=np.float64)
+    den = np.ones_like(num) if denominator is None else np.asarray(denominator, dtype=np.float64)
+    n = len(num)
+    if n == 0 or den.shape != num.shape:
+        raise ValueError(f"need matching, non-empty arrays; got {num.shape} and {den.shape}")
+    rng = as_generator(seed)
+    values = []
+    chunk = max(1, 2_000_000 // n)
+    for start in range(0, int(n_boot), chunk):
+        b = min(chunk, int(n_boot) - start)
+        counts = rng.multinomial(n, np.full(n, 1.0 / n), size=b).astype(np.float64)
+        with np.errstate(invalid="ignore", divide="ignore"):
+            values.append((counts @ num) / (counts @ den))
+    v = np.concatenate(values)
+    v = v[np.isfinite(v)]
+    lo, hi = np.quantile(v, [0.5 - level / 2, 0.5 + level / 2])
+    return float(lo), float(hi)
+
+
 def _check_level(level: float) -> None:
     if not 0 < level < 1:
         raise ValueError(f"level must lie in (0, 1), got {level!r}")
