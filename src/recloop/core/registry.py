@@ -7,6 +7,7 @@ import importlib
 from typing import Any, Callable
 
 _REGISTRY: dict[str, dict[str, Callable[..., Any]]] = {}
+_CANONICAL: dict[str, set[str]] = {}  # names without their aliases, for listings
 
 # Modules whose import registers components; imported lazily on first lookup so
 # `import recloop` stays cheap and optional extras (torch) load only when asked for.
@@ -24,6 +25,7 @@ def register(kind: str, name: str, *aliases: str) -> Callable[[Any], Any]:
         table = _REGISTRY.setdefault(kind, {})
         for key in (name, *aliases):
             table[key.lower()] = obj
+        _CANONICAL.setdefault(kind, set()).add(name.lower())
         obj.registry_name = name
         return obj
 
@@ -49,9 +51,10 @@ def _load(kind: str) -> None:
         _loaded.add(module)
 
 
-def names(kind: str) -> list[str]:
+def names(kind: str, aliases: bool = False) -> list[str]:
+    """Registered names of ``kind`` (with ``aliases``, every accepted spelling)."""
     _load(kind)
-    return sorted(_REGISTRY.get(kind, {}))
+    return sorted(_REGISTRY.get(kind, {}) if aliases else _CANONICAL.get(kind, ()))
 
 
 def lookup(kind: str, name: str) -> Callable[..., Any]:
@@ -61,7 +64,8 @@ def lookup(kind: str, name: str) -> Callable[..., Any]:
     if key not in table:
         close = difflib.get_close_matches(key, table, n=3)
         hint = f" Did you mean {', '.join(close)}?" if close else ""
-        raise KeyError(f"unknown {kind} {name!r}.{hint} Known: {', '.join(sorted(table)) or 'none'}")
+        known = ", ".join(sorted(_CANONICAL.get(kind, ()))) or "none"
+        raise KeyError(f"unknown {kind} {name!r}.{hint} Known: {known}")
     return table[key]
 
 

@@ -1,0 +1,74 @@
+"""CLI commands of the experiment area: ``recloop run``, ``recloop demo``, ``recloop list``."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Optional
+
+import typer
+
+
+def register(app: typer.Typer) -> None:
+    @app.command("run")
+    def run(
+        config: Path = typer.Argument(..., help="Experiment YAML (env, policies, horizon, seeds, backend)."),
+        out: Optional[Path] = typer.Option(None, "--out", "-o", help="Run folder (default runs/NAME-TIMESTAMP)."),
+        backend: Optional[str] = typer.Option(None, help="Override the config: local, process or ray."),
+        jobs: Optional[int] = typer.Option(None, "--jobs", "-j", help="Parallel processes (process backend)."),
+        address: Optional[str] = typer.Option(None, help="Ray cluster address (ray backend)."),
+        seed: Optional[int] = typer.Option(None, help="First seed; with --seeds N runs seeds seed..seed+N-1."),
+        seeds: Optional[int] = typer.Option(None, help="Number of seeds (overrides the config)."),
+    ) -> None:
+        """Run any experiment config and write its run folder (table, plots, HTML report)."""
+        from rich.console import Console
+
+        from recloop.experiment.config import ConfigError, load_config
+        from recloop.experiment.run import leaderboard, run_experiment
+
+        console = Console()
+        try:
+            cfg = load_config(config)
+            updates: dict = {}
+            if backend:
+                updates["backend"] = backend
+            if jobs:
+                updates["n_jobs"] = jobs
+            if address:
+                updates["ray_address"] = address
+            if seed is not None or seeds is not None:
+                n = seeds or len(cfg.seeds)
+                first = seed if seed is not None else cfg.seeds[0]
+                updates["seeds"] = list(range(first, first + n))
+            if updates:
+                from recloop.experiment.config import parse_config
+                cfg = parse_config({**cfg.model_dump(mode="json"), **updates}, str(config))
+        except ConfigError as err:
+            console.print(f"[red]error:[/red] {err}")
+            raise typer.Exit(2) from None
+        result = run_experiment(cfg, out, console=console)
+        console.print(leaderboard(result.summary, f"{cfg.name}: {cfg.horizon} rounds, {len(cfg.seeds)} seeds"))
+        console.print(f"run folder: [bold]{result.out_dir}[/bold] (report.html, metrics.parquet, plots)")
+        if result.errors:
+            raise typer.Exit(1)
+
+    @app.command("demo")
+    def demo(
+        out: Optional[Path] = typer.Option(None, "--out", "-o", help="Run folder (default runs/demo-TIMESTAMP)."),
+        seed: int = typer.Option(0, help="Base seed of every stage."),
+        seeds: int = typer.Option(5, help="Seeds per bandit world."),
+        only: Optional[str] = typer.Option(None, help="Comma-separated stage names to run (default: all)."),
+    ) -> None:
+        """The main job: the bandit ladder on three worlds, then every other stage; one HTML report."""
+        from recloop.experiment.demo import run_demo
+
+        run_demo(out, seed=seed, n_seeds=seeds, only=only.split(",") if only else None)
+
+    @app.command("list")
+    def list_components(kind: str = typer.Argument("policy", help="policy, env or agent.")) -> None:
+        """List the registered component names (usable in configs and commands)."""
+        from recloop.core.registry import lookup, names
+
+        for name in names(kind):
+            obj = lookup(kind, name)
+            doc = (obj.__doc__ or "").strip().splitlines()
+            typer.echo(f"{name:28s} {obj.__name__:28s} {doc[0] if doc else ''}")

@@ -1,0 +1,163 @@
+"""Run policies x seeds on a bandit world and gather a tidy per-step table.
+
+Every (policy, seed) run sees the *same* world for a given seed (common random
+numbers: the env is reset with that seed), so differences between policies are
+not luck of the draw. Policies get their own seed derived from (seed, label).
+"""
+
+from __future__ import annotations
+
+import inspect
+import time
+import traceback
+import zlib
+from concurrent.futures import ProcessPoolExecutor, as_completed
+from dataclasses import dataclass, field
+from typing import Any, Callable
+
+import numpy as np
+import pyarrow as pa
+
+from recloop.core.registry import lookup, make
+from recloop.experiment.config import EnvSpec, ExperimentConfig, PolicySpec
+
+COLUMNS = ["policy", "seed", "step", "expected_reward", "cum_reward", "cum_expected", "cum_optimal", "regret"]
+
+
+@dataclass(frozen=True)
+class Job:
+    env: EnvSpec
+    policy: PolicySpec
+    seed: int
+    horizon: int
+    every: int
+
+
+@dataclass
+class RunResult:
+    """One (policy, seed) run: recorded steps plus totals, or the error it raised."""
+
+    label: str
+    seed: int
+    columns: dict[str, np.ndarray] = field(default_factory=dict)
+    seconds: float = 0.0
+    error: str | None = None
+
+
+def policy_seed(seed: int, label: str) -> int:
+    return (seed * 1_000_003 + zlib.crc32(label.encode())) % 2**31
+
+
+def build_policy(spec: PolicySpec, env: Any, seed: int) -> Any:
+    """Instantiate a policy, filling ``n_arms`` / ``n_features`` from the env when the policy takes them."""
+    params = dict(spec.params)
+    accepted = inspect.signature(lookup("policy", spec.name)).parameters
+    if "n_arms" in accepted:
+        params.setdefault("n_arms", int(env.action_space.n))
+    if "n_features" in accepted and hasattr(env, "n_features"):
+        params.setdefault("n_features", int(env.n_features))
+    if "seed" in accepted:
+        params.setdefault("seed", policy_seed(seed, spec.label or spec.name))
+    return make("policy", spec.name, **params)
+
+
+def run_bandit(job: Job) -> RunResult:
+    """Play one policy against one seeded world for ``horizon`` rounds."""
+    t0 = time.perf_counter()
+    try:
+        env = make("env", job.env.name, **{**job.env.params, "horizon": job.horizon})
+        obs, info = env.reset(seed=job.seed)
+        policy = build_policy(job.policy, env, job.seed)
+        n = job.horizon
+        expected = np.empty(n)
+        optimal = np.empty(n)
+        realised = np.empty(n)
+        for t in range(n):
+            action = policy.act(obs, candidates=info.get("candidates"))
+            next_obs, reward, terminated, truncated, info = env.step(action)
+            policy.update(action, reward, obs)
+            expected[t], optimal[t], realised[t] = info["expected_reward"], info["optimal_reward"], reward
+            obs = next_obs
+        idx = np.unique(np.r_[np.arange(job.every - 1, n, job.every), n - 1])
+        cum_exp, cum_opt = np.cumsum(expected), np.cumsum(optimal)
+        cols = {
+            "step": idx + 1,
+            "expected_reward": expected[idx],
+            "cum_reward": np.cumsum(realised)[idx],
+            "cum_expected": cum_exp[idx],
+            "cum_optimal": cum_opt[idx],
+            "regret": (cum_opt - cum_exp)[idx],
+        }
+        return RunResult(job.policy.label, job.seed, cols, time.perf_counter() - t0)
+    except Exception:  # one failing run is reported; the rest of the grid completes
+        return RunResult(job.policy.label, job.seed, seconds=time.perf_counter() - t0,
+                         error=traceback.format_exc())
+
+
+def jobs_for(cfg: ExperimentConfig) -> list[Job]:
+    return [Job(cfg.env, p, s, cfg.horizon, cfg.every) for p in cfg.policies for s in cfg.seeds]
+
+
+def execute(jobs: list[Job], backend: str = "local", n_jobs: int = 1, *,
+            on_done: Callable[[RunResult], None] | None = None, ray_address: str | None = None) -> list[RunResult]:
+    """Run jobs on a backend; results come back in job order whatever the backend."""
+    done = on_done or (lambda r: None)
+    if backend == "local" or (backend == "process" and n_jobs == 1):
+        results = []
+        for job in jobs:
+            results.append(run_bandit(job))
+            done(results[-1])
+        return results
+    if backend == "process":
+        results: list[RunResult | None] = [None] * len(jobs)
+        with ProcessPoolExecutor(max_workers=n_jobs) as pool:
+            futures = {pool.submit(run_bandit, job): i for i, job in enumerate(jobs)}
+            for fut in as_completed(futures):
+                results[futures[fut]] = fut.result()
+                done(results[futures[fut]])
+        return results  # type: ignore[return-value]
+    if backend == "ray":
+        try:
+            from recloop.experiment.ray_backend import execute_ray
+        except ImportError as err:
+            raise RuntimeError(f"backend 'ray' is not available: {err}") from err
+        return execute_ray(jobs, run_bandit, address=ray_address, on_done=done)
+    raise ValueError(f"unknown backend {backend!r}; use local, process or ray")
+
+
+def to_table(results: list[RunResult]) -> pa.Table:
+    """The tidy table: one row per (policy, seed, recorded step)."""
+    parts = [r for r in results if r.error is None]
+    if not parts:
+        return pa.table({c: pa.array([], pa.float64()) for c in COLUMNS})
+    n = [len(r.columns["step"]) for r in parts]
+    data = {
+        "policy": pa.array(np.repeat([r.label for r in parts], n)),
+        "seed": pa.array(np.repeat([r.seed for r in parts], n).astype(np.int64)),
+    }
+    for c in COLUMNS[2:]:
+        data[c] = pa.array(np.concatenate([r.columns[c] for r in parts]))
+    return pa.table(data)
+
+
+def summarise(results: list[RunResult], labels: list[str]) -> list[dict]:
+    """Leaderboard rows, best (lowest final regret) first; mean +/- sd over seeds."""
+    rows = []
+    for label in labels:
+        runs = [r for r in results if r.label == label and r.error is None]
+        if not runs:
+            rows.append({"policy": label, "runs": 0, "failed": sum(r.label == label for r in results)})
+            continue
+        steps = np.array([r.columns["step"][-1] for r in runs])
+        mean_reward = np.array([r.columns["cum_reward"][-1] for r in runs]) / steps
+        regret = np.array([r.columns["regret"][-1] for r in runs])
+        share = np.array([r.columns["cum_expected"][-1] / r.columns["cum_optimal"][-1] for r in runs])
+        rows.append({
+            "policy": label, "runs": len(runs),
+            "mean_reward": float(mean_reward.mean()), "mean_reward_sd": float(mean_reward.std(ddof=1)) if len(runs) > 1 else 0.0,
+            "regret": float(regret.mean()), "regret_sd": float(regret.std(ddof=1)) if len(runs) > 1 else 0.0,
+            "oracle_share": float(share.mean()),
+            "seconds": float(np.mean([r.seconds for r in runs])),
+            "failed": sum(r.label == label and r.error is not None for r in results),
+        })
+    return sorted(rows, key=lambda r: r.get("regret", np.inf))
