@@ -123,3 +123,34 @@ def on_sample_truth(logs: LoggedFeedback, target_probs: Any) -> float | None:
         return None
     pi = np.asarray(target_probs, dtype=np.float64)
     return float(np.sum(pi * logs.expected_rewards) / logs.n)
+
+
+def target_probabilities(policy: Any, logs: LoggedFeedback) -> np.ndarray:
+    """The evaluated policy's distribution ``(n, K)`` at every logged event.
+
+    ``policy`` is anything with ``probabilities(obs)`` (the Policy protocol).
+    For logs with per-event candidate sets of item ids, a bandit policy's
+    serving face maps ids to arms and the distribution is restricted to the
+    event's candidates.
+    """
+    if not hasattr(policy, "probabilities"):
+        raise TypeError(f"{type(policy).__name__} has no probabilities(obs): it cannot be evaluated off-policy")
+    if logs.is_slate:
+        raise ValueError("target_probabilities builds bandit (single-action) distributions; slate logs need "
+                         "per-position probabilities (n, L, K)")
+    n, K = logs.n, logs.n_actions
+    out = np.zeros((n, K))
+    contextual = bool(getattr(policy, "contextual", logs.context.shape[1] > 0))
+    for i in range(n):
+        obs = logs.context[i] if contextual else None
+        if logs.candidates is None:
+            p = np.asarray(policy.probabilities(obs), dtype=np.float64)
+            if p.shape != (K,):
+                raise ValueError(f"the policy returns {p.shape[0]} probabilities; the logs have {K} actions")
+            out[i] = p
+        else:
+            cols = np.flatnonzero(logs.candidate_mask[i])
+            arms = policy._arms_for(list(logs.candidates[i, cols]), grow=True)  # serving face: ids -> arms
+            p = np.asarray(policy.probabilities(obs, candidates=arms), dtype=np.float64)
+            out[i, cols] = p[arms]
+    return out
