@@ -108,6 +108,16 @@ def _tuned(name: str, make_terms: Callable[[float], tuple[np.ndarray, np.ndarray
     return best[1], best[2], best[3]
 
 
+def _select(param: str, value: float | None, make_terms: Callable[[float], tuple[np.ndarray, np.ndarray]],
+            dr_terms: np.ndarray, grid: Sequence[float]) -> tuple[float, np.ndarray, np.ndarray]:
+    """The given hyper-parameter (checked), or the tuned one when it is None."""
+    if value is None:
+        return _tuned(param, make_terms, dr_terms, grid)
+    if not value >= 0:
+        raise ValueError(f"{param} must be >= 0, got {value!r}")
+    return (float(value), *make_terms(float(value)))
+
+
 def switch_dr(rewards: Any, actions: Any, pscore: Any, target_probs: Any, q_hat: Any, *,
               tau: float | None = None, grid: Sequence[float] = DEFAULT_GRID, level: float = 0.95) -> Estimate:
     """Switch-DR (Wang, Agarwal & Dudik, ICML 2017): DR where w_i <= tau, the model alone elsewhere.
@@ -120,12 +130,7 @@ def switch_dr(rewards: Any, actions: Any, pscore: Any, target_probs: Any, q_hat:
         keep = w <= t
         return dm_terms + np.where(keep, w * res, 0.0), ~keep
 
-    if tau is None:
-        tau, terms, switched = _tuned("switch_dr", terms_at, dm_terms + w * res, grid)
-    else:
-        if not tau >= 0:
-            raise ValueError(f"tau must be >= 0, got {tau!r}")
-        terms, switched = terms_at(float(tau))
+    tau, terms, switched = _select("tau", tau, terms_at, dm_terms + w * res, grid)
     diag = WeightDiagnostics.of(np.where(switched, 0.0, w), clipped=switched,
                                 unsupported_mass=unsupported_mass(a, pi))
     return Estimate.from_terms("switch_dr", terms, level=level, diagnostics=diag)
@@ -148,11 +153,6 @@ def dr_os(rewards: Any, actions: Any, pscore: Any, target_probs: Any, q_hat: Any
         ws = shrink(lm)
         return dm_terms + ws * res, ws < w - 1e-12
 
-    if lam is None:
-        lam, terms, shrunk = _tuned("dr_os", terms_at, dm_terms + w * res, grid)
-    else:
-        if not lam >= 0:
-            raise ValueError(f"lam must be >= 0, got {lam!r}")
-        terms, shrunk = terms_at(float(lam))
+    lam, terms, shrunk = _select("lam", lam, terms_at, dm_terms + w * res, grid)
     diag = WeightDiagnostics.of(shrink(lam), clipped=shrunk, unsupported_mass=unsupported_mass(a, pi))
     return Estimate.from_terms("dr_os", terms, level=level, diagnostics=diag)
