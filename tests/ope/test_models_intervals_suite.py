@@ -118,3 +118,28 @@ def test_suite_rejects_wrongly_shaped_targets():
         evaluate_all(logs, np.full((100, 4), 0.25))
     with pytest.raises(ValueError, match="ci must be"):
         evaluate_all(logs, np.full((100, 3), 1 / 3), ci="exact")
+
+
+def test_variable_candidate_sets_get_a_per_item_model_and_policy_probabilities():
+    """Action index k is a different item in each event: the reward model must follow item ids."""
+    from recloop.core.registry import make
+    from recloop.data.logs import LoggedFeedback
+    from recloop.ope.reward_model import estimate_q_by_item
+    from recloop.ope.suite import target_probabilities
+
+    rng = np.random.default_rng(0)
+    catalogue = np.array(["a", "b", "c", "d"], dtype=object)
+    pays = {"a": 0.0, "b": 1.0, "c": 2.0, "d": 3.0}
+    n = 400
+    cands = np.array([rng.permutation(catalogue)[:3] for _ in range(n)], dtype=object)
+    action = rng.integers(0, 3, n)
+    reward = np.array([pays[c] for c in cands[np.arange(n), action]])
+    logs = LoggedFeedback.from_arrays(action=action, reward=reward, propensity=np.full(n, 1 / 3), candidates=cands)
+    q = estimate_q_by_item(logs.context, logs.action, logs.reward, logs.candidates, logs.candidate_mask,
+                           model=RidgeRegression(alpha=1e-9))
+    np.testing.assert_allclose(q, np.vectorize(pays.get)(cands), atol=1e-6)
+    pe = target_probabilities(make("policy", "random", seed=0), logs)
+    np.testing.assert_allclose(pe, 1 / 3)
+    dm = next(e for e in evaluate_all(logs, pe) if e.estimator == "dm")
+    truth = np.mean([np.mean([pays[c] for c in row]) for row in cands])
+    assert dm.value == pytest.approx(truth, abs=1e-6)

@@ -179,3 +179,38 @@ def estimate_q(context: Any, actions: Any, rewards: Any, n_actions: int, *, mode
             fitted = copy.deepcopy(template).fit(Xt[mine], rt[mine])
             q[rows, act] = _predict(fitted, X[rows])
     return q
+
+
+def estimate_q_by_item(context: Any, actions: Any, rewards: Any, candidates: np.ndarray, candidate_mask: np.ndarray,
+                       *, model: Any = None) -> np.ndarray:
+    """``q_hat`` ``(n, K)`` for logs whose candidate sets vary per event.
+
+    There an action index means a different item in each event, so the model
+    is fitted per *item id* (on the events that showed it) and predicted at
+    every event where the item was a candidate; padding gets 0.
+    """
+    X = np.asarray(context, dtype=np.float64)
+    a = np.asarray(actions, dtype=np.int64)
+    r = np.asarray(rewards, dtype=np.float64)
+    n = len(r)
+    if X.ndim == 1:
+        X = X[:, None]
+    if n == 0 or len(X) != n or len(a) != n or candidates.shape[0] != n or candidates.shape != candidate_mask.shape:
+        raise ValueError(f"mismatched or empty inputs: context {X.shape}, actions {a.shape}, rewards {r.shape}, "
+                         f"candidates {candidates.shape}, mask {candidate_mask.shape}")
+    template = default_model(r) if model is None else model
+    items, codes = np.unique(candidates[candidate_mask], return_inverse=True)
+    item_index = np.full(candidates.shape, -1, dtype=np.int64)
+    item_index[candidate_mask] = codes
+    chosen = item_index[np.arange(n), a]
+    q = np.zeros(candidates.shape)
+    fallback = float(r.mean())
+    for j in range(len(items)):
+        where = item_index == j
+        mine = chosen == j
+        if mine.sum() < 2:
+            q[where] = fallback
+            continue
+        fitted = copy.deepcopy(template).fit(X[mine], r[mine])
+        q[where] = _predict(fitted, X[np.nonzero(where)[0]])
+    return q

@@ -28,7 +28,7 @@ from recloop.ope import slate as sl
 from recloop.ope import weighting as wt
 from recloop.ope.estimate import Estimate, UnsupportedActionWarning, unsupported_mass
 from recloop.ope.intervals import bootstrap
-from recloop.ope.reward_model import estimate_q
+from recloop.ope.reward_model import estimate_q, estimate_q_by_item
 
 BANDIT_ESTIMATORS = ("replay", "ips", "snips", "dm", "dr", "sndr", "switch_dr", "dr_os")
 SLATE_ESTIMATORS = ("slate_ips", "independent_ips", "pseudo_inverse", "rips", "cascade_dr")
@@ -55,7 +55,10 @@ def evaluate_all(logs: LoggedFeedback, target_probs: Any, *, q_hat: Any = None, 
     if logs.candidate_mask is not None and (pi[~logs.candidate_mask] > 1e-12).any():
         raise ValueError("target_probs put mass on padding entries that are not candidates of their event")
     unsupported_mass(logs.action, pi)  # warn once, here; the estimators below stay quiet
-    if q_hat is None:
+    if q_hat is None and logs.candidates is not None:
+        q_hat = estimate_q_by_item(logs.context, logs.action, logs.reward, logs.candidates, logs.candidate_mask,
+                                   model=model)
+    elif q_hat is None:
         q_hat = estimate_q(logs.context, logs.action, logs.reward, logs.n_actions, model=model, n_folds=n_folds,
                            seed=seed)
     arrays = (logs.reward, logs.action, logs.propensity, pi)
