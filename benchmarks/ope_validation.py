@@ -207,7 +207,7 @@ def obd_section(seed: int) -> tuple[dict, Path | None]:
             ests = evaluate_all(random_logs, pe, n_folds=3, seed=seed)
         out[campaign] = {"truth": truth, "random_policy_ctr": float(random_logs.reward.mean()),
                          "estimates": {e.estimator: {"value": e.value, "relative_error": abs(e.value - truth) / truth,
-                                                     "ci": [e.ci_low, e.ci_high], "covers": e.ci_low <= truth <= e.ci_high}
+                                                     "ci": [e.ci_low, e.ci_high], "covers": bool(e.ci_low <= truth <= e.ci_high)}
                                        for e in ests}}
     return out, root
 
