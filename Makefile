@@ -21,7 +21,7 @@ demo: $(STAMP)
 	$(VENV)/bin/recloop demo
 
 test: $(STAMP)
-	$(PY) -m pytest -n 2 --durations=15 tests; rc=$$?; if [ $$rc -eq 5 ]; then echo "no tests collected"; exit 0; fi; exit $$rc
+	$(PY) -m pytest -n 2 --durations=15 --doctest-modules tests src/recloop; rc=$$?; if [ $$rc -eq 5 ]; then echo "no tests collected"; exit 0; fi; exit $$rc
 
 bench: $(STAMP)
 	$(PY) benchmarks/bandit_throughput.py

@@ -109,3 +109,18 @@ def test_registry_builds_envs_by_name_and_suggests():
     assert isinstance(make("env", "bernoulli", n_arms=3), BernoulliBandit)
     with pytest.raises(KeyError, match="Did you mean"):
         make("env", "bernouli", n_arms=3)
+
+
+def test_scripted_schedule_changes_tastes_at_the_given_rounds():
+    env = DriftingBandit(means=[0.7, 0.5], change_every=0, schedule=[[3, [0.3, 0.5]]], horizon=10)
+    env.reset(seed=0)
+    seen = []
+    for _ in range(5):
+        seen.append(env.step(0)[4]["expected_reward"])
+    assert seen == [0.7, 0.7, 0.7, 0.3, 0.3]
+    env.reset(seed=0)
+    assert env.expected_rewards().tolist() == [0.7, 0.5]
+    with pytest.raises(ValueError, match="schedule entry at round 0"):
+        DriftingBandit(means=[0.7, 0.5], schedule=[[0, [0.1, 0.2]]])
+    with pytest.raises(ValueError, match=r"2 means in \[0, 1\]"):
+        DriftingBandit(means=[0.7, 0.5], schedule=[[5, [0.1, 0.2, 0.3]]])

@@ -12,8 +12,8 @@ _CANONICAL: dict[str, set[str]] = {}  # names without their aliases, for listing
 # Modules whose import registers components; imported lazily on first lookup so
 # `import recloop` stays cheap and optional extras (torch) load only when asked for.
 _PROVIDERS: dict[str, list[str]] = {
-    "policy": ["recloop.agents.bandits"],
-    "env": ["recloop.envs.bandits"],
+    "policy": ["recloop.agents.bandits", "recloop.agents.tabular"],
+    "env": ["recloop.envs.bandits", "recloop.envs.gridworld", "recloop.envs.trading", "recloop.envs.tabular_reco"],
 }
 _loaded: set[str] = set()
 

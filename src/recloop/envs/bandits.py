@@ -147,14 +147,16 @@ class DriftingBandit(_Bandit):
     * ``change_every``: abrupt change points — every so many rounds all click
       probabilities are redrawn U(0, 1) (0 disables);
     * ``drift``: slow random-walk drift, ``p += N(0, drift^2)`` each round,
-      reflected into [0, 1] (0 disables).
+      reflected into [0, 1] (0 disables);
+    * ``schedule``: scripted changes, ``[[round, [p_1, ..., p_K]], ...]`` — e.g. the
+      long-time favourite going stale, the case where forgetting matters most.
 
     The world's own randomness (change points, drift) comes from the reset seed,
     so a seed fixes the whole history of tastes.
     """
 
     def __init__(self, n_arms: int = 5, horizon: int = 2000, change_every: int = 500,
-                 drift: float = 0.0, means: Any = None, world_seed: int = 0):
+                 drift: float = 0.0, means: Any = None, schedule: Any = None, world_seed: int = 0):
         if change_every < 0 or drift < 0:
             raise ValueError("change_every and drift must be >= 0")
         m = _means(means, None if means is not None else n_arms, np.random.default_rng(world_seed), 0.0, 1.0)
@@ -162,7 +164,20 @@ class DriftingBandit(_Bandit):
         self.initial_means = m
         self.change_every = int(change_every)
         self.drift = float(drift)
+        self.schedule = self._check_schedule(schedule or [], m.size)
         self.means = m.copy()
+
+    @staticmethod
+    def _check_schedule(schedule: Any, n_arms: int) -> dict[int, np.ndarray]:
+        out = {}
+        for entry in schedule:
+            if len(entry) != 2:
+                raise ValueError(f"schedule entries are [round, means]; got {entry!r}")
+            t, means = int(entry[0]), np.asarray(entry[1], dtype=np.float64)
+            if t < 1 or means.shape != (n_arms,) or not ((means >= 0) & (means <= 1)).all():
+                raise ValueError(f"schedule entry at round {entry[0]}: need round >= 1 and {n_arms} means in [0, 1]")
+            out[t] = means
+        return out
 
     def _on_reset(self, options):
         self.means = self.initial_means.copy()
@@ -174,6 +189,8 @@ class DriftingBandit(_Bandit):
         return float(self._rng.random() < self.means[action])
 
     def _advance(self) -> None:
+        if self._t in self.schedule:
+            self.means = self.schedule[self._t].copy()
         if self.change_every and self._t % self.change_every == 0:
             self.means = self._rng.uniform(0.0, 1.0, size=self.n_arms)
         if self.drift:

@@ -64,6 +64,7 @@ def build_policy(spec: PolicySpec, env: Any, seed: int) -> Any:
 def run_bandit(job: Job) -> RunResult:
     """Play one policy against one seeded world for ``horizon`` rounds."""
     t0 = time.perf_counter()
+    _one_thread_for_torch()
     try:
         env = make("env", job.env.name, **{**job.env.params, "horizon": job.horizon})
         obs, info = env.reset(seed=job.seed)
@@ -92,6 +93,20 @@ def run_bandit(job: Job) -> RunResult:
     except Exception:  # one failing run is reported; the rest of the grid completes
         return RunResult(job.policy.label, job.seed, seconds=time.perf_counter() - t0,
                          error=traceback.format_exc())
+
+
+def _one_thread_for_torch() -> None:
+    """Runs are parallel across processes; tiny networks inside one run only lose
+    from intra-op threads fighting over the same cores."""
+    import sys
+
+    torch = sys.modules.get("torch")
+    if torch is None:
+        try:
+            import torch
+        except ImportError:
+            return
+    torch.set_num_threads(1)
 
 
 def jobs_for(cfg: ExperimentConfig) -> list[Job]:

@@ -12,11 +12,12 @@ from __future__ import annotations
 
 import inspect
 from abc import ABC, abstractmethod
-from typing import Any, Hashable, Sequence
+from typing import Any, Hashable, Iterable, Sequence
 
 import numpy as np
 
 from recloop.core import persist
+from recloop.core.ranking import check_candidates, rank
 from recloop.core.registry import lookup
 from recloop.core.seeding import as_generator
 from recloop.core.types import Feedback, Recommendation
@@ -176,6 +177,23 @@ class BanditPolicy(ABC):
             self._learn(self._check_arm(action), self._check_reward(reward), self._context(obs))
         self.t_ += 1
 
+    def update_many(self, feedback: Iterable[Feedback]) -> int:
+        """Learn from joined serving records in order; returns how many were absorbed.
+
+        Unlike ``update(Feedback)``, an item id never seen before gets a fresh arm: a
+        server replaying its log after a restart may meet items first shown after its
+        last snapshot. Records are applied one by one, so the learned state depends only
+        on the order of the records, never on how a caller batches them (which makes
+        snapshot + replay reproduce an uninterrupted run exactly).
+        """
+        n = 0
+        for fb in feedback:
+            arm = int(self._arms_for([fb.item_id])[0])
+            self._learn(arm, self._check_reward(fb.reward), self._context(fb.context))
+            self.t_ += 1
+            n += 1
+        return n
+
     def act_batch(self, obs_batch: Any = None, *, n: int | None = None) -> np.ndarray:
         """One decision per row of ``obs_batch`` (or ``n`` decisions for context-free bandits),
         all made with the current state."""
@@ -214,21 +232,14 @@ class BanditPolicy(ABC):
         The chosen item is sampled from the policy's distribution, so the logged
         propensity is exactly the probability of what was shown.
         """
-        ids = list(candidates)
-        if not ids:
-            raise ValueError("candidates is empty")
-        if len(set(ids)) != len(ids):
-            raise ValueError("candidate ids must be unique")
-        if not 1 <= int(k) <= len(ids):
-            raise ValueError(f"k={k} must be between 1 and the number of candidates ({len(ids)})")
+        ids = check_candidates(candidates, k)
         x = self._context(context)
         arms = self._arms_for(ids)
-        p = self._probs(x, arms)
-        first = int(self.rng_.choice(len(ids), p=p))
-        scores = self._greedy_scores(x, arms)
-        rest = [i for i in np.argsort(-scores, kind="stable") if i != first][: int(k) - 1]
-        order = [first, *rest]
-        return Recommendation(items=tuple(ids[i] for i in order), scores=scores[order], propensities=p[order])
+        return rank(ids, *self._probs_and_greedy(x, arms), k, self.rng_)
+
+    def _probs_and_greedy(self, x: np.ndarray | None, arms: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Choice probabilities and exploitation scores together (one pass where a policy can)."""
+        return self._probs(x, arms), self._greedy_scores(x, arms)
 
     # ------------------------------------------------------------ params, save, load
     def get_params(self) -> dict[str, Any]:
@@ -255,7 +266,11 @@ class BanditPolicy(ABC):
             setattr(obj, k, v)
         obj.n_arms = meta["params"].get("n_arms")
         obj._index = {item: i for i, item in enumerate(obj.item_ids_)}
+        obj._restore()
         return obj
+
+    def _restore(self) -> None:
+        """Rebuild anything derived from the loaded state (e.g. a network from its arrays)."""
 
     def __repr__(self) -> str:
         params = ", ".join(f"{k}={v!r}" for k, v in self.get_params().items() if v is not None)

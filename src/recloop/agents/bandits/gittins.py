@@ -128,18 +128,23 @@ class GittinsIndex(BanditPolicy):
         if not 0.0 < discount < 1.0:
             raise ValueError(f"discount must be in (0, 1), got {discount}")
         self.discount, self.alpha0, self.beta0, self.table_pulls = discount, alpha0, beta0, table_pulls
+        self._table = None  # derived from the hyper-parameters, built on first use
         super().__init__(n_arms, seed=seed)
 
     def _new_arms(self, n: int) -> dict[str, np.ndarray]:
         return {"successes_": np.zeros(n), "failures_": np.zeros(n)}
 
     def _scores(self, x, arms: np.ndarray) -> np.ndarray:
-        table = gittins_table(self.alpha0, self.beta0, self.discount, self.table_pulls)
-        s, f = self.successes_[arms], self.failures_[arms]
-        out = brezzi_lai_index(self.alpha0 + s, self.beta0 + f, self.discount)
-        si, fi = s.astype(np.int64), f.astype(np.int64)
-        exact = (si == s) & (fi == f) & (si + fi <= self.table_pulls)
-        out[exact] = table[si[exact], fi[exact]]
+        if self._table is None:
+            self._table = gittins_table(self.alpha0, self.beta0, self.discount, self.table_pulls)
+        # counts are whole numbers: _learn accepts only 0/1 rewards
+        s, f = self.successes_[arms].astype(np.int64), self.failures_[arms].astype(np.int64)
+        inside = s + f <= self.table_pulls
+        if inside.all():
+            return self._table[s, f]
+        out = np.empty(len(arms))
+        out[inside] = self._table[s[inside], f[inside]]
+        out[~inside] = brezzi_lai_index(self.alpha0 + s[~inside], self.beta0 + f[~inside], self.discount)
         return out
 
     def _greedy_scores(self, x, arms: np.ndarray) -> np.ndarray:

@@ -147,6 +147,10 @@ class LinUCB(_LinearArms):
     def _batch_scores(self, mean, width):
         return mean + self.alpha * width
 
+    def _probs_and_greedy(self, x, arms):
+        mean, width = self._stats(x, arms)
+        return _argmax_probs(mean + self.alpha * width), mean
+
 
 @register("policy", "lints", "lin-ts", "linear-thompson")
 class LinTS(_LinearArms):

@@ -1,0 +1,433 @@
+"""The HTTP service: rank, reward, learn, snapshot, roll back, export, observe.
+
+``create_app(ServeConfig(...))`` returns a FastAPI app; ``recloop serve`` runs it
+under uvicorn. One process owns the store's writes and the live model (run one
+uvicorn worker per store).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import re
+import logging
+import time
+import uuid
+from contextlib import asynccontextmanager
+from typing import Annotated, Any
+
+import numpy as np
+from fastapi import Depends, FastAPI, HTTPException, Path, Query, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import HTMLResponse, JSONResponse, Response
+from pydantic import BaseModel, ValidationError
+
+from recloop.serve.config import ServeConfig
+from recloop.serve.dashboard import DASHBOARD_HTML
+from recloop.serve.guard import Guard, KeyCheck
+from recloop.serve.learner import OnlineLearner, build_policy
+from recloop.serve.metrics import ServeMetrics
+from recloop.serve.schemas import (EVENT_ID_PATTERN, ModelsResponse, Problem, RankRequest, RankResponse,
+                                   RewardRequest)
+from recloop.serve.store import CONFLICT, SAME, STORED, UNKNOWN, Decision, Joined, RewardIn, Store
+from recloop.serve.writer import GroupWriter, StoreUnavailable
+
+log = logging.getLogger("recloop.serve")
+
+_ERRORS: dict[int | str, dict[str, Any]] = {
+    code: {"model": Problem} for code in (400, 401, 403, 404, 409, 413, 422, 503)}
+
+
+class Service:
+    """Everything one running service holds; the app's routes are thin wrappers around it."""
+
+    def __init__(self, config: ServeConfig):
+        self.config = config
+        build_policy(config)  # fail now, with a clear message, on an unknown policy or bad params
+        self.store = Store(config.db, schema=config.db_schema, synchronous=config.sqlite_synchronous)
+        self.learner = OnlineLearner(config, self.store)
+        self.metrics = ServeMetrics()
+        self.writer: GroupWriter | None = None
+        self._tasks: list[asyncio.Task] = []
+        self._wake = asyncio.Event()
+        self._gate = asyncio.Lock()       # held while the live model is replaced
+        self._snap_lock = asyncio.Lock()  # one snapshot at a time
+        self._snap_watermark = 0
+        self._swept_seq = 0
+        self.started = time.time()
+
+    # ------------------------------------------------------------ lifecycle
+    async def start(self) -> None:
+        await asyncio.to_thread(self.store.create)
+        await asyncio.to_thread(self.store.claim_writer)  # before replay: no other writer may be appending
+        await asyncio.to_thread(self.learner.recover)
+        self._snap_watermark = self.learner.watermark
+        self.metrics.version.set(self.learner.version)
+        self.metrics.watermark.set(self.learner.watermark)
+        self.writer = GroupWriter(self.store, asyncio.get_running_loop(), self._on_joined,
+                                  on_batch=self.metrics.batch.observe)
+        self.writer.start()
+        self._tasks = [asyncio.create_task(self._learn_loop(), name="learn")]
+        if self.config.snapshot_every_s > 0:
+            self._tasks.append(asyncio.create_task(self._snapshot_loop(), name="snapshot"))
+        if self.config.default_reward is not None:
+            self._tasks.append(asyncio.create_task(self._sweep_loop(), name="sweep"))
+
+    async def stop(self) -> None:
+        for t in self._tasks:
+            t.cancel()
+        await asyncio.gather(*self._tasks, return_exceptions=True)
+        if self.writer is not None:
+            await asyncio.to_thread(self.writer.stop)
+        await asyncio.sleep(0)  # let the writer's last deliveries run
+        while self.learner.learn_pending(10_000):
+            pass
+        if self.learner.watermark > self._snap_watermark:
+            await self.snapshot("shutdown")
+        self.store.close()
+
+    # ------------------------------------------------------------ learning
+    def _on_joined(self, joined: list[Joined]) -> None:
+        self.learner.enqueue(joined)
+        for j in joined:
+            self.metrics.joined(j.feedback.reward, j.is_default)
+        self.metrics.pending.set(len(self.learner.pending))
+        self._wake.set()
+
+    async def _learn_loop(self) -> None:
+        while True:
+            await self._wake.wait()
+            self._wake.clear()
+            await asyncio.sleep(self.config.learn_interval_s)  # gather a batch
+            while self.learner.pending:
+                async with self._gate:
+                    self.learner.learn_pending(256)
+                for lag in self.learner.last_lags:
+                    self.metrics.lag.observe(lag)
+                self.metrics.watermark.set(self.learner.watermark)
+                self.metrics.pending.set(len(self.learner.pending))
+                await asyncio.sleep(0)  # ranking requests go between chunks
+
+    async def _snapshot_loop(self) -> None:
+        while True:
+            await asyncio.sleep(self.config.snapshot_every_s)
+            if self.learner.watermark > self._snap_watermark:
+                try:
+                    await self.snapshot("periodic")
+                except Exception as err:  # keep serving; the next period tries again
+                    log.error("periodic snapshot failed: %s", err)
+
+    async def _sweep_loop(self) -> None:
+        """Join events whose reward never came with the default reward, once the window closes."""
+        period = min(max(self.config.reward_wait_s / 4, 0.2), 5.0)
+        while True:
+            await asyncio.sleep(period)
+            try:
+                cutoff = time.time() - self.config.reward_wait_s
+                while True:  # after a restart, catch up through the old decisions page by page
+                    ids, last = await asyncio.to_thread(self.store.expired_without_reward, cutoff,
+                                                        self._swept_seq, 5000)
+                    await asyncio.gather(*(self.writer.reward(RewardIn(e, float(self.config.default_reward),
+                                                                       is_default=True)) for e in ids))
+                    done = last == self._swept_seq
+                    self._swept_seq = last
+                    if done:
+                        break
+            except Exception as err:
+                log.error("default-reward sweep failed: %s", err)
+
+    # ------------------------------------------------------------ models
+    async def snapshot(self, note: str) -> dict:
+        async with self._snap_lock:
+            policy, watermark = self.learner.freeze()
+            parent = self.learner.version
+            row = await asyncio.to_thread(self.learner.write_snapshot, policy, watermark, parent=parent, note=note)
+            self.learner.version = row["version"]
+            self._snap_watermark = max(self._snap_watermark, watermark)
+            self.metrics.version.set(row["version"])
+            return row
+
+    async def activate(self, version: int) -> dict:
+        async with self._snap_lock:
+            policy, source = await asyncio.to_thread(self.learner.load_version, version)
+            async with self._gate:  # no learning while the new head is written
+                watermark = self.learner.watermark
+                import copy
+                row = await asyncio.to_thread(self.learner.write_snapshot, copy.deepcopy(policy), watermark,
+                                              parent=version, note=f"activated v{version}")
+                self.learner.install(policy, row["version"])
+            self._snap_watermark = watermark
+            self.metrics.version.set(row["version"])
+            return row
+
+    # ------------------------------------------------------------ decisions
+    def context_vector(self, ctx: list[float] | dict[str, float] | None) -> np.ndarray | None:
+        if isinstance(ctx, dict):
+            ctx = [ctx[k] for k in sorted(ctx)]
+        if not self.learner.contextual:
+            return None if ctx is None else np.asarray(ctx, dtype=np.float64)
+        d = self.learner.n_features
+        if ctx is None:
+            raise HTTPException(422, f"context is required: the {self.config.policy} policy needs {d} features")
+        if len(ctx) != d:
+            raise HTTPException(422, f"context has {len(ctx)} features; the policy expects {d}")
+        return np.asarray(ctx, dtype=np.float64)
+
+    async def rank(self, req: RankRequest) -> dict:
+        ids = [c.id for c in req.candidates]
+        if len(ids) > self.config.max_candidates:
+            raise HTTPException(422, f"{len(ids)} candidates; at most {self.config.max_candidates} per request")
+        if len(set(ids)) != len(ids):
+            seen: set = set()
+            dup = next(i for i in ids if i in seen or seen.add(i))
+            raise HTTPException(422, f"duplicate candidate id {dup!r}")
+        excluded = set(req.excluded)
+        eligible = [c for c in req.candidates if c.id not in excluded] if excluded else req.candidates
+        if not eligible:
+            raise HTTPException(422, "every candidate is excluded")
+        if req.k > len(eligible):
+            raise HTTPException(422, f"k={req.k} exceeds the {len(eligible)} eligible candidates")
+        x = self.context_vector(req.context)
+        rec = self.learner.policy.recommend(x if self.learner.contextual else None, [c.id for c in eligible], req.k)
+        client_id = req.event_id is not None
+        d = Decision(
+            event_id=req.event_id if client_id else uuid.uuid4().hex,
+            context=[] if x is None else x.tolist(),
+            candidates=[(c.id, c.features) for c in eligible],
+            items=list(rec.items), scores=rec.scores.tolist(), propensities=rec.propensities.tolist(),
+            model_version=f"v{self.learner.version}",
+            request_hash=hashlib.sha256(req.model_dump_json().encode()).hexdigest() if client_id else "-",
+        )
+        code, stored = await self.writer.decision(d)
+        if code == CONFLICT:
+            raise HTTPException(409, f"event {d.event_id!r} already exists with a different request")
+        if code == SAME:
+            d = stored
+        else:
+            self.metrics.decisions.inc()
+        return {"event_id": d.event_id, "chosen_id": d.items[0], "model_version": d.model_version,
+                "ranking": [{"id": i, "score": s, "probability": p}
+                            for i, s, p in zip(d.items, d.scores, d.propensities)]}
+
+    async def reward(self, event_id: str, body: RewardRequest, received: float) -> None:
+        code, info = await self.writer.reward(RewardIn(event_id, body.value, body.item_id, received=received))
+        if code in (STORED, SAME):
+            return
+        if code == UNKNOWN:
+            raise HTTPException(404, f"unknown event {event_id!r}")
+        if code == CONFLICT:
+            if info["is_default"]:
+                raise HTTPException(409, f"the reward window of event {event_id!r} closed; the default reward "
+                                         f"{info['value']} was joined")
+            raise HTTPException(409, f"event {event_id!r} already has reward {info['value']}, not {body.value}")
+        raise HTTPException(422, f"item_id {body.item_id!r} is not the item chosen for event {event_id!r} ({info!r})")
+
+    async def stats(self, window_s: float, bucket_s: float) -> dict:
+        timeline = await asyncio.to_thread(self.store.timeline, bucket_s, time.time() - window_s)
+        models = await asyncio.to_thread(self.store.list_models)
+        return {"model": self.learner.state(), "learning_lag_s": self.learner.lag_quantiles(),
+                "ctr_recent": self.metrics.ctr(), "timeline": timeline, "bucket_s": bucket_s,
+                "models": [{"version": m["version"], "watermark": m["watermark"], "note": m["note"],
+                            "created": m["ts"]} for m in models[:50]],
+                "uptime_s": time.time() - self.started}
+
+
+def create_app(config: ServeConfig | None = None) -> FastAPI:
+    """Build the service. Raises KeyError/ValueError/TypeError on a bad policy or config."""
+    config = config or ServeConfig.from_env()
+    svc = Service(config)
+
+    @asynccontextmanager
+    async def lifespan(_app: FastAPI):
+        await svc.start()
+        try:
+            yield
+        finally:
+            await svc.stop()
+
+    app = FastAPI(title="recloop", version="1", lifespan=lifespan,
+                  description="Rank with a learning policy, log every decision with its propensity, "
+                              "join rewards exactly once, learn online, snapshot and roll back.")
+    app.state.service = svc
+    keys = KeyCheck(config.api_key, config.admin_key)
+    user, admin = Depends(keys.user), Depends(keys.admin)
+
+    @app.exception_handler(HTTPException)
+    @app.exception_handler(RequestValidationError)
+    @app.exception_handler(StoreUnavailable)
+    async def _problem(_req: Request, err: Exception) -> JSONResponse:
+        status, payload = problem(err)
+        return JSONResponse(payload, status_code=status, headers=getattr(err, "headers", None))
+
+    # The two hot routes are answered by the Guard middleware (see hot_route below):
+    # FastAPI's per-request dependency and routing machinery cost more CPU than the
+    # decision itself. These definitions document them in the OpenAPI spec and share
+    # the code path (Service.rank / Service.reward, `problem`) with the hot path.
+    @app.post("/v1/rank", response_model=RankResponse, responses=_ERRORS, dependencies=[user],
+              openapi_extra=_body_doc(RankRequest))
+    async def rank(request: Request) -> JSONResponse:
+        """Rank the candidates; the decision is stored before this answers."""
+        return JSONResponse(await svc.rank(_parse(RankRequest, await request.body())))
+
+    @app.post("/v1/events/{event_id}/reward", status_code=204, responses=_ERRORS, dependencies=[user],
+              openapi_extra=_body_doc(RewardRequest))
+    async def reward(event_id: Annotated[str, Path(pattern=EVENT_ID_PATTERN)], request: Request) -> Response:
+        """Join a reward to a decision: same reward again is fine, a different one is 409."""
+        received = time.perf_counter()
+        await svc.reward(event_id, _parse(RewardRequest, await request.body()), received)
+        return Response(status_code=204)
+
+    async def hot_route(method: str, path: str, headers: list, body: bytes) -> tuple[str, int, Any] | None:
+        """Answer rank/reward without FastAPI's machinery: ``(route, status, payload)``, or
+        None for every other request."""
+        if method != "POST":
+            return None
+        if path == "/v1/rank":
+            route = "/v1/rank"
+        elif path.startswith("/v1/events/") and path.endswith("/reward") and path.count("/") == 4:
+            route = "/v1/events/{event_id}/reward"
+        else:
+            return None
+        received = time.perf_counter()
+        try:
+            keys.check(_header_value(headers, b"x-api-key"), admin=False)
+            if route == "/v1/rank":
+                return route, 200, await svc.rank(_parse(RankRequest, body))
+            event_id = path[len("/v1/events/"):-len("/reward")]
+            if not _EVENT_ID.match(event_id):
+                raise HTTPException(422, f"path.event_id: must match {EVENT_ID_PATTERN}")
+            await svc.reward(event_id, _parse(RewardRequest, body), received)
+            return route, 204, None
+        except (HTTPException, RequestValidationError, StoreUnavailable) as err:
+            return (route, *problem(err))
+
+    @app.get("/v1/models", response_model=ModelsResponse, responses=_ERRORS, dependencies=[admin])
+    async def list_models() -> dict:
+        rows = await asyncio.to_thread(svc.store.list_models)
+        return {"active": svc.learner.version, "watermark": svc.learner.watermark,
+                "models": [{"version": r["version"], "name": f"v{r['version']}", "watermark": r["watermark"],
+                            "parent": r["parent"], "note": r["note"], "sha256": r["sha256"], "created": r["ts"],
+                            "active": r["version"] == svc.learner.version} for r in rows]}
+
+    @app.post("/v1/models/snapshot", status_code=201, responses=_ERRORS, dependencies=[admin])
+    async def snapshot() -> dict:
+        """Write the live model to disk now (atomic, checksummed, with its watermark)."""
+        row = await svc.snapshot("manual")
+        return {k: row[k] for k in ("version", "watermark", "sha256", "parent", "note")}
+
+    @app.post("/v1/models/{version}/activate", responses=_ERRORS, dependencies=[admin])
+    async def activate(version: Annotated[int, Path(ge=0, le=2**31 - 1)]) -> dict:
+        """Serve snapshot ``version`` again (roll back or forward); learning continues from it."""
+        try:
+            row = await svc.activate(version)
+        except KeyError as err:
+            raise HTTPException(404, str(err.args[0])) from None
+        except (FileNotFoundError, ValueError) as err:
+            raise HTTPException(409, str(err)) from None
+        return {k: row[k] for k in ("version", "watermark", "sha256", "parent", "note")}
+
+    @app.get("/v1/logs", responses={200: {"content": {"application/vnd.apache.parquet": {}}}, **_ERRORS},
+             dependencies=[admin])
+    async def logs(since: Annotated[str | None, Query(max_length=64)] = None,
+                   limit: Annotated[int | None, Query(ge=1, le=10_000_000)] = None) -> Response:
+        """Logged feedback (DESIGN.md schema) as Parquet: decisions at or after ``since``."""
+        from recloop.serve.export import logs_table, parse_since, to_parquet_bytes  # pyarrow only when asked
+        try:
+            t = parse_since(since)
+        except ValueError as err:
+            raise HTTPException(422, str(err)) from None
+        rows = await asyncio.to_thread(svc.store.logs, t, limit)
+        data = await asyncio.to_thread(lambda: to_parquet_bytes(logs_table(rows)))
+        return Response(data, media_type="application/vnd.apache.parquet",
+                        headers={"Content-Disposition": 'attachment; filename="recloop-logs.parquet"'})
+
+    @app.get("/v1/stats", responses=_ERRORS, dependencies=[user])
+    async def stats(window: Annotated[float, Query(gt=0, le=30 * 86400)] = 900.0,
+                    bucket: Annotated[float, Query(ge=1, le=86400)] = 10.0) -> dict:
+        """What the dashboard draws: traffic and CTR per time bucket, model versions, learning lag."""
+        return await svc.stats(window, bucket)
+
+    @app.get("/healthz")
+    async def healthz() -> dict:
+        return {"status": "ok", "model_version": svc.learner.version, "watermark": svc.learner.watermark,
+                "pending": len(svc.learner.pending)}
+
+    @app.get("/metrics", include_in_schema=False)
+    async def metrics() -> Response:
+        from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+        return Response(generate_latest(svc.metrics.registry), media_type=CONTENT_TYPE_LATEST)
+
+    @app.get("/", response_class=HTMLResponse, include_in_schema=False)
+    async def dashboard() -> HTMLResponse:
+        return HTMLResponse(DASHBOARD_HTML, headers={"Content-Security-Policy": _CSP})
+
+    app.add_middleware(Guard, max_body=config.max_body_bytes, metrics=svc.metrics, hot_route=hot_route)
+    if config.cors_origins:  # outermost, so the hot routes get CORS headers too
+        from fastapi.middleware.cors import CORSMiddleware
+        app.add_middleware(CORSMiddleware, allow_origins=list(config.cors_origins), allow_methods=["GET", "POST"],
+                           allow_headers=["X-API-Key", "Content-Type"])
+    _document_bodies(app, (RankRequest, RewardRequest))
+    return app
+
+
+def problem(err: Exception) -> tuple[int, dict]:
+    """Status and body of every error answer: ``{"error": message[, "detail": ...]}``."""
+    if isinstance(err, HTTPException):
+        return err.status_code, {"error": str(err.detail)}
+    if isinstance(err, StoreUnavailable):
+        return 503, {"error": f"store unavailable ({err}); nothing was stored, retry"}
+    errors = err.errors() if isinstance(err, RequestValidationError) else []
+    if any(e.get("type") == "json_invalid" for e in errors):
+        return 400, {"error": "malformed JSON body"}
+    detail = [{"loc": _loc(e.get("loc", ())), "msg": e.get("msg"), "type": e.get("type")} for e in errors[:20]]
+    # for a union (context: vector or dict) report the branch that got furthest
+    first = max(detail, key=lambda e: len(e["loc"])) if detail else {"loc": [], "msg": "invalid request"}
+    return 422, {"error": f"{'.'.join(first['loc'])}: {first['msg']}", "detail": detail}
+
+
+_EVENT_ID = re.compile(EVENT_ID_PATTERN)
+
+
+def _header_value(headers: list, name: bytes) -> str | None:
+    for key, value in headers:
+        if key == name:
+            return value.decode("latin-1")
+    return None
+
+
+def _parse(model: type[BaseModel], raw: bytes) -> Any:
+    try:
+        return model.model_validate_json(raw)
+    except ValidationError as err:
+        raise RequestValidationError([{**e, "loc": ("body", *e["loc"])} for e in err.errors()]) from None
+
+
+def _body_doc(model: type[BaseModel]) -> dict:
+    ref = {"$ref": f"#/components/schemas/{model.__name__}"}
+    return {"requestBody": {"required": True, "content": {"application/json": {"schema": ref}}}}
+
+
+def _document_bodies(app: FastAPI, models: tuple) -> None:
+    """Put the hand-parsed request bodies' JSON schemas into the OpenAPI components."""
+    generate = app.openapi
+
+    def openapi() -> dict:
+        spec = generate()
+        comps = spec.setdefault("components", {}).setdefault("schemas", {})
+        for model in models:
+            if model.__name__ not in comps:
+                schema = model.model_json_schema(ref_template="#/components/schemas/{model}")
+                comps.update(schema.pop("$defs", {}))
+                comps[model.__name__] = schema
+        return spec
+
+    app.openapi = openapi
+
+
+def _loc(loc: Any) -> list[str]:
+    """Location of a validation error without pydantic's union-branch type names."""
+    return [str(p) for p in loc if not (isinstance(p, str) and ("[" in p or "(" in p))]
+
+
+# The page loads nothing from elsewhere: only its own inline script and same-origin fetches.
+_CSP = "default-src 'none'; script-src 'unsafe-inline'; style-src 'unsafe-inline'; connect-src 'self'; img-src data:"

@@ -1,0 +1,124 @@
+"""CLI: ``recloop serve`` (the service) and ``recloop traffic`` (simulated users against it)."""
+
+from __future__ import annotations
+
+import json
+from typing import Optional
+
+import typer
+
+
+def _params(pairs: list[str]) -> dict:
+    """``alpha=0.5`` -> ``{"alpha": 0.5}`` (values parsed as JSON when they are JSON)."""
+    out = {}
+    for pair in pairs:
+        if "=" not in pair:
+            raise typer.BadParameter(f"expected name=value, got {pair!r}", param_hint="--param")
+        name, value = pair.split("=", 1)
+        try:
+            out[name] = json.loads(value)
+        except json.JSONDecodeError:
+            out[name] = value
+    return out
+
+
+def register(app: typer.Typer) -> None:
+    @app.command("serve")
+    def serve(
+        policy: str = typer.Option("linucb", help="policy name (linucb, lints, thompson, epsilon-greedy, ...) "
+                                                  "or a saved policy .npz"),
+        param: list[str] = typer.Option([], "--param", "-p", help="policy hyper-parameter name=value (repeat)"),
+        n_features: int = typer.Option(16, help="context length for contextual policies"),
+        db: str = typer.Option("sqlite:///recloop.db", help="store URL: sqlite:///file.db or "
+                                                             "postgresql+psycopg://user@host/db"),
+        db_schema: Optional[str] = typer.Option(None, help="PostgreSQL schema for the tables"),
+        host: str = typer.Option("127.0.0.1", help="interface to listen on"),
+        port: int = typer.Option(8000, help="TCP port"),
+        snapshot_dir: Optional[str] = typer.Option(None, help="where snapshots go (default: beside the DB)"),
+        snapshot_every: float = typer.Option(60.0, help="seconds between automatic snapshots (0: off)"),
+        keep_snapshots: int = typer.Option(100, help="snapshot files kept on disk, newest first (0: all)"),
+        reward_wait: float = typer.Option(600.0, help="seconds to wait for a reward before the default applies"),
+        default_reward: Optional[float] = typer.Option(0.0, help="reward joined to events with none in time"),
+        max_body: int = typer.Option(256 * 1024, help="largest request body in bytes"),
+        cors_origin: list[str] = typer.Option([], help="allow browser calls from this origin (repeat); "
+                                                       "CORS is off by default"),
+        sqlite_synchronous: str = typer.Option("FULL", help="SQLite synchronous mode (FULL: durable commits)"),
+        seed: Optional[int] = typer.Option(None, help="policy seed"),
+        log_level: str = typer.Option("warning", help="uvicorn log level"),
+    ) -> None:
+        """Serve a learning policy over HTTP: rank, log, join rewards, learn, snapshot.
+
+        Keys come from the environment: RECLOOP_API_KEY (rank/reward) and
+        RECLOOP_ADMIN_KEY (models, logs). Without them the service is open.
+        """
+        import uvicorn
+        from rich.console import Console
+
+        from recloop.serve.app import create_app
+        from recloop.serve.config import ServeConfig
+
+        console = Console(stderr=True)
+        try:
+            config = ServeConfig.from_env(
+                policy=policy, policy_params=_params(param), n_features=n_features, db=db, db_schema=db_schema,
+                snapshot_dir=snapshot_dir, snapshot_every_s=snapshot_every, keep_snapshots=keep_snapshots, reward_wait_s=reward_wait,
+                default_reward=default_reward, max_body_bytes=max_body, cors_origins=tuple(cors_origin),
+                sqlite_synchronous=sqlite_synchronous, seed=seed)
+            application = create_app(config)
+        except (KeyError, ValueError, TypeError) as err:
+            console.print(f"[red]error:[/red] {err.args[0] if err.args else err}")
+            raise typer.Exit(2) from None
+        if config.api_key is None:
+            console.print("[yellow]warning:[/yellow] RECLOOP_API_KEY is not set: anyone who reaches the port "
+                          "can rank and reward")
+        console.print(f"recloop serving {policy} on http://{host}:{port}  (dashboard: /, API docs: /docs)")
+        uvicorn.run(application, host=host, port=port, log_level=log_level, access_log=False)
+
+    @app.command("traffic")
+    def traffic(
+        url: str = typer.Option("http://127.0.0.1:8000", help="service base URL"),
+        env: str = typer.Option("contextual", help="simulated world the users come from"),
+        users: int = typer.Option(2000, help="how many users to play"),
+        n_arms: int = typer.Option(20, help="catalogue size"),
+        n_features: int = typer.Option(16, help="user feature count (contextual worlds)"),
+        concurrency: int = typer.Option(8, help="users in flight at once"),
+        world_seed: int = typer.Option(0, help="seed of the hidden item vectors"),
+        seed: int = typer.Option(0, help="seed of users and clicks"),
+        window: int = typer.Option(200, help="report CTR over blocks of this many users"),
+    ) -> None:
+        """Play simulated users against a running service and print CTR as it climbs.
+
+        Uses RECLOOP_API_KEY when set.
+        """
+        import asyncio
+        import os
+
+        from rich.console import Console
+        from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+        from recloop.serve.traffic import SimulatedUsers, play
+
+        console = Console()
+        sim = SimulatedUsers(env, n_arms=n_arms, n_features=n_features, world_seed=world_seed, seed=seed)
+        recent: list[float] = []
+        with Progress(TextColumn("users"), BarColumn(), MofNCompleteColumn(), TextColumn("CTR {task.fields[ctr]}"),
+                      TimeElapsedColumn(), console=console) as bar:
+            task = bar.add_task("users", total=users, ctr="-")
+
+            def on_user(n: int, reward: float) -> None:
+                recent.append(reward)
+                if n % window == 0:
+                    ctr = sum(recent[-window:]) / window
+                    bar.console.print(f"users {n - window + 1:>6}-{n:<6} CTR {ctr:.3f}")
+                    bar.update(task, ctr=f"{ctr:.3f}")
+                bar.update(task, completed=n)
+
+            try:
+                result = asyncio.run(play(url, users, users=sim, concurrency=concurrency,
+                                          api_key=os.environ.get("RECLOOP_API_KEY") or None, on_user=on_user))
+            except OSError as err:
+                console.print(f"[red]error:[/red] cannot reach {url}: {err}")
+                raise typer.Exit(1) from None
+        rate = len(result.rewards) / result.seconds if result.seconds else 0.0
+        console.print(f"{len(result.rewards)} users in {result.seconds:.1f}s ({rate:.0f}/s), overall CTR "
+                      f"{result.ctr:.3f}" + (f", errors {result.errors}" if result.errors else ""))

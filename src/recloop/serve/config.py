@@ -1,0 +1,71 @@
+"""Service configuration: one frozen record, checked when the service is built."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+
+@dataclass(frozen=True)
+class ServeConfig:
+    """Everything the service depends on.
+
+    ``policy`` is a registered policy name (``linucb``, ``thompson``, ...) built with
+    ``policy_params`` (``n_features`` is passed to contextual policies), or the path
+    of a saved policy (``.npz``), e.g. one trained offline.
+
+    Keys: ``api_key`` admits rank/reward calls, ``admin_key`` model management (it
+    also admits rank/reward). ``None`` leaves that door open; the CLI reads them from
+    ``RECLOOP_API_KEY`` / ``RECLOOP_ADMIN_KEY``. They never appear in repr or logs.
+    """
+
+    policy: str = "linucb"
+    policy_params: dict[str, Any] = field(default_factory=dict)
+    n_features: int = 16
+    db: str = "sqlite:///recloop.db"
+    db_schema: str | None = None
+    sqlite_synchronous: str = "FULL"
+    snapshot_dir: str | None = None          # default: next to the SQLite file, or ./recloop-models
+    snapshot_every_s: float = 60.0           # 0: only on request
+    keep_snapshots: int = 100                # snapshot files kept on disk (newest first); 0: all
+    reward_wait_s: float = 600.0             # after this, an event with no reward gets default_reward
+    default_reward: float | None = 0.0       # None: never join unrewarded events
+    learn_interval_s: float = 0.05           # how long the learner waits to gather a batch
+    max_body_bytes: int = 256 * 1024
+    max_candidates: int = 1000
+    cors_origins: tuple[str, ...] = ()
+    api_key: str | None = field(default=None, repr=False)
+    admin_key: str | None = field(default=None, repr=False)
+    seed: int | None = None
+
+    def __post_init__(self) -> None:
+        if int(self.n_features) != self.n_features or self.n_features < 1:
+            raise ValueError(f"n_features must be a positive integer, got {self.n_features!r}")
+        for name in ("snapshot_every_s", "reward_wait_s", "learn_interval_s"):
+            if not getattr(self, name) >= 0:
+                raise ValueError(f"{name} must be >= 0, got {getattr(self, name)!r}")
+        if int(self.keep_snapshots) != self.keep_snapshots or self.keep_snapshots < 0:
+            raise ValueError(f"keep_snapshots must be a non-negative integer, got {self.keep_snapshots!r}")
+        if self.max_body_bytes < 1024:
+            raise ValueError(f"max_body_bytes must be at least 1024, got {self.max_body_bytes}")
+        for name in ("api_key", "admin_key"):
+            key = getattr(self, name)
+            if key is not None and len(key) < 8:
+                raise ValueError(f"{name} must be at least 8 characters")
+
+    @classmethod
+    def from_env(cls, **overrides: Any) -> "ServeConfig":
+        """Keys from ``RECLOOP_API_KEY`` / ``RECLOOP_ADMIN_KEY`` unless given."""
+        overrides.setdefault("api_key", os.environ.get("RECLOOP_API_KEY") or None)
+        overrides.setdefault("admin_key", os.environ.get("RECLOOP_ADMIN_KEY") or None)
+        return cls(**overrides)
+
+    def snapshot_path(self) -> Path:
+        if self.snapshot_dir:
+            return Path(self.snapshot_dir)
+        if self.db.startswith("sqlite:///") and self.db != "sqlite:///:memory:":
+            db_file = Path(self.db[len("sqlite:///"):])
+            return db_file.with_name(db_file.name + ".models")
+        return Path("recloop-models")

@@ -1,0 +1,194 @@
+"""Fault drill: kill -9 a serving process under load, restart it, check nothing was lost.
+
+A client thread plays events ``ev-0, ev-1, ...`` (rank, then reward) and retries
+each request until it gets an answer, with the same event id — so a request whose
+answer died with the server is re-sent and must be answered idempotently. The
+drill kills the server with SIGKILL at random moments and restarts it. At the end:
+
+- every decision and reward that got a success answer is in the store, once;
+- the served model (after a final snapshot) equals a fresh policy that learned
+  all joined rewards in order without interruption.
+
+Used by ``tests/serve/test_crash.py`` (a few kills) and ``benchmarks/serve_load.py
+--crash`` (ten).
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from recloop.serve.runner import free_port
+
+
+@dataclass
+class DrillResult:
+    kills: int
+    acked_decisions: int
+    acked_rewards: int
+    missing_decisions: list[str] = field(default_factory=list)
+    wrong_decisions: list[str] = field(default_factory=list)
+    missing_rewards: list[str] = field(default_factory=list)
+    stored_decisions: int = 0
+    stored_rewards: int = 0
+    replayed_on_restart: list[int] = field(default_factory=list)
+    model_equal: bool = False
+    seconds: float = 0.0
+
+    @property
+    def ok(self) -> bool:
+        return not (self.missing_decisions or self.wrong_decisions or self.missing_rewards) and self.model_equal
+
+
+def _server_cmd(db: str, port: int, snapshot_dir: Path, n_features: int) -> list[str]:
+    return [sys.executable, "-m", "recloop.serve", "serve", "--db", db, "--port", str(port), "--policy", "linucb",
+            "--n-features", str(n_features), "--snapshot-dir", str(snapshot_dir), "--snapshot-every", "0.5",
+            "--reward-wait", "3600", "--seed", "0", "--log-level", "error"]
+
+
+class _Server:
+    def __init__(self, cmd: list[str], port: int, log: Path):
+        self.cmd, self.port, self.log = cmd, port, log
+        self.proc: subprocess.Popen | None = None
+
+    def start(self, timeout: float = 60.0) -> None:
+        import httpx
+        env = {**os.environ, "PYTHONPATH": os.pathsep.join(p for p in sys.path if p)}
+        env.pop("RECLOOP_API_KEY", None)
+        env.pop("RECLOOP_ADMIN_KEY", None)
+        with open(self.log, "ab") as fh:
+            self.proc = subprocess.Popen(self.cmd, stdout=fh, stderr=subprocess.STDOUT, env=env)
+        end = time.monotonic() + timeout
+        while time.monotonic() < end:
+            if self.proc.poll() is not None:
+                raise RuntimeError(f"server exited with {self.proc.returncode}; see {self.log}")
+            try:
+                if httpx.get(f"http://127.0.0.1:{self.port}/healthz", timeout=1).status_code == 200:
+                    return
+            except httpx.HTTPError:
+                pass
+            time.sleep(0.05)
+        raise RuntimeError(f"server did not start in {timeout}s; see {self.log}")
+
+    def kill9(self) -> None:
+        assert self.proc is not None
+        os.kill(self.proc.pid, signal.SIGKILL)
+        self.proc.wait()
+
+    def stop(self) -> None:
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+            try:
+                self.proc.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+
+
+def _client(url: str, n_features: int, stop: threading.Event, acked_d: dict, acked_r: dict) -> None:
+    import httpx
+    cands = [{"id": f"item-{k}"} for k in range(8)]
+    i = 0
+    with httpx.Client(base_url=url, timeout=5) as c:
+        while not stop.is_set():
+            ev = f"ev-{i}"
+            rng = np.random.default_rng(i)
+            body = {"event_id": ev, "context": rng.normal(size=n_features).tolist(), "candidates": cands}
+            out = _until_answered(lambda: c.post("/v1/rank", json=body), stop)
+            if out is None:
+                return
+            assert out.status_code == 200, out.text
+            acked_d[ev] = out.json()["chosen_id"]
+            value = float(rng.random() < 0.4)
+            out = _until_answered(lambda: c.post(f"/v1/events/{ev}/reward", json={"value": value}), stop)
+            if out is None:
+                return
+            assert out.status_code == 204, out.text
+            acked_r[ev] = value
+            i += 1
+
+
+def _until_answered(call: Any, stop: threading.Event) -> Any:
+    import httpx
+    while True:
+        try:
+            return call()
+        except httpx.TransportError:  # server down: wait for the restart, send the same request again
+            if stop.is_set():
+                return None
+            time.sleep(0.05)
+
+
+def drill(workdir: str | Path, *, kills: int = 3, db: str | None = None, n_features: int = 4,
+          min_gap: float = 0.5, max_gap: float = 1.5, seed: int = 0) -> DrillResult:
+    """Run the drill in ``workdir``; ``db`` defaults to a SQLite file there."""
+    import httpx
+
+    from recloop.core.registry import make
+    from recloop.serve.learner import same_model
+    from recloop.agents.bandits.base import BanditPolicy
+    from recloop.serve.store import Store
+
+    workdir = Path(workdir)
+    workdir.mkdir(parents=True, exist_ok=True)
+    db = db or f"sqlite:///{workdir / 'drill.db'}"
+    port = free_port()
+    url = f"http://127.0.0.1:{port}"
+    server = _Server(_server_cmd(db, port, workdir / "models", n_features), port, workdir / "server.log")
+    rng = np.random.default_rng(seed)
+    acked_d: dict[str, str] = {}
+    acked_r: dict[str, float] = {}
+    stop = threading.Event()
+    t0 = time.perf_counter()
+    server.start()
+    result = DrillResult(kills=kills, acked_decisions=0, acked_rewards=0)
+    client = threading.Thread(target=_client, args=(url, n_features, stop, acked_d, acked_r), daemon=True)
+    client.start()
+    try:
+        for _ in range(kills):
+            time.sleep(rng.uniform(min_gap, max_gap))
+            server.kill9()
+            server.start()
+            result.replayed_on_restart.append(httpx.get(f"{url}/v1/stats").json()["model"]["replayed"])
+        time.sleep(rng.uniform(min_gap, max_gap))
+        stop.set()
+        client.join(timeout=30)
+        store = Store(db)
+        end = time.monotonic() + 30
+        while httpx.get(f"{url}/healthz").json()["watermark"] < store.max_reward_seq():
+            if time.monotonic() > end:
+                raise RuntimeError("the service did not learn every stored reward within 30 s")
+            time.sleep(0.05)
+        snap = httpx.post(f"{url}/v1/models/snapshot").json()
+    finally:
+        stop.set()
+        server.stop()
+    result.acked_decisions, result.acked_rewards = len(acked_d), len(acked_r)
+    for ev, chosen in acked_d.items():
+        d = store.decision(ev)
+        if d is None:
+            result.missing_decisions.append(ev)
+        elif d.chosen != chosen:
+            result.wrong_decisions.append(ev)
+    for ev, value in acked_r.items():
+        r = store.reward(ev)
+        if r is None or r["value"] != value:
+            result.missing_rewards.append(ev)
+    counts = store.counts()  # the unique constraints make "twice" impossible; counts show it
+    result.stored_decisions, result.stored_rewards = counts["decisions"], counts["rewards"]
+    served = BanditPolicy.load(next(m["path"] for m in store.list_models() if m["version"] == snap["version"]))
+    uninterrupted = make("policy", "linucb", n_features=n_features, seed=0)
+    uninterrupted.update_many(j.feedback for j in store.joined_after(0))
+    result.model_equal = same_model(served, uninterrupted) and served.t_ == uninterrupted.t_
+    store.close()
+    result.seconds = time.perf_counter() - t0
+    return result

@@ -1,0 +1,239 @@
+"""The live model: online learning in batches, snapshots, restart recovery, roll-back.
+
+The model's state is always "snapshot ``version`` + every joined reward with
+``seq`` in (snapshot watermark, ``watermark``], applied in ``seq`` order". A snapshot
+records that watermark; on start we load the newest snapshot whose checksum holds
+and replay the rewards after its watermark. Because ``update_many`` applies records
+one by one in order, the model after any number of crashes equals the model of an
+uninterrupted run over the same events: learning is exactly-once.
+
+Activating an old version (roll-back) writes a *new* snapshot holding the old
+state with the *current* watermark: rewards already seen stay unlearned on
+purpose, and a restart reproduces exactly the activated model.
+"""
+
+from __future__ import annotations
+
+import copy
+import hashlib
+import logging
+import time
+from collections import deque
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from recloop.agents.bandits.base import BanditPolicy
+from recloop.core.registry import lookup
+from recloop.serve.config import ServeConfig
+from recloop.serve.store import Joined, Store
+
+log = logging.getLogger("recloop.serve")
+
+
+def build_policy(config: ServeConfig) -> BanditPolicy:
+    """A fresh policy from the config (registered name or saved file)."""
+    if config.policy.endswith(".npz"):
+        return BanditPolicy.load(config.policy)
+    klass = lookup("policy", config.policy)  # KeyError with suggestions for unknown names
+    params = dict(config.policy_params)
+    if getattr(klass, "contextual", False):
+        params.setdefault("n_features", config.n_features)
+    params.setdefault("seed", config.seed)
+    return klass(**params)
+
+
+def sha256_file(path: Path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for block in iter(lambda: fh.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()
+
+
+class OnlineLearner:
+    """Owns the live policy. Not thread-safe: call it from the event loop only."""
+
+    def __init__(self, config: ServeConfig, store: Store):
+        self.config = config
+        self.store = store
+        self.dir = config.snapshot_path()
+        self.policy: BanditPolicy = build_policy(config)
+        self.version = 0
+        self.watermark = 0
+        self.pending: deque[Joined] = deque()
+        self.lags: deque[float] = deque(maxlen=10_000)  # reward received -> learned, seconds
+        self.last_lags: list[float] = []
+        self.learned = 0
+        self.replayed = 0
+        self.skipped = 0
+        self.last_snapshot = time.monotonic()
+
+    @property
+    def contextual(self) -> bool:
+        return bool(self.policy.contextual)
+
+    @property
+    def n_features(self) -> int | None:
+        return self.policy.n_features
+
+    # ------------------------------------------------------------ start-up
+    def recover(self) -> None:
+        """Load the newest valid snapshot (or write v0) and replay what came after it."""
+        self.dir.mkdir(parents=True, exist_ok=True)
+        for row in self.store.list_models():
+            path = Path(row["path"])
+            try:
+                if sha256_file(path) != row["sha256"]:
+                    raise ValueError("checksum mismatch")
+                self.policy = BanditPolicy.load(path)
+            except (OSError, ValueError, KeyError, TypeError) as err:
+                log.warning("snapshot v%s unusable (%s); trying an older one", row["version"], err)
+                continue
+            self.version, self.watermark = int(row["version"]), int(row["watermark"])
+            break
+        else:
+            if self.store.list_models():
+                log.warning("no valid snapshot: starting from a fresh policy and replaying all rewards")
+            self.version, self.watermark = -1, 0
+        start = self.watermark
+        for chunk in _chunks(self.store.joined_after(self.watermark), 2000):
+            self._apply(chunk)
+            self.replayed += len(chunk)
+        if self.version < 0:
+            self.snapshot(note="initial" if start == 0 and not self.replayed else "rebuilt from the log")
+        log.info("model v%d, watermark %d (%d replayed)", self.version, self.watermark, self.replayed)
+
+    # ------------------------------------------------------------ learning
+    def enqueue(self, joined: list[Joined]) -> None:
+        self.pending.extend(joined)
+
+    def learn_pending(self, limit: int = 500) -> int:
+        """Apply up to ``limit`` queued rewards (in seq order); returns how many."""
+        if not self.pending:
+            return 0
+        chunk = [self.pending.popleft() for _ in range(min(limit, len(self.pending)))]
+        self._apply(chunk)
+        now = time.perf_counter()
+        self.last_lags = [now - j.received for j in chunk if j.received]
+        self.lags.extend(self.last_lags)
+        return len(chunk)
+
+    def _apply(self, chunk: list[Joined]) -> None:
+        fresh = [j for j in chunk if j.seq > self.watermark]  # belt and braces: never twice
+        if len(fresh) != len(chunk):
+            log.warning("skipped %d rewards already learned", len(chunk) - len(fresh))
+        for j in fresh:
+            try:
+                self.policy.update_many((j.feedback,))
+            except (ValueError, TypeError, KeyError, IndexError) as err:
+                # a record the policy cannot learn from must not stop learning; replay
+                # meets the same record and skips it the same way, so runs still agree
+                log.error("reward seq %d not learned: %s", j.seq, err)
+                self.skipped += 1
+            self.watermark = j.seq
+        self.learned += len(fresh)
+
+    def lag_quantiles(self) -> dict[str, float | None]:
+        if not self.lags:
+            return {"p50": None, "p99": None, "max": None}
+        a = np.fromiter(self.lags, dtype=np.float64)
+        return {"p50": float(np.quantile(a, 0.5)), "p99": float(np.quantile(a, 0.99)), "max": float(a.max())}
+
+    # ------------------------------------------------------------ snapshots
+    def freeze(self) -> tuple[BanditPolicy, int]:
+        """A copy of the live state and the watermark it includes (cheap; loop thread)."""
+        return copy.deepcopy(self.policy), self.watermark
+
+    def write_snapshot(self, policy: BanditPolicy, watermark: int, *, parent: int | None, note: str) -> dict:
+        """Write a frozen state to disk and register it (safe to run in a worker thread)."""
+        version = self.store.next_model_version()
+        path = policy.save(self.dir / f"model-v{version:06d}.npz")  # temp file + fsync + rename
+        digest = sha256_file(path)
+        self.store.add_model(version=version, path=str(path.resolve()), sha256=digest, watermark=watermark,
+                             parent=parent, note=note)
+        self._prune()
+        return {"version": version, "path": str(path), "sha256": digest, "watermark": watermark,
+                "parent": parent, "note": note}
+
+    def _prune(self) -> None:
+        """Delete snapshot files beyond the newest ``keep_snapshots`` (their rows stay, as
+        history; activating one answers that its file is gone)."""
+        keep = self.config.keep_snapshots
+        if keep:
+            for row in self.store.list_models()[keep:]:
+                Path(row["path"]).unlink(missing_ok=True)
+
+    def snapshot(self, note: str = "manual") -> dict:
+        policy, watermark = self.freeze()
+        row = self.write_snapshot(policy, watermark, parent=self.version if self.version >= 0 else None, note=note)
+        self.version = row["version"]
+        self.last_snapshot = time.monotonic()
+        return row
+
+    def load_version(self, version: int) -> tuple[BanditPolicy, dict]:
+        rows = {r["version"]: r for r in self.store.list_models()}
+        if version not in rows:
+            raise KeyError(f"no model version {version}; known: {sorted(rows)}")
+        row = rows[version]
+        path = Path(row["path"])
+        if not path.exists():
+            raise FileNotFoundError(f"snapshot file of v{version} is missing: {path.name}")
+        if sha256_file(path) != row["sha256"]:
+            raise ValueError(f"snapshot v{version} fails its checksum")
+        return BanditPolicy.load(path), row
+
+    def install(self, policy: BanditPolicy, version: int) -> None:
+        """Make ``policy`` live as ``version`` (its watermark is the current one)."""
+        if policy.contextual and policy.n_features != self.policy.n_features:
+            raise ValueError(f"model expects {policy.n_features} features, service serves {self.policy.n_features}")
+        self.policy = policy
+        self.version = version
+        self.last_snapshot = time.monotonic()
+
+    def state(self) -> dict[str, Any]:
+        return {"version": self.version, "name": f"v{self.version}", "watermark": self.watermark,
+                "pending": len(self.pending), "learned": self.learned, "replayed": self.replayed,
+                "skipped": self.skipped,
+                "policy": type(self.policy).__name__, "updates": int(self.policy.t_),
+                "items": len(self.policy.item_ids_)}
+
+
+def per_item_state(policy: BanditPolicy) -> dict[Any, dict[str, np.ndarray]]:
+    """Learned per-arm arrays keyed by item id (arm indices differ between runs that
+    met the items in a different order; the learned state per item must not)."""
+    arms = policy.arms_
+    arrays = {k: v for k, v in policy._state().items()
+              if isinstance(v, np.ndarray) and v.ndim >= 1 and v.shape[0] == arms and k != "item_ids_"}
+    return {item: {k: v[i] for k, v in arrays.items()} for i, item in enumerate(policy.item_ids_)}
+
+
+def same_model(a: BanditPolicy, b: BanditPolicy) -> bool:
+    """True when both hold bit-identical learned state for every item either has
+    updated; an item only one of them knows must still be untouched there."""
+    sa, sb = per_item_state(a), per_item_state(b)
+    fresh = build_fresh_like(a)
+    for item in set(sa) | set(sb):
+        x, y = sa.get(item), sb.get(item)
+        x = x if x is not None else fresh
+        y = y if y is not None else fresh
+        if x.keys() != y.keys() or any(not np.array_equal(x[k], y[k]) for k in x):
+            return False
+    return True
+
+
+def build_fresh_like(policy: BanditPolicy) -> dict[str, np.ndarray]:
+    """The per-arm state of a never-updated arm of ``policy``'s kind."""
+    return {k: v[0] for k, v in policy._new_arms(1).items()}
+
+
+def _chunks(it: Any, n: int):
+    buf: list = []
+    for x in it:
+        buf.append(x)
+        if len(buf) == n:
+            yield buf
+            buf = []
+    if buf:
+        yield buf

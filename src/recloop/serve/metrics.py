@@ -1,0 +1,41 @@
+"""Prometheus metrics of one service instance (its own registry, so several apps can coexist)."""
+
+from __future__ import annotations
+
+from collections import deque
+
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+
+# Latency buckets fine enough to read a p99 around the 10 ms goal.
+_FAST = (0.0005, 0.001, 0.002, 0.003, 0.005, 0.0075, 0.01, 0.015, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5)
+_LAG = (0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0)
+
+
+class ServeMetrics:
+    def __init__(self, ctr_window: int = 1000):
+        self.registry = CollectorRegistry()
+        r = self.registry
+        self.requests = Counter("recloop_requests", "HTTP requests", ["route", "method", "status"], registry=r)
+        self.latency = Histogram("recloop_request_seconds", "HTTP request latency", ["route"], buckets=_FAST,
+                                 registry=r)
+        self.decisions = Counter("recloop_decisions", "decisions stored", registry=r)
+        self.rewards = Counter("recloop_rewards", "rewards joined", ["kind"], registry=r)
+        self.reward_sum = Counter("recloop_reward_value_sum", "sum of joined reward values", registry=r)
+        self.lag = Histogram("recloop_learning_lag_seconds", "reward received -> policy updated", buckets=_LAG,
+                             registry=r)
+        self.watermark = Gauge("recloop_model_watermark", "last reward sequence number learned", registry=r)
+        self.pending = Gauge("recloop_learning_pending", "joined rewards waiting to be learned", registry=r)
+        self.version = Gauge("recloop_model_version", "active model version", registry=r)
+        self.batch = Histogram("recloop_store_batch_size", "requests per store transaction",
+                               buckets=(1, 2, 4, 8, 16, 32, 64, 128, 256, 512), registry=r)
+        self._recent: deque[float] = deque(maxlen=ctr_window)
+        ctr = Gauge("recloop_ctr", f"mean reward of the last {ctr_window} joined events", registry=r)
+        ctr.set_function(self.ctr)
+
+    def joined(self, value: float, is_default: bool) -> None:
+        self.rewards.labels("default" if is_default else "explicit").inc()
+        self.reward_sum.inc(value)
+        self._recent.append(value)
+
+    def ctr(self) -> float:
+        return sum(self._recent) / len(self._recent) if self._recent else 0.0

@@ -1,0 +1,458 @@
+"""The decision/reward store: every decision with its propensity, every reward joined once.
+
+SQLAlchemy Core over SQLite (WAL, the embedded default) or PostgreSQL (by URL).
+Three tables:
+
+- ``decisions``: one row per ranked request — context, candidates, the ranking with
+  scores and propensities, the chosen item, model version, time. ``event_id`` is unique.
+- ``rewards``: at most one row per event (``event_id`` unique), in arrival order
+  (``seq``). The learner consumes rewards in ``seq`` order, so "everything up to
+  seq W" is a complete description of what a model has learned: its *watermark*.
+- ``models``: snapshots (file, sha256, watermark, parent version).
+
+All writes of a batch happen in one transaction (:meth:`Store.write_batch`), so a
+request is either fully stored or not at all. Exactly-once rewards come from the
+unique constraint plus a read-check in the same transaction: the same value again
+is a no-op, a different one is a conflict. The server runs one writer (one thread
+in one process), which also makes ``seq`` commit order equal to ``seq`` order.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+import zlib
+from dataclasses import dataclass
+from typing import Any, Iterator, Sequence
+
+import numpy as np
+from sqlalchemy import (Boolean, Column, bindparam, Float, Index, Integer, LargeBinary, MetaData, String, Table, Text, cast,
+                        create_engine, event, func, select, text)
+from sqlalchemy.engine import Engine
+
+from recloop.core.types import Feedback
+
+_meta = MetaData()
+
+decisions = Table(
+    "recloop_decisions", _meta,
+    Column("seq", Integer, primary_key=True, autoincrement=True),
+    Column("event_id", String(128), nullable=False, unique=True),
+    Column("ts", Float, nullable=False, index=True),
+    # the context vector the policy saw, as float64 bytes: printing floats as JSON cost
+    # more than the rest of the row together
+    Column("context", LargeBinary, nullable=False),
+    Column("candidates", Text, nullable=False),       # JSON [id, ...]
+    # candidate features as float64 bytes (n_candidates x features_dim; NaN rows: no features).
+    # JSON would cost ~0.2 ms per request for 20 x 16 floats, the largest write cost.
+    Column("features", LargeBinary, nullable=True),
+    Column("features_dim", Integer, nullable=False),
+    Column("ranking", Text, nullable=False),          # JSON [[id, score, probability], ...]
+    Column("chosen", String(256), nullable=False),
+    Column("propensity", Float, nullable=False),
+    Column("model_version", String(64), nullable=False),
+    Column("request_hash", String(64), nullable=False),
+)
+
+rewards = Table(
+    "recloop_rewards", _meta,
+    Column("seq", Integer, primary_key=True, autoincrement=True),
+    Column("event_id", String(128), nullable=False, unique=True),
+    Column("value", Float, nullable=False),
+    Column("item_id", String(256), nullable=False),
+    Column("ts", Float, nullable=False),
+    Column("is_default", Boolean, nullable=False),
+)
+
+models = Table(
+    "recloop_models", _meta,
+    Column("version", Integer, primary_key=True, autoincrement=False),
+    Column("path", Text, nullable=False),
+    Column("sha256", String(64), nullable=False),
+    Column("watermark", Integer, nullable=False),
+    Column("parent", Integer, nullable=True),
+    Column("note", Text, nullable=False),
+    Column("ts", Float, nullable=False),
+)
+
+Index("ix_recloop_rewards_ts", rewards.c.ts)
+
+
+@dataclass(frozen=True, slots=True)
+class Decision:
+    """One ranked request, as stored."""
+
+    event_id: str
+    context: list[float]
+    candidates: list[tuple[str, list[float] | None]]
+    items: list[str]
+    scores: list[float]
+    propensities: list[float]
+    model_version: str
+    request_hash: str
+    ts: float = 0.0
+
+    @property
+    def chosen(self) -> str:
+        return self.items[0]
+
+
+@dataclass(frozen=True, slots=True)
+class RewardIn:
+    """A reward as received (``item_id=None``: the chosen item)."""
+
+    event_id: str
+    value: float
+    item_id: str | None = None
+    is_default: bool = False
+    received: float = 0.0  # perf_counter at arrival, for the learning-lag metric
+
+
+@dataclass(frozen=True, slots=True)
+class Joined:
+    """A (decision, reward) pair committed under reward sequence number ``seq``."""
+
+    seq: int
+    feedback: Feedback
+    received: float = 0.0
+    is_default: bool = False
+
+
+# The write path's statements, built once: constructing a statement costs more than
+# running it against SQLite ("expanding" binds take a list of any length).
+_Q_DECISIONS = select(decisions).where(decisions.c.event_id.in_(bindparam("ids", expanding=True)))
+_Q_JOIN = (select(decisions.c.event_id, decisions.c.context, decisions.c.chosen, decisions.c.propensity,
+                  rewards.c.value, rewards.c.seq, rewards.c.is_default)
+           .outerjoin(rewards, rewards.c.event_id == decisions.c.event_id)
+           .where(decisions.c.event_id.in_(bindparam("ids", expanding=True))))
+# executemany + RETURNING in parameter order: every new seq, in order, in one statement
+_Q_INSERT_REWARDS = rewards.insert().returning(rewards.c.seq, sort_by_parameter_order=True)
+_Q_INSERT_DECISIONS = decisions.insert()
+
+# Outcome codes of write_batch, one per input
+STORED, SAME, CONFLICT, UNKNOWN, WRONG_ITEM = "stored", "same", "conflict", "unknown", "wrong_item"
+
+
+def _sqlite_pragmas(synchronous: str):
+    def on_connect(dbapi_conn: Any, _record: Any) -> None:
+        cur = dbapi_conn.cursor()
+        cur.execute("PRAGMA journal_mode=WAL")
+        # FULL fsyncs the WAL on every commit: durable even across power loss. The
+        # writer groups many requests per commit, so this costs little per request.
+        cur.execute(f"PRAGMA synchronous={synchronous}")
+        cur.execute("PRAGMA busy_timeout=10000")
+        cur.close()
+    return on_connect
+
+
+class Store:
+    """Decisions, rewards and model snapshots in one SQL database.
+
+    ``schema`` puts the tables in a PostgreSQL schema (tests use one schema each).
+    """
+
+    def __init__(self, url: str, *, schema: str | None = None, synchronous: str = "FULL"):
+        if synchronous.upper() not in ("OFF", "NORMAL", "FULL", "EXTRA"):
+            raise ValueError(f"synchronous must be OFF, NORMAL, FULL or EXTRA, got {synchronous!r}")
+        self.url = url
+        self.schema = schema
+        self.is_sqlite = url.startswith("sqlite")
+        if url.startswith("postgresql://"):
+            url = "postgresql+psycopg://" + url[len("postgresql://"):]  # psycopg 3, not psycopg2
+        kwargs: dict[str, Any] = {}
+        if self.is_sqlite:
+            kwargs["connect_args"] = {"timeout": 10}
+        else:
+            kwargs.update(pool_size=4, max_overflow=4, pool_pre_ping=True)
+        engine = create_engine(url, **kwargs)
+        if self.is_sqlite:
+            event.listen(engine, "connect", _sqlite_pragmas(synchronous.upper()))
+        if schema:
+            engine = engine.execution_options(schema_translate_map={None: schema})
+        self.engine: Engine = engine
+
+    def create(self) -> "Store":
+        if self.schema:
+            with self.engine.begin() as conn:
+                conn.execute(text(f'CREATE SCHEMA IF NOT EXISTS "{self.schema}"'))
+        _meta.create_all(self.engine)
+        return self
+
+    def drop(self) -> None:
+        if self.schema:
+            with self.engine.begin() as conn:
+                conn.execute(text(f'DROP SCHEMA IF EXISTS "{self.schema}" CASCADE'))
+        else:
+            _meta.drop_all(self.engine)
+
+    def close(self) -> None:
+        self.release_writer()
+        self.engine.dispose()
+
+    # ------------------------------------------------------------ one writer per store
+    def claim_writer(self) -> None:
+        """Become the store's only writer, or raise RuntimeError.
+
+        Exactly-once learning relies on reward ``seq`` numbers being committed in
+        order, which one writer guarantees and two would not. SQLite: an exclusive
+        ``flock`` on ``<db>.writer-lock``; PostgreSQL: a session advisory lock keyed
+        by the schema. Both die with the process, so a ``kill -9`` frees them.
+        """
+        if getattr(self, "_writer_claim", None) is not None:
+            return
+        if self.is_sqlite:
+            path = self.engine.url.database
+            if not path or path == ":memory:":
+                self._writer_claim = "memory"
+                return
+            import fcntl
+            fh = open(f"{path}.writer-lock", "a")  # noqa: SIM115 - held for the store's life
+            try:
+                fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except OSError:
+                fh.close()
+                raise RuntimeError(f"another recloop service is already writing to {path}") from None
+            self._writer_claim = fh
+            return
+        key = zlib.crc32(f"recloop:{self.schema or 'public'}".encode())
+        conn = self.engine.connect()
+        if not conn.execute(text("SELECT pg_try_advisory_lock(:k)"), {"k": key}).scalar_one():
+            conn.close()
+            raise RuntimeError(f"another recloop service is already writing to schema {self.schema or 'public'}")
+        conn.commit()
+        self._writer_claim = conn
+
+    def release_writer(self) -> None:
+        claim = getattr(self, "_writer_claim", None)
+        self._writer_claim = None
+        if claim is not None and claim != "memory":
+            claim.close()  # closes the file (flock released) or the session (advisory lock released)
+
+    # ------------------------------------------------------------ the one write path
+    def write_batch(self, new_decisions: Sequence[Decision], new_rewards: Sequence[RewardIn],
+                    ) -> tuple[list[tuple[str, Decision | None]], list[tuple[str, Any]], list[Joined]]:
+        """Store decisions, then rewards, in one transaction.
+
+        Returns, per decision, ``(STORED, None)``, ``(SAME, stored)`` (the event exists
+        with the same request: an idempotent retry, answered with what was stored) or
+        ``(CONFLICT, stored)``; per reward ``(STORED, seq)``, ``(SAME, seq)``,
+        ``(CONFLICT, {value, is_default})``, ``(UNKNOWN, None)`` or ``(WRONG_ITEM, chosen id)``;
+        and the newly joined pairs in ``seq`` order, for the learner.
+        """
+        now = time.time()
+        d_out: list[tuple[str, Decision | None]] = []
+        r_out: list[tuple[str, Any]] = []
+        joined: list[Joined] = []
+        with self.engine.begin() as conn:
+            ids = [d.event_id for d in new_decisions if d.request_hash != "-"]  # "-": a server-made uuid
+            existing = {row.event_id: row for row in conn.execute(_Q_DECISIONS, {"ids": ids})} if ids else {}
+            rows, seen = [], {}
+            for d in new_decisions:
+                prev = existing.get(d.event_id) or seen.get(d.event_id)
+                if prev is not None:
+                    old = prev if isinstance(prev, Decision) else _decision_from_row(prev)
+                    d_out.append((SAME if old.request_hash == d.request_hash else CONFLICT, old))
+                    continue
+                stored = Decision(**{**_fields(d), "ts": now})
+                seen[d.event_id] = stored
+                rows.append(_decision_row(stored))
+                d_out.append((STORED, None))
+            if rows:
+                conn.execute(_Q_INSERT_DECISIONS, rows)
+
+            if new_rewards:
+                ev = list({r.event_id for r in new_rewards})
+                dec, have = {}, {}
+                for row in conn.execute(_Q_JOIN, {"ids": ev}):  # each event's decision and reward, if any
+                    dec[row.event_id] = row
+                    if row.seq is not None:
+                        have[row.event_id] = row
+                fresh: list[tuple[int, RewardIn, Any]] = []
+                for i, r in enumerate(new_rewards):
+                    d = dec.get(r.event_id)
+                    if d is None:
+                        r_out.append((UNKNOWN, None))
+                        continue
+                    if r.item_id is not None and r.item_id != d.chosen:
+                        r_out.append((WRONG_ITEM, d.chosen))
+                        continue
+                    prev = have.get(r.event_id)
+                    if prev is not None:
+                        r_out.append((SAME, prev.seq) if prev.value == r.value
+                                     else (CONFLICT, {"value": prev.value, "is_default": prev.is_default}))
+                        continue
+                    have[r.event_id] = _Pending(r.value, r.is_default)
+                    fresh.append((i, r, d))
+                    r_out.append((STORED, None))
+                if fresh:
+                    seqs = conn.execute(
+                        _Q_INSERT_REWARDS,
+                        [{"event_id": r.event_id, "value": r.value, "item_id": d.chosen, "ts": now,
+                          "is_default": r.is_default} for _, r, d in fresh]).scalars().all()
+                    for (i, r, d), seq in zip(fresh, seqs):
+                        r_out[i] = (STORED, seq)
+                        joined.append(Joined(seq, _feedback(d, r.value), r.received, r.is_default))
+        return d_out, r_out, joined
+
+    # ------------------------------------------------------------ reads
+    def joined_after(self, watermark: int, chunk: int = 5000) -> Iterator[Joined]:
+        """Joined (decision, reward) pairs with ``seq > watermark``, in ``seq`` order."""
+        last = watermark
+        while True:
+            q = (select(rewards.c.seq, rewards.c.value, decisions.c.context, decisions.c.chosen,
+                        decisions.c.propensity)
+                 .join(decisions, decisions.c.event_id == rewards.c.event_id)
+                 .where(rewards.c.seq > last).order_by(rewards.c.seq).limit(chunk))
+            with self.engine.connect() as conn:
+                rows = conn.execute(q).all()
+            for row in rows:
+                yield Joined(row.seq, _feedback(row, row.value))
+            if len(rows) < chunk:
+                return
+            last = rows[-1].seq
+
+    def max_reward_seq(self) -> int:
+        with self.engine.connect() as conn:
+            return int(conn.execute(select(func.coalesce(func.max(rewards.c.seq), 0))).scalar_one())
+
+    def counts(self) -> dict[str, int]:
+        with self.engine.connect() as conn:
+            return {
+                "decisions": int(conn.execute(select(func.count()).select_from(decisions)).scalar_one()),
+                "rewards": int(conn.execute(select(func.count()).select_from(rewards)).scalar_one()),
+            }
+
+    def decision(self, event_id: str) -> Decision | None:
+        with self.engine.connect() as conn:
+            row = conn.execute(select(decisions).where(decisions.c.event_id == event_id)).first()
+        return None if row is None else _decision_from_row(row)
+
+    def reward(self, event_id: str) -> dict | None:
+        with self.engine.connect() as conn:
+            row = conn.execute(select(rewards).where(rewards.c.event_id == event_id)).first()
+        return None if row is None else dict(row._mapping)
+
+    def expired_without_reward(self, before_ts: float, after_seq: int, limit: int = 5000) -> tuple[list[str], int]:
+        """Event ids decided before ``before_ts`` (and after decision seq ``after_seq``)
+        that have no reward; also the highest decision seq examined."""
+        q = (select(decisions.c.seq, decisions.c.event_id, rewards.c.seq.label("rseq"))
+             .outerjoin(rewards, rewards.c.event_id == decisions.c.event_id)
+             .where(decisions.c.seq > after_seq, decisions.c.ts < before_ts)
+             .order_by(decisions.c.seq).limit(limit))
+        with self.engine.connect() as conn:
+            rows = conn.execute(q).all()
+        last = rows[-1].seq if rows else after_seq
+        return [r.event_id for r in rows if r.rseq is None], last
+
+    def logs(self, since: float = 0.0, limit: int | None = None) -> list[Any]:
+        """Decisions made at or after ``since`` (unix seconds) with their reward (or None)."""
+        q = (select(decisions.c.event_id, decisions.c.ts, decisions.c.context, decisions.c.candidates,
+                    decisions.c.chosen, decisions.c.propensity, decisions.c.model_version,
+                    rewards.c.value.label("reward"))
+             .outerjoin(rewards, rewards.c.event_id == decisions.c.event_id)
+             .where(decisions.c.ts >= since).order_by(decisions.c.seq))
+        if limit:
+            q = q.limit(limit)
+        with self.engine.connect() as conn:
+            return conn.execute(q).all()
+
+    def timeline(self, bucket_s: float, since: float) -> list[dict]:
+        """Per time bucket (by decision time): decisions, joined rewards, mean reward."""
+        b = cast(decisions.c.ts / bucket_s, Integer).label("b")
+        q = (select(b, func.count().label("n"), func.count(rewards.c.seq).label("joined"),
+                    func.avg(rewards.c.value).label("mean"))
+             .outerjoin(rewards, rewards.c.event_id == decisions.c.event_id)
+             .where(decisions.c.ts >= since).group_by(b).order_by(b))
+        with self.engine.connect() as conn:
+            return [{"t": int(r.b) * bucket_s, "decisions": int(r.n), "rewards": int(r.joined),
+                     "ctr": None if r.mean is None else float(r.mean)} for r in conn.execute(q)]
+
+    # ------------------------------------------------------------ model snapshots
+    def add_model(self, *, version: int, path: str, sha256: str, watermark: int, parent: int | None,
+                  note: str) -> None:
+        with self.engine.begin() as conn:
+            conn.execute(models.insert().values(version=version, path=path, sha256=sha256, watermark=watermark,
+                                                parent=parent, note=note, ts=time.time()))
+
+    def list_models(self) -> list[dict]:
+        with self.engine.connect() as conn:
+            return [dict(r._mapping) for r in conn.execute(select(models).order_by(models.c.version.desc()))]
+
+    def next_model_version(self) -> int:
+        with self.engine.connect() as conn:
+            return int(conn.execute(select(func.coalesce(func.max(models.c.version), -1))).scalar_one()) + 1
+
+
+class _Pending:
+    """A reward accepted earlier in the same batch (its seq is not known yet)."""
+
+    __slots__ = ("value", "is_default")
+
+    def __init__(self, value: float, is_default: bool):
+        self.value = value
+        self.is_default = is_default
+
+    @property
+    def seq(self) -> None:
+        return None
+
+
+def _fields(d: Decision) -> dict:
+    return {f: getattr(d, f) for f in Decision.__slots__}
+
+
+def _decision_row(d: Decision) -> dict:
+    feats, dim = _pack_features([f for _, f in d.candidates])
+    return {
+        "event_id": d.event_id, "ts": d.ts, "context": np.asarray(d.context, dtype=np.float64).tobytes(),
+        "candidates": json.dumps([c for c, _ in d.candidates]), "features": feats, "features_dim": dim,
+        "ranking": json.dumps(list(zip(d.items, d.scores, d.propensities))),
+        "chosen": d.chosen, "propensity": d.propensities[0], "model_version": d.model_version,
+        "request_hash": d.request_hash,
+    }
+
+
+def _pack_features(feats: list[list[float] | None]) -> tuple[bytes | None, int]:
+    dim = max((len(f) for f in feats if f is not None), default=0)
+    if dim == 0:
+        return None, 0
+    try:  # the common case: every candidate has features of one length
+        arr = np.array(feats, dtype=np.float64)
+        if arr.shape == (len(feats), dim):
+            return arr.tobytes(), dim
+    except (TypeError, ValueError):
+        pass
+    out = np.full((len(feats), dim), np.nan)
+    for i, f in enumerate(feats):
+        if f is not None:
+            out[i, :len(f)] = f  # shorter vectors are NaN-padded
+    return out.tobytes(), dim
+
+
+def unpack_features(blob: bytes | None, dim: int, n: int) -> list[list[float] | None]:
+    """Candidate features as stored (None for a candidate sent without features)."""
+    if blob is None or dim == 0:
+        return [None] * n
+    arr = np.frombuffer(blob, dtype=np.float64).reshape(n, dim)
+    return [None if np.isnan(row).all() else row[~np.isnan(row)].tolist() for row in arr]
+
+
+def _decision_from_row(row: Any) -> Decision:
+    ranking = json.loads(row.ranking)
+    ids = json.loads(row.candidates)
+    return Decision(
+        event_id=row.event_id, context=unpack_context(row.context).tolist(),
+        candidates=list(zip(ids, unpack_features(row.features, row.features_dim, len(ids)))),
+        items=[r[0] for r in ranking], scores=[r[1] for r in ranking], propensities=[r[2] for r in ranking],
+        model_version=row.model_version, request_hash=row.request_hash, ts=row.ts,
+    )
+
+
+def unpack_context(blob: bytes) -> np.ndarray:
+    return np.frombuffer(blob, dtype=np.float64).copy()  # a writable copy, not a view of the row
+
+
+def _feedback(row: Any, value: float) -> Feedback:
+    ctx = unpack_context(row.context)
+    return Feedback(item_id=row.chosen, reward=float(value), context=ctx if ctx.size else None,
+                    propensity=float(row.propensity))

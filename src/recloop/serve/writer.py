@@ -1,0 +1,109 @@
+"""Group commit: one writer thread turns many concurrent requests into few transactions.
+
+Each rank/reward request hands its record to the writer and awaits a future; the
+writer takes everything queued, stores it in ONE transaction (one fsync), then
+answers all of them at once. Durability per request at the cost of one commit per
+batch — the classic group commit of database logs. One writer also keeps reward
+sequence numbers committed in order, which the learner's watermark relies on.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import queue
+import threading
+from typing import Any, Callable
+
+from recloop.serve.store import Decision, Joined, RewardIn, Store
+
+log = logging.getLogger("recloop.serve")
+
+_STOP = object()
+
+
+class GroupWriter:
+    """Serialises all writes to ``store``; ``on_joined(list[Joined])`` runs in the event loop."""
+
+    def __init__(self, store: Store, loop: asyncio.AbstractEventLoop,
+                 on_joined: Callable[[list[Joined]], None], max_batch: int = 512,
+                 on_batch: Callable[[int], None] | None = None):
+        self.store = store
+        self.loop = loop
+        self.on_joined = on_joined
+        self.on_batch = on_batch
+        self.max_batch = max_batch
+        self._q: queue.SimpleQueue = queue.SimpleQueue()
+        self._thread = threading.Thread(target=self._run, name="recloop-writer", daemon=True)
+        self.batches = 0
+        self.written = 0
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def stop(self) -> None:
+        self._q.put(_STOP)
+        self._thread.join(timeout=10)
+
+    async def decision(self, d: Decision) -> tuple[str, Decision | None]:
+        fut = self.loop.create_future()
+        self._q.put(("d", d, fut))
+        return await fut
+
+    async def reward(self, r: RewardIn) -> tuple[str, Any]:
+        fut = self.loop.create_future()
+        self._q.put(("r", r, fut))
+        return await fut
+
+    def _run(self) -> None:
+        while True:
+            first = self._q.get()
+            if first is _STOP:
+                return
+            batch = [first]
+            stop = False
+            while len(batch) < self.max_batch:
+                try:
+                    item = self._q.get_nowait()
+                except queue.Empty:
+                    break
+                if item is _STOP:
+                    stop = True
+                    break
+                batch.append(item)
+            self._write(batch)
+            if stop:
+                return
+
+    def _write(self, batch: list) -> None:
+        ds = [b for b in batch if b[0] == "d"]
+        rs = [b for b in batch if b[0] == "r"]
+        try:
+            d_out, r_out, joined = self.store.write_batch([b[1] for b in ds], [b[1] for b in rs])
+        except Exception as err:  # the transaction rolled back: nothing of this batch is stored
+            log.error("store write failed (%d requests answered 503): %s", len(batch), type(err).__name__)
+            self.loop.call_soon_threadsafe(_fail, [b[2] for b in batch], err)
+            return
+        self.batches += 1
+        self.written += len(batch)
+        results = [(b[2], out) for b, out in zip(ds, d_out)] + [(b[2], out) for b, out in zip(rs, r_out)]
+        self.loop.call_soon_threadsafe(self._deliver, results, joined)
+
+    def _deliver(self, results: list, joined: list[Joined]) -> None:
+        if self.on_batch is not None:
+            self.on_batch(len(results))
+        if joined:  # learner first: its queue must hold a reward before the client hears "stored"
+            self.on_joined(joined)
+        for fut, out in results:
+            if not fut.done():
+                fut.set_result(out)
+
+
+def _fail(futures: list, err: Exception) -> None:
+    for fut in futures:
+        if not fut.done():
+            fut.set_exception(StoreUnavailable(str(type(err).__name__)))
+
+
+class StoreUnavailable(RuntimeError):
+    """The store refused a write; the request was not stored."""

@@ -1,0 +1,95 @@
+"""The store's write path: all-or-nothing batches, rewards joined exactly once, in order."""
+
+import numpy as np
+import pytest
+
+from recloop.serve.store import CONFLICT, SAME, STORED, UNKNOWN, WRONG_ITEM, Decision, RewardIn, Store
+
+
+def _decision(event_id, chosen="a", request_hash="-", features=None):
+    items = [chosen] + [i for i in ("a", "b", "c") if i != chosen]
+    return Decision(event_id=event_id, context=[0.5, -1.0], candidates=[(i, features) for i in items],
+                    items=items[:2], scores=[0.3, 0.1], propensities=[0.8, 0.1], model_version="v0",
+                    request_hash=request_hash)
+
+
+@pytest.fixture
+def store(db):
+    s = Store(db[0], schema=db[1]).create()
+    yield s
+    s.close()
+
+
+def test_rewards_join_exactly_once_with_precise_outcomes(store):
+    d_out, _, _ = store.write_batch([_decision("e1"), _decision("e2", chosen="b")], [])
+    assert d_out == [(STORED, None), (STORED, None)]
+    _, r_out, joined = store.write_batch([], [
+        RewardIn("e1", 1.0), RewardIn("e1", 1.0), RewardIn("e2", 0.0, item_id="a"),
+        RewardIn("nope", 1.0), RewardIn("e2", 0.0, item_id="b")])
+    codes = [c for c, _ in r_out]
+    assert codes == [STORED, SAME, WRONG_ITEM, UNKNOWN, STORED]
+    assert r_out[2][1] == "b"
+    assert [j.feedback.item_id for j in joined] == ["a", "b"]
+    assert joined[0].seq < joined[1].seq
+    np.testing.assert_array_equal(joined[0].feedback.context, [0.5, -1.0])
+    assert joined[0].feedback.propensity == 0.8
+    _, r_out, joined = store.write_batch([], [RewardIn("e1", 1.0), RewardIn("e1", 0.0)])
+    assert r_out[0] == (SAME, r_out[0][1]) and r_out[1] == (CONFLICT, {"value": 1.0, "is_default": False})
+    assert joined == []
+    assert store.counts() == {"decisions": 2, "rewards": 2}
+
+
+def test_conflicting_twins_inside_one_batch(store):
+    store.write_batch([_decision("e1")], [])
+    _, r_out, joined = store.write_batch([], [RewardIn("e1", 1.0), RewardIn("e1", 0.0)])
+    assert [c for c, _ in r_out] == [STORED, CONFLICT]
+    assert len(joined) == 1
+
+
+def test_client_event_ids_are_idempotent_or_conflict(store):
+    store.write_batch([_decision("c1", request_hash="h1")], [])
+    d_out, _, _ = store.write_batch([_decision("c1", chosen="b", request_hash="h1"),
+                                     _decision("c1", request_hash="h2")], [])
+    assert d_out[0][0] == SAME and d_out[0][1].chosen == "a"  # the stored decision, not the new one
+    assert d_out[1][0] == CONFLICT
+    assert store.counts()["decisions"] == 1
+
+
+def test_joined_after_replays_in_seq_order(store):
+    store.write_batch([_decision(f"e{i}", chosen="abc"[i % 3]) for i in range(12)], [])
+    order = [5, 1, 9, 0, 3]
+    for i in order:
+        store.write_batch([], [RewardIn(f"e{i}", float(i))])
+    replay = list(store.joined_after(0, chunk=2))
+    assert [j.feedback.reward for j in replay] == [float(i) for i in order]
+    w = replay[1].seq
+    assert [j.feedback.reward for j in store.joined_after(w)] == [9.0, 0.0, 3.0]
+    assert store.max_reward_seq() == replay[-1].seq
+
+
+def test_expired_events_without_reward(store):
+    store.write_batch([_decision(f"e{i}") for i in range(4)], [])
+    store.write_batch([], [RewardIn("e2", 1.0)])
+    ids, last = store.expired_without_reward(before_ts=1e12, after_seq=0)
+    assert ids == ["e0", "e1", "e3"] and last >= 4
+    assert store.expired_without_reward(before_ts=0.0, after_seq=0) == ([], 0)
+
+
+def test_candidate_features_round_trip(store):
+    ragged = Decision(event_id="f", context=[], candidates=[("a", [1.0, 2.0]), ("b", None), ("c", [3.0])],
+                      items=["a"], scores=[0.0], propensities=[1.0], model_version="v0", request_hash="-")
+    store.write_batch([ragged, _decision("g", features=[0.25] * 3)], [])
+    assert store.decision("f").candidates == [("a", [1.0, 2.0]), ("b", None), ("c", [3.0])]
+    assert store.decision("g").candidates[1] == ("b", [0.25] * 3)
+    assert store.decision("missing") is None
+
+
+def test_a_failed_batch_stores_nothing(store):
+    bad = Decision(event_id="x" * 500, context=[], candidates=[("a", None)], items=["a"], scores=[0.0],
+                   propensities=[1.0], model_version="v0", request_hash="-")
+    ok = _decision("fine")
+    if store.is_sqlite:
+        pytest.skip("SQLite does not enforce VARCHAR lengths; the all-or-nothing path is covered on PostgreSQL")
+    with pytest.raises(Exception):
+        store.write_batch([ok, bad], [])
+    assert store.counts() == {"decisions": 0, "rewards": 0}
