@@ -129,6 +129,19 @@ def _predict(model: Any, X: np.ndarray) -> np.ndarray:
     return np.asarray(model.predict(X), dtype=np.float64)
 
 
+def _training_data(context: Any, actions: Any, rewards: Any) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    X = np.asarray(context, dtype=np.float64)
+    a = np.asarray(actions, dtype=np.int64)
+    r = np.asarray(rewards, dtype=np.float64)
+    if X.ndim == 1:
+        X = X[:, None]
+    if len(X) != len(r) or len(a) != len(r):
+        raise ValueError(f"mismatched lengths: context {X.shape}, actions {a.shape}, rewards {r.shape}")
+    if len(r) == 0:
+        raise ValueError("cannot fit a reward model on empty logs")
+    return X, a, r
+
+
 def default_model(rewards: np.ndarray) -> Any:
     binary = np.isin(rewards, (0.0, 1.0)).all()
     return LogisticRegression(alpha=1.0) if binary else RidgeRegression(alpha=1.0)
@@ -145,16 +158,8 @@ def estimate_q(context: Any, actions: Any, rewards: Any, n_actions: int, *, mode
     n_actions)`` instead builds one joint design matrix, e.g.
     :func:`action_features`.
     """
-    X = np.asarray(context, dtype=np.float64)
-    a = np.asarray(actions, dtype=np.int64)
-    r = np.asarray(rewards, dtype=np.float64)
+    X, a, r = _training_data(context, actions, rewards)
     n = len(r)
-    if X.ndim == 1:
-        X = X[:, None]
-    if len(X) != n or len(a) != n:
-        raise ValueError(f"mismatched lengths: context {X.shape}, actions {a.shape}, rewards {r.shape}")
-    if n == 0:
-        raise ValueError("cannot fit a reward model on empty logs")
     if int(n_folds) < 1:
         raise ValueError(f"n_folds must be >= 1, got {n_folds}")
     template = default_model(r) if model is None else model
@@ -189,15 +194,10 @@ def estimate_q_by_item(context: Any, actions: Any, rewards: Any, candidates: np.
     is fitted per *item id* (on the events that showed it) and predicted at
     every event where the item was a candidate; padding gets 0.
     """
-    X = np.asarray(context, dtype=np.float64)
-    a = np.asarray(actions, dtype=np.int64)
-    r = np.asarray(rewards, dtype=np.float64)
+    X, a, r = _training_data(context, actions, rewards)
     n = len(r)
-    if X.ndim == 1:
-        X = X[:, None]
-    if n == 0 or len(X) != n or len(a) != n or candidates.shape[0] != n or candidates.shape != candidate_mask.shape:
-        raise ValueError(f"mismatched or empty inputs: context {X.shape}, actions {a.shape}, rewards {r.shape}, "
-                         f"candidates {candidates.shape}, mask {candidate_mask.shape}")
+    if candidates.shape[0] != n or candidates.shape != candidate_mask.shape:
+        raise ValueError(f"candidates {candidates.shape} and mask {candidate_mask.shape} must be ({n}, K)")
     template = default_model(r) if model is None else model
     items, codes = np.unique(candidates[candidate_mask], return_inverse=True)
     item_index = np.full(candidates.shape, -1, dtype=np.int64)
