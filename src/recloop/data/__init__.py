@@ -1,0 +1,1 @@
+"""Datasets and logged feedback: loaders, the logged-feedback schema, local caches."""
