@@ -30,6 +30,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import warnings
 import os
 from dataclasses import dataclass
 from pathlib import Path
@@ -305,7 +306,15 @@ def read_parquet(path: str | os.PathLike) -> LoggedFeedback:
         raise ValueError(f"{path}: not a logged-feedback file, missing column(s) {sorted(missing)}")
     raw = (table.schema.metadata or {}).get(b"recloop.schema")
     meta = json.loads(raw) if raw else {}
+    unjoined = table.column("reward").null_count
+    if unjoined:  # the server exports decisions whose reward has not arrived yet
+        import pyarrow.compute as pc
+
+        warnings.warn(f"{path}: left out {unjoined} events that have no reward yet", stacklevel=2)
+        table = table.filter(pc.is_valid(table.column("reward")))
     cols = {name: table.column(name).to_pylist() for name in names}
+    if "model_version" in cols and "policy_version" not in cols:  # the server's name for it
+        cols["policy_version"] = cols.pop("model_version")
 
     def dense(name: str, dtype: Any = np.float64) -> np.ndarray | None:
         if name not in cols:
@@ -318,6 +327,8 @@ def read_parquet(path: str | os.PathLike) -> LoggedFeedback:
         candidates, mask = _pad(cols["candidates"], None)
         if "candidate_mask" in cols:
             mask = dense("candidate_mask", bool) & mask
+        if action.dtype.kind in "OUS":  # the server logs the chosen item id: find its index
+            action = _index_in_candidates(cols["action"], cols["candidates"])
     n = len(cols["reward"])
     er = dense("expected_rewards")
     if er is not None and meta.get("expected_rewards_shape"):
@@ -333,6 +344,16 @@ def read_parquet(path: str | os.PathLike) -> LoggedFeedback:
         position_propensity=dense("position_propensity"), position_reward=dense("position_reward"),
         expected_rewards=er,
     )
+
+
+def _index_in_candidates(chosen: list, candidates: list) -> np.ndarray:
+    out = np.empty(len(chosen), dtype=np.int64)
+    for i, (item, cands) in enumerate(zip(chosen, candidates)):
+        try:
+            out[i] = list(cands).index(item)
+        except ValueError:
+            raise ValueError(f"event {i}: logged item {item!r} is not among its candidates") from None
+    return out
 
 
 def _pad(rows: list, dtype: Any) -> tuple[np.ndarray, np.ndarray]:
