@@ -1,0 +1,1 @@
+"""Datasets: MovieLens loaders and evaluation splits (logged-feedback files live beside them)."""
