@@ -76,7 +76,7 @@ class TD3Recommender(SequentialRecommender):
 
     def __init__(self, *, dim: int = 32, frame: int = 10, hidden: int = 256, lr: float = 1e-3,
                  batch_size: int = 256, gamma: float = 0.9, tau: float = 0.005, bc_weight: float = 1.0,
-                 alpha: float = 2.5, policy_delay: int = 2, target_noise: float = 0.05, twin: bool = True,
+                 alpha: float = 0.5, policy_delay: int = 2, target_noise: float = 0.05, twin: bool = True,
                  distance: str = "ip", like_threshold: float = 4.0, epochs: int = 100, patience: int = 5,
                  seed: int = 0):
         if distance not in ("ip", "cosine", "euclidean"):
@@ -116,7 +116,10 @@ class TD3Recommender(SequentialRecommender):
             proposal = net.actor(s)
             q = net.q(s, proposal)[0]
             lam = self.alpha / q.abs().mean().detach().clamp_min(1e-6)
-            actor_loss = -lam * q.mean() + self.bc_weight * F.mse_loss(proposal, a_emb)
+            # Squared distance summed over embedding dimensions: with unit-norm item vectors a
+            # per-dimension mean would make the BC term ~dim times weaker than TD3+BC intends.
+            bc = (proposal - a_emb).pow(2).sum(1).mean()
+            actor_loss = -lam * q.mean() + self.bc_weight * bc
             self.actor_opt_.zero_grad()
             actor_loss.backward()
             self.actor_opt_.step()
@@ -181,7 +184,7 @@ class DDPGRecommender(TD3Recommender):
 
     def __init__(self, *, dim: int = 32, frame: int = 10, hidden: int = 256, lr: float = 1e-3,
                  batch_size: int = 256, gamma: float = 0.9, tau: float = 0.005, bc_weight: float = 1.0,
-                 alpha: float = 2.5, distance: str = "ip", like_threshold: float = 4.0, epochs: int = 100,
+                 alpha: float = 0.5, distance: str = "ip", like_threshold: float = 4.0, epochs: int = 100,
                  patience: int = 5, seed: int = 0):
         super().__init__(dim=dim, frame=frame, hidden=hidden, lr=lr, batch_size=batch_size, gamma=gamma, tau=tau,
                          bc_weight=bc_weight, alpha=alpha, policy_delay=1, target_noise=0.0, twin=False,
