@@ -8,10 +8,11 @@ filtered out (nobody rates a film twice in ML-100k, so this is a free and common
 
 Equal budgets: every trainable model gets the same training budget in CPU seconds of its own
 process (torch with one thread), RecBole's models included, so neighbours' load on a shared
-machine does not tilt the comparison. Each trained model also plays 100 episodes on the fitted
+machine does not tilt the comparison. Each trained model also plays --episodes episodes on the fitted
 user simulator (``recloop.envs.movielens.MovieLensSimulator``): long-term return.
 
-    .venv/bin/python benchmarks/movielens_ranking.py --budget 45 --seeds 0 1 2 --workers 3
+    .venv/bin/python benchmarks/movielens_ranking.py --budget 30 --seeds 0 1 2 --recbole-seeds 0 \
+        --episodes 20 --workers 4
 """
 
 from __future__ import annotations
@@ -24,7 +25,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures import ProcessPoolExecutor, as_completed
 from pathlib import Path
 
 import numpy as np
@@ -145,7 +146,7 @@ def markdown(summary: dict, args: argparse.Namespace, refs: dict) -> str:
         return f"{mean:.4f} ± {sd:.4f}"
 
     lines = [f"Budget: {args.budget:g} CPU-seconds of training per model and seed (one torch thread), "
-             f"seeds {args.seeds}; ML-100k, chronological leave-one-out, full ranking over 1682 items, 943 test users.", "",
+             f"seeds {args.seeds} (RecBole: {args.recbole_seeds or args.seeds}); ML-100k, chronological leave-one-out, full ranking over 1682 items, 943 test users.", "",
              "| model | kind | HR@10 | NDCG@10 | MRR@10 | coverage@10 | NDCG@10 seen filtered | HR@10 seen filtered | sim return | epochs |",
              "|---|---|---|---|---|---|---|---|---|---|"]
     for name, e in summary.items():
@@ -170,6 +171,7 @@ def main() -> None:
     ap.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
     ap.add_argument("--models", nargs="+", default=MODELS)
     ap.add_argument("--recbole", nargs="*", default=RECBOLE, help="RecBole models to run (none: skip)")
+    ap.add_argument("--recbole-seeds", type=int, nargs="+", default=None, help="default: --seeds")
     ap.add_argument("--workers", type=int, default=3)
     ap.add_argument("--episodes", type=int, default=100)
     ap.add_argument("--out", default=str(ROOT / "benchmarks/results/movielens_ranking.json"))
@@ -180,18 +182,26 @@ def main() -> None:
     ensure_ml100k()  # fetch/extract once, before workers race for it
     start = time.perf_counter()
     with ProcessPoolExecutor(args.workers) as pool:
-        jobs = [pool.submit(run_recbole, m, s, args.budget) for m in args.recbole for s in args.seeds]
-        jobs += [pool.submit(run_one, m, s, args.budget, args.episodes) for m in args.models for s in args.seeds]
+        jobs = [pool.submit(run_one, m, s, args.budget, args.episodes) for m in args.models for s in args.seeds]
+        jobs += [pool.submit(run_recbole, m, s, args.budget) for m in args.recbole for s in (args.recbole_seeds or args.seeds)]
         refs_job = pool.submit(sim_references, args.episodes)
         runs = []
-        for j in jobs:
+        partial = Path(args.out).with_suffix(".partial.jsonl")
+        partial.parent.mkdir(parents=True, exist_ok=True)
+        partial.write_text("")
+        for j in as_completed(jobs):  # each run is kept as it lands, so a cut-short run still reports
             r = j.result()
             runs.append(r)
+            with partial.open("a") as fh:
+                fh.write(json.dumps(r) + "\n")
             print(json.dumps({k: r[k] for k in r if k in ("model", "seed", "test", "test_seen_filtered", "sim_return", "error")}),
                   file=sys.stderr, flush=True)
         refs = refs_job.result()
+    order = {m: i for i, m in enumerate([f"recbole-{m}" for m in args.recbole] + args.models)}
+    runs.sort(key=lambda r: (order.get(r["model"], 99), r["seed"]))
     summary = summarise(runs)
     result = {"benchmark": "movielens_ranking", "budget_cpu_s": args.budget, "seeds": args.seeds,
+              "recbole_seeds": args.recbole_seeds or args.seeds, "episodes": args.episodes,
               "machine": f"{platform.machine()}, {os.cpu_count()} cores (shared with other jobs)",
               "wall_s": time.perf_counter() - start, "simulator_references": refs, "summary": summary, "runs": runs}
     Path(args.out).parent.mkdir(parents=True, exist_ok=True)

@@ -8,24 +8,11 @@ import pytest
 from recloop.data.movielens import cache_dir, ensure_ml100k, load_atomic, load_grouplens, load_movielens
 from recloop.data.splits import leave_one_out, sequences_split
 
-GENRES = "0|1|0|0|0|1|0|0|0|0|0|0|0|0|0|0|0|0|0"  # Action, Comedy
-
-
-def write_grouplens(folder, rows):
-    folder.mkdir(exist_ok=True)
-    (folder / "u.data").write_text("".join(f"{u}\t{i}\t{r}\t{t}\n" for u, i, r, t in rows))
-    items = sorted({i for _, i, _, _ in rows} | {99})
-    (folder / "u.item").write_bytes("".join(
-        f"{i}|Movie {i} (199{i % 10})|01-Jan-199{i % 10}||http://x|{GENRES}\n" for i in items).encode("latin-1")
-        + "7|Café Society (1995)|01-Jan-1995||http://x|{}\n".format(GENRES).encode("latin-1"))
-    (folder / "u.user").write_text("1|24|M|technician|85711\n2|53|F|other|94043\n")
-
-
 ROWS = [(1, 10, 5, 100), (1, 11, 3, 50), (1, 12, 4, 300), (1, 13, 2, 200),
         (2, 11, 4, 10), (2, 10, 1, 20), (2, 12, 5, 30)]
 
 
-def test_grouplens_100k_folder(tmp_path):
+def test_grouplens_100k_folder(tmp_path, write_grouplens):
     write_grouplens(tmp_path, ROWS)
     ml = load_movielens(tmp_path)
     assert (ml.n_users, ml.n_interactions) == (2, 7)
@@ -70,7 +57,7 @@ def test_missing_and_malformed_files(tmp_path):
         load_grouplens(tmp_path)
 
 
-def test_unknown_ids(tmp_path):
+def test_unknown_ids(tmp_path, write_grouplens):
     write_grouplens(tmp_path, ROWS)
     ml = load_movielens(tmp_path)
     with pytest.raises(KeyError, match="unknown user id 42"):
@@ -84,7 +71,7 @@ def test_cache_without_wheel_is_a_clear_error(tmp_path):
         ensure_ml100k(tmp_path, allow_download=False)
 
 
-def test_split_is_chronological_and_leak_free(tmp_path):
+def test_split_is_chronological_and_leak_free(tmp_path, write_grouplens):
     write_grouplens(tmp_path, ROWS)
     ml = load_movielens(tmp_path)
     split = leave_one_out(ml)
