@@ -69,22 +69,21 @@ class MovieLens:
 
     def user_index(self, user_id: int) -> int:
         """Dense index of a dataset user id; a clear KeyError if there is no such user."""
-        hit = np.flatnonzero(self.user_ids == int(user_id))
-        if hit.size == 0:
-            raise KeyError(f"unknown user id {user_id} in {self.name} "
-                           f"(ids run {self.user_ids.min()}..{self.user_ids.max()})")
-        return int(hit[0])
+        return _dense_index(self.user_ids, user_id, "user", self.name)
 
     def item_index(self, item_id: int) -> int:
-        hit = np.flatnonzero(self.item_ids == int(item_id))
-        if hit.size == 0:
-            raise KeyError(f"unknown item id {item_id} in {self.name} "
-                           f"(ids run {self.item_ids.min()}..{self.item_ids.max()})")
-        return int(hit[0])
+        return _dense_index(self.item_ids, item_id, "item", self.name)
 
     def genre_labels(self, item: int) -> str:
         """Comma-joined genres of a dense item index."""
         return ", ".join(g for g, on in zip(self.genre_names, self.genres[item]) if on)
+
+
+def _dense_index(ids: np.ndarray, raw: int, what: str, name: str) -> int:
+    hit = np.flatnonzero(ids == int(raw))
+    if hit.size == 0:
+        raise KeyError(f"unknown {what} id {raw} in {name} (ids run {ids.min()}..{ids.max()})")
+    return int(hit[0])
 
 
 # --------------------------------------------------------------------------- sources

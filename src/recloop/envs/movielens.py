@@ -31,6 +31,15 @@ def _rescale(r: np.ndarray | float) -> np.ndarray | float:
     return (np.asarray(r, dtype=np.float32) - 3.0) / 2.0
 
 
+def _checked_action(env: gym.Env, action: Any) -> int:
+    if env._user < 0:
+        raise RuntimeError("call reset() before step()")
+    item = int(action)
+    if not env.action_space.contains(item):
+        raise ValueError(f"action {action!r} is not an item index in 0..{env.action_space.n - 1}")
+    return item
+
+
 class _LoggedUserEnv(gym.Env):
     metadata = {"render_modes": []}
 
@@ -61,11 +70,7 @@ class _LoggedUserEnv(gym.Env):
         return self._observe(), self._info()
 
     def step(self, action):
-        if self._user < 0:
-            raise RuntimeError("call reset() before step()")
-        item = int(action)
-        if not self.action_space.contains(item):
-            raise ValueError(f"action {action!r} is not an item index in 0..{self.split.n_items - 1}")
+        item = _checked_action(self, action)
         seq, rat = self.split.train_sequence(self._user), self.split.train_ratings(self._user)
         future = np.flatnonzero(seq[self._t:] == item)
         reward = float(_rescale(rat[self._t + future[0]])) if future.size else 0.0
@@ -225,11 +230,7 @@ class MovieLensSimulator(gym.Env):
         return self._observe(), self._info()
 
     def step(self, action):
-        if self._user < 0:
-            raise RuntimeError("call reset() before step()")
-        item = int(action)
-        if not self.action_space.contains(item):
-            raise ValueError(f"action {action!r} is not an item index in 0..{self.split.n_items - 1}")
+        item = _checked_action(self, action)
         boredom = self._boredom()[item]
         p_click = 1.0 / (1.0 + np.exp(-self.slope * (self._r_hat[item] - boredom - self.threshold)))
         self._shown.append(item)
