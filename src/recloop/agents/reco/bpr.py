@@ -27,11 +27,14 @@ class BPRMF(SequentialRecommender):
         self.epochs, self.window, self.patience, self.seed = epochs, window, patience, seed
 
     def _user_vectors(self, hists: list[np.ndarray], hist_emb: torch.Tensor) -> torch.Tensor:
-        out = torch.zeros(len(hists), self.dim)
+        """Mean history factor over each user's last ``window`` items (zeros for an empty history)."""
+        idx = np.full((len(hists), self.window), len(hist_emb), dtype=np.int64)  # pad -> zero row
         for row, h in enumerate(hists):
-            if len(h):
-                out[row] = hist_emb[torch.as_tensor(h[-self.window:])].mean(0)
-        return out
+            h = h[-self.window:]
+            idx[row, self.window - len(h):] = h
+        padded = torch.cat([hist_emb, torch.zeros(1, hist_emb.shape[1])])
+        counts = torch.as_tensor((idx < len(hist_emb)).sum(1).clip(min=1), dtype=torch.float32)
+        return padded[torch.as_tensor(idx)].sum(1) / counts[:, None]
 
     def fit(self, split: SequentialSplit, *, time_budget_s: float | None = None) -> "BPRMF":
         gen = torch.Generator().manual_seed(self.seed)
