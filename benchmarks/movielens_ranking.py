@@ -57,7 +57,19 @@ def simulator_return(model, sim, episodes: int, seed: int) -> float:
     return total / episodes
 
 
-def run_one(name: str, seed: int, budget: float, episodes: int) -> dict:
+def parse_model(spec: str) -> tuple[str, dict]:
+    """``sqn`` or ``sqn[q_weight=0.1,gamma=0.9]`` -> (name, extra hyper-parameters)."""
+    if "[" not in spec:
+        return spec, {}
+    name, rest = spec.rstrip("]").split("[", 1)
+    extra = {}
+    for kv in rest.split(","):
+        k, v = kv.split("=")
+        extra[k] = json.loads(v) if v[:1].isdigit() or v[:1] in "-[{" or v in ("true", "false") else v
+    return name, extra
+
+
+def run_one(spec: str, seed: int, budget: float, episodes: int) -> dict:
     import torch
 
     torch.set_num_threads(1)
@@ -68,10 +80,11 @@ def run_one(name: str, seed: int, budget: float, episodes: int) -> dict:
 
     ml = load_movielens()
     split = leave_one_out(ml)
-    params = {} if name in ("pop", "itemknn") else {"seed": seed}
+    name, extra = parse_model(spec)
+    params = ({} if name in ("pop", "itemknn") else {"seed": seed}) | extra
     wall, cpu = time.perf_counter(), time.process_time()
     model = make_recommender(name, **params).fit(split, time_budget_s=budget)
-    out = {"model": name, "seed": seed, "train_cpu_s": time.process_time() - cpu,
+    out = {"model": spec, "seed": seed, "valid": evaluate(model, split, "valid"), "train_cpu_s": time.process_time() - cpu,
            "train_wall_s": time.perf_counter() - wall, "epochs": len(getattr(model, "log_", [])),
            "test": evaluate(model, split, "test"), "test_seen_filtered": evaluate(model, split, "test", exclude_history=True)}
     sim = MovieLensSimulator(ml, split, seed=0)
@@ -127,7 +140,7 @@ def summarise(runs: list[dict]) -> dict:
         rs = entry.pop("_runs", [])
         if not rs:
             continue
-        for proto in ("test", "test_seen_filtered"):
+        for proto in ("valid", "test", "test_seen_filtered"):
             if proto in rs[0]:
                 entry[proto] = {m: [float(np.mean([r[proto][m] for r in rs])), float(np.std([r[proto][m] for r in rs], ddof=1)) if len(rs) > 1 else 0.0]
                                 for m in rs[0][proto]}
@@ -146,19 +159,19 @@ def markdown(summary: dict, args: argparse.Namespace, refs: dict) -> str:
         return f"{mean:.4f} ± {sd:.4f}"
 
     lines = [f"Budget: {args.budget:g} CPU-seconds of training per model and seed (one torch thread), "
-             f"seeds {args.seeds} (RecBole: {args.recbole_seeds or args.seeds}); ML-100k, chronological leave-one-out, full ranking over 1682 items, 943 test users.", "",
-             "| model | kind | HR@10 | NDCG@10 | MRR@10 | coverage@10 | NDCG@10 seen filtered | HR@10 seen filtered | sim return | epochs |",
-             "|---|---|---|---|---|---|---|---|---|---|"]
+             f"mean ± sd over the seeds listed per row; ML-100k, chronological leave-one-out, full ranking over 1682 items, 943 test users.", "",
+             "| model | kind | HR@10 | NDCG@10 | MRR@10 | coverage@10 | NDCG@10 seen filtered | HR@10 seen filtered | sim return | epochs | seeds |",
+             "|---|---|---|---|---|---|---|---|---|---|---|"]
     for name, e in summary.items():
         if "error" in e and "test" not in e:
             lines.append(f"| {name} | - | failed: {e['error'].strip().splitlines()[-1][:80] if e['error'].strip() else '?'} |||||||")
             continue
-        kind = "RecBole 1.2.1" if name.startswith("recbole") else ("RL" if name in RL else "supervised")
+        kind = "RecBole 1.2.1" if name.startswith("recbole") else ("RL" if parse_model(name)[0] in RL else "supervised")
         sim = f"{e['sim_return'][0]:.2f} ± {e['sim_return'][1]:.2f}" if "sim_return" in e else "n/a"
         ep = f"{e['epochs'][0]:.0f}" if "epochs" in e else "-"
         lines.append(f"| {name} | {kind} | {cell(e, 'test', 'hr@10')} | {cell(e, 'test', 'ndcg@10')} | {cell(e, 'test', 'mrr@10')} "
                      f"| {cell(e, 'test', 'coverage@10')} | {cell(e, 'test_seen_filtered', 'ndcg@10')} "
-                     f"| {cell(e, 'test_seen_filtered', 'hr@10')} | {sim} | {ep} |")
+                     f"| {cell(e, 'test_seen_filtered', 'hr@10')} | {sim} | {ep} | {','.join(map(str, e.get('seeds', [])))} |")
     if refs:
         lines += ["", f"Simulator references ({args.episodes} episodes): random {refs['random']:.2f}, "
                       f"greedy on the true expected reward {refs['greedy-oracle']:.2f}."]
@@ -173,6 +186,8 @@ def main() -> None:
     ap.add_argument("--recbole", nargs="*", default=RECBOLE, help="RecBole models to run (none: skip)")
     ap.add_argument("--recbole-seeds", type=int, nargs="+", default=None, help="default: --seeds")
     ap.add_argument("--workers", type=int, default=3)
+    ap.add_argument("--append", action="store_true",
+                    help="keep the runs already in --out (same model and seed: replaced) and re-summarise")
     ap.add_argument("--episodes", type=int, default=100)
     ap.add_argument("--out", default=str(ROOT / "benchmarks/results/movielens_ranking.json"))
     ap.add_argument("--markdown", default=str(ROOT / "docs/movielens_results.md"))
@@ -197,7 +212,13 @@ def main() -> None:
             print(json.dumps({k: r[k] for k in r if k in ("model", "seed", "test", "test_seen_filtered", "sim_return", "error")}),
                   file=sys.stderr, flush=True)
         refs = refs_job.result()
-    order = {m: i for i, m in enumerate([f"recbole-{m}" for m in args.recbole] + args.models)}
+    if args.append and Path(args.out).exists():
+        new = {(r["model"], r["seed"]) for r in runs}
+        old = json.loads(Path(args.out).read_text())
+        runs = [r for r in old["runs"] if (r["model"], r["seed"]) not in new] + runs
+        refs = old.get("simulator_references", refs)
+    names = [f"recbole-{m}" for m in RECBOLE] + MODELS + args.models
+    order = {m: i for i, m in reversed(list(enumerate(names)))}
     runs.sort(key=lambda r: (order.get(r["model"], 99), r["seed"]))
     summary = summarise(runs)
     result = {"benchmark": "movielens_ranking", "budget_cpu_s": args.budget, "seeds": args.seeds,

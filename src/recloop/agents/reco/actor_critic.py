@@ -128,6 +128,7 @@ class TD3Recommender(SequentialRecommender):
                     tp.lerp_(p, self.tau)
 
     def fit(self, split: SequentialSplit, *, time_budget_s: float | None = None) -> "TD3Recommender":
+        budget = Budget(time_budget_s)  # embeddings and transitions count against the budget too
         torch.manual_seed(self.seed)
         rng = np.random.default_rng(self.seed)
         self.n_items_ = split.n_items
@@ -136,7 +137,7 @@ class TD3Recommender(SequentialRecommender):
         self.actor_opt_ = torch.optim.Adam(self.net_.actor.parameters(), lr=self.lr)
         self.critic_opt_ = torch.optim.Adam(self.net_.critics.parameters(), lr=self.lr)
         data = [torch.as_tensor(x) for x in self._transitions(split)]
-        budget, best, best_state, since, step = Budget(time_budget_s), -1.0, None, 0, 0
+        best, best_state, since, step = -1.0, None, 0, 0
         self.log_ = []
         for epoch in range(self.epochs):
             perm = torch.as_tensor(rng.permutation(len(data[0])))
