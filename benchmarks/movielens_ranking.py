@@ -1,0 +1,238 @@
+"""Next-item ranking on MovieLens-100k: every recloop recommender vs RecBole's GRU4Rec / SASRec.
+
+Protocol (RecBole's): all ratings as implicit interactions, chronological leave-one-out (last =
+test, second-to-last = validation), full ranking over all 1682 items, history <= 50. Metrics
+HR@10, NDCG@10, MRR@10, coverage@10 on the 943 test users, mean +/- sd over seeds. Reported
+twice: as RecBole ranks (seen items may be recommended) and with each user's already-seen items
+filtered out (nobody rates a film twice in ML-100k, so this is a free and common serving rule).
+
+Equal budgets: every trainable model gets the same training budget in CPU seconds of its own
+process (torch with one thread), RecBole's models included, so neighbours' load on a shared
+machine does not tilt the comparison. Each trained model also plays --episodes episodes on the fitted
+user simulator (``recloop.envs.movielens.MovieLensSimulator``): long-term return.
+
+    .venv/bin/python benchmarks/movielens_ranking.py --budget 30 --seeds 0 1 2 --recbole-seeds 0 \
+        --episodes 20 --workers 4
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import subprocess
+import sys
+import tempfile
+import time
+from concurrent.futures import ProcessPoolExecutor, as_completed
+from pathlib import Path
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT / "src"))
+
+MODELS = ["pop", "itemknn", "bpr", "gru4rec", "sasrec", "sqn", "topk-reinforce", "ddpg", "td3"]
+RL = {"sqn", "topk-reinforce", "ddpg", "td3"}
+RECBOLE = ["Pop", "GRU4Rec", "SASRec"]
+
+
+def simulator_return(model, sim, episodes: int, seed: int) -> float:
+    """Mean episode return when the model greedily recommends its best not-yet-shown item."""
+    total = 0.0
+    for ep in range(episodes):
+        _, info = sim.reset(seed=seed * 10_000 + ep)
+        shown: list[int] = []
+        done = False
+        while not done:
+            s = model.score([info["history"]])[0] if model is not None else sim.np_random.random(sim.action_space.n)
+            s = np.asarray(s, dtype=np.float64)
+            s[shown] = -np.inf
+            a = int(np.argmax(s))
+            shown.append(a)
+            _, r, term, trunc, info = sim.step(a)
+            total += r
+            done = term or trunc
+    return total / episodes
+
+
+def parse_model(spec: str) -> tuple[str, dict]:
+    """``sqn`` or ``sqn[q_weight=0.1,gamma=0.9]`` -> (name, extra hyper-parameters)."""
+    if "[" not in spec:
+        return spec, {}
+    name, rest = spec.rstrip("]").split("[", 1)
+    extra = {}
+    for kv in rest.split(","):
+        k, v = kv.split("=")
+        extra[k] = json.loads(v) if v[:1].isdigit() or v[:1] in "-[{" or v in ("true", "false") else v
+    return name, extra
+
+
+def run_one(spec: str, seed: int, budget: float, episodes: int) -> dict:
+    import torch
+
+    torch.set_num_threads(1)
+    from recloop.agents.reco import evaluate, make_recommender
+    from recloop.data.movielens import load_movielens
+    from recloop.data.splits import leave_one_out
+    from recloop.envs.movielens import MovieLensSimulator
+
+    ml = load_movielens()
+    split = leave_one_out(ml)
+    name, extra = parse_model(spec)
+    params = ({} if name in ("pop", "itemknn") else {"seed": seed}) | extra
+    wall, cpu = time.perf_counter(), time.process_time()
+    model = make_recommender(name, **params).fit(split, time_budget_s=budget)
+    out = {"model": spec, "seed": seed, "valid": evaluate(model, split, "valid"), "train_cpu_s": time.process_time() - cpu,
+           "train_wall_s": time.perf_counter() - wall, "epochs": len(getattr(model, "log_", [])),
+           "test": evaluate(model, split, "test"), "test_seen_filtered": evaluate(model, split, "test", exclude_history=True)}
+    sim = MovieLensSimulator(ml, split, seed=0)
+    out["sim_return"] = simulator_return(model, sim, episodes, seed)
+    return out
+
+
+def run_recbole(model: str, seed: int, budget: float) -> dict:
+    venv = ROOT / ".bench-venvs" / "recbole" / "bin" / "python"
+    if not venv.exists():
+        setup = subprocess.run(["bash", str(ROOT / "benchmarks/peers/recbole.sh")], cwd=ROOT, capture_output=True, text=True)
+        if setup.returncode != 0:
+            return {"model": f"recbole-{model}", "seed": seed, "error": f"venv setup failed: {setup.stderr[-500:]}"}
+    from recloop.data.movielens import ensure_ml100k
+
+    data = ensure_ml100k().parent
+    wall = time.perf_counter()
+    proc = subprocess.run([str(venv), str(ROOT / "benchmarks/peers/recbole_run.py"), model, "--seed", str(seed),
+                           "--budget", str(budget), "--data", str(data)], capture_output=True, text=True,
+                          cwd=tempfile.mkdtemp(prefix="recbole-run-"))  # RecBole writes log folders into cwd
+    lines = [ln for ln in proc.stdout.splitlines() if ln.startswith("{")]
+    if proc.returncode != 0 or not lines:
+        return {"model": f"recbole-{model}", "seed": seed, "error": proc.stderr[-800:]}
+    out = json.loads(lines[-1])
+    out["model"], out["train_wall_s"] = f"recbole-{model}", time.perf_counter() - wall
+    return out
+
+
+def sim_references(episodes: int) -> dict:
+    from recloop.data.movielens import load_movielens
+    from recloop.data.splits import leave_one_out
+    from recloop.envs.movielens import MovieLensSimulator
+
+    ml = load_movielens()
+    split = leave_one_out(ml)
+    sim = MovieLensSimulator(ml, split, seed=0)
+
+    class Oracle:  # greedy on the simulator's true expected reward (an upper reference, myopic)
+        def score(self, _hist):
+            return [sim.expected_rewards()]
+
+    return {"random": simulator_return(None, sim, episodes, 0), "greedy-oracle": simulator_return(Oracle(), sim, episodes, 0)}
+
+
+def summarise(runs: list[dict]) -> dict:
+    out: dict[str, dict] = {}
+    for r in runs:
+        if "error" in r:
+            out.setdefault(r["model"], {})["error"] = r["error"]
+            continue
+        out.setdefault(r["model"], {}).setdefault("_runs", []).append(r)
+    for name, entry in out.items():
+        rs = entry.pop("_runs", [])
+        if not rs:
+            continue
+        for proto in ("valid", "test", "test_seen_filtered"):
+            if proto in rs[0]:
+                entry[proto] = {m: [float(np.mean([r[proto][m] for r in rs])), float(np.std([r[proto][m] for r in rs], ddof=1)) if len(rs) > 1 else 0.0]
+                                for m in rs[0][proto]}
+        for key in ("sim_return", "train_cpu_s", "epochs"):
+            if key in rs[0]:
+                entry[key] = [float(np.mean([r[key] for r in rs])), float(np.std([r[key] for r in rs], ddof=1)) if len(rs) > 1 else 0.0]
+        entry["seeds"] = [r["seed"] for r in rs]
+    return out
+
+
+def markdown(summary: dict, args: argparse.Namespace, refs: dict) -> str:
+    def cell(entry, proto, m):
+        if proto not in entry:
+            return "n/a"
+        mean, sd = entry[proto][m]
+        return f"{mean:.4f} ± {sd:.4f}"
+
+    lines = [f"Budget: {args.budget:g} CPU-seconds of training per model and seed (one torch thread), "
+             f"mean ± sd over the seeds listed per row; ML-100k, chronological leave-one-out, full ranking over 1682 items, 943 test users.", "",
+             "| model | kind | HR@10 | NDCG@10 | MRR@10 | coverage@10 | NDCG@10 seen filtered | HR@10 seen filtered | sim return | epochs | seeds |",
+             "|---|---|---|---|---|---|---|---|---|---|---|"]
+    for name, e in summary.items():
+        if "error" in e and "test" not in e:
+            lines.append(f"| {name} | - | failed: {e['error'].strip().splitlines()[-1][:80] if e['error'].strip() else '?'} |||||||")
+            continue
+        kind = "RecBole 1.2.1" if name.startswith("recbole") else ("RL" if parse_model(name)[0] in RL else "supervised")
+        sim = f"{e['sim_return'][0]:.2f} ± {e['sim_return'][1]:.2f}" if "sim_return" in e else "n/a"
+        ep = f"{e['epochs'][0]:.0f}" if "epochs" in e else "-"
+        lines.append(f"| {name} | {kind} | {cell(e, 'test', 'hr@10')} | {cell(e, 'test', 'ndcg@10')} | {cell(e, 'test', 'mrr@10')} "
+                     f"| {cell(e, 'test', 'coverage@10')} | {cell(e, 'test_seen_filtered', 'ndcg@10')} "
+                     f"| {cell(e, 'test_seen_filtered', 'hr@10')} | {sim} | {ep} | {','.join(map(str, e.get('seeds', [])))} |")
+    if refs:
+        lines += ["", f"Simulator references ({args.episodes} episodes): random {refs['random']:.2f}, "
+                      f"greedy on the true expected reward {refs['greedy-oracle']:.2f}."]
+    return "\n".join(lines) + "\n"
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--budget", type=float, default=45.0, help="training CPU-seconds per model and seed")
+    ap.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
+    ap.add_argument("--models", nargs="+", default=MODELS)
+    ap.add_argument("--recbole", nargs="*", default=RECBOLE, help="RecBole models to run (none: skip)")
+    ap.add_argument("--recbole-seeds", type=int, nargs="+", default=None, help="default: --seeds")
+    ap.add_argument("--workers", type=int, default=3)
+    ap.add_argument("--append", action="store_true",
+                    help="keep the runs already in --out (same model and seed: replaced) and re-summarise")
+    ap.add_argument("--episodes", type=int, default=100)
+    ap.add_argument("--out", default=str(ROOT / "benchmarks/results/movielens_ranking.json"))
+    ap.add_argument("--markdown", default=str(ROOT / "docs/movielens_results.md"))
+    args = ap.parse_args()
+    from recloop.data.movielens import ensure_ml100k
+
+    ensure_ml100k()  # fetch/extract once, before workers race for it
+    start = time.perf_counter()
+    with ProcessPoolExecutor(args.workers) as pool:
+        jobs = [pool.submit(run_one, m, s, args.budget, args.episodes) for m in args.models for s in args.seeds]
+        jobs += [pool.submit(run_recbole, m, s, args.budget) for m in args.recbole for s in (args.recbole_seeds or args.seeds)]
+        refs_job = pool.submit(sim_references, args.episodes)
+        runs = []
+        partial = Path(args.out).with_suffix(".partial.jsonl")
+        partial.parent.mkdir(parents=True, exist_ok=True)
+        partial.write_text("")
+        for j in as_completed(jobs):  # each run is kept as it lands, so a cut-short run still reports
+            r = j.result()
+            runs.append(r)
+            with partial.open("a") as fh:
+                fh.write(json.dumps(r) + "\n")
+            print(json.dumps({k: r[k] for k in r if k in ("model", "seed", "test", "test_seen_filtered", "sim_return", "error")}),
+                  file=sys.stderr, flush=True)
+        refs = refs_job.result()
+    if args.append and Path(args.out).exists():
+        new = {(r["model"], r["seed"]) for r in runs}
+        old = json.loads(Path(args.out).read_text())
+        runs = [r for r in old["runs"] if (r["model"], r["seed"]) not in new] + runs
+        refs = old.get("simulator_references", refs)
+    names = [f"recbole-{m}" for m in RECBOLE] + MODELS + args.models
+    order = {m: i for i, m in reversed(list(enumerate(names)))}
+    runs.sort(key=lambda r: (order.get(r["model"], 99), r["seed"]))
+    summary = summarise(runs)
+    result = {"benchmark": "movielens_ranking", "budget_cpu_s": args.budget, "seeds": args.seeds,
+              "recbole_seeds": args.recbole_seeds or args.seeds, "episodes": args.episodes,
+              "machine": f"{platform.machine()}, {os.cpu_count()} cores (shared with other jobs)",
+              "wall_s": time.perf_counter() - start, "simulator_references": refs, "summary": summary, "runs": runs}
+    Path(args.out).parent.mkdir(parents=True, exist_ok=True)
+    Path(args.out).write_text(json.dumps(result, indent=1))
+    md = markdown(summary, args, refs)
+    Path(args.markdown).parent.mkdir(parents=True, exist_ok=True)
+    Path(args.markdown).write_text("# MovieLens-100k ranking results\n\n"
+                                   "Produced by `benchmarks/movielens_ranking.py` (see docs/movielens.md for the protocol).\n\n" + md)
+    print(json.dumps({k: v for k, v in result.items() if k != "runs"}, indent=1))
+
+
+if __name__ == "__main__":
+    main()

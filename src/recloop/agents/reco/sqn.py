@@ -1,0 +1,86 @@
+"""SQN: self-supervised Q-learning for next-item recommendation (Xin et al., SIGIR 2020).
+
+One sequence encoder (GRU4Rec's by default, or SASRec's) feeds two heads: a supervised
+cross-entropy head over the next item and a Q-learning head whose Q(s_t, a) is trained with
+one-step TD targets ``r_t + gamma * Q'(s_{t+1}, argmax_a Q(s_{t+1}, a))`` (double Q-learning;
+the target Q' is a Polyak-averaged copy of the Q head, read on the online encoder's next
+state - the paper keeps a whole second network, which would double the cost per step). The logged next item is the action; its reward comes from
+the rating. Both losses update the encoder, so the RL signal shapes the state, and - as in the
+paper - the cross-entropy head ranks at serving time (``rank_with="q"`` ranks by Q instead).
+"""
+
+from __future__ import annotations
+
+import copy
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from recloop.agents.reco.nets import item_logits, make_encoder
+from recloop.agents.reco.neural import NeuralRecommender, next_item_pairs
+
+
+class _Net(nn.Module):
+    def __init__(self, encoder: nn.Module, dim: int, n_items: int):
+        super().__init__()
+        self.encoder = encoder
+        self.q_head = nn.Linear(dim, n_items)
+
+
+def rating_reward(ratings: torch.Tensor, *, like_threshold: float = 4.0, like: float = 1.0,
+                  other: float = 0.2) -> torch.Tensor:
+    """SQN's two-level reward (there: purchase 1.0 / click 0.2); here a liked rating vs any other."""
+    return torch.where(ratings >= like_threshold, torch.full_like(ratings, like), torch.full_like(ratings, other))
+
+
+class SQN(NeuralRecommender):
+    name = "sqn"
+
+    def __init__(self, *, encoder: str = "gru", dim: int = 64, dropout: float = 0.3, max_len: int = 50,
+                 batch_size: int = 64, lr: float = 3e-3, gamma: float = 0.5, q_weight: float = 1.0,
+                 tau: float = 0.01, like_threshold: float = 4.0, rank_with: str = "ce", epochs: int = 200,
+                 patience: int = 5, seed: int = 0):
+        if rank_with not in ("ce", "q"):
+            raise ValueError(f"rank_with must be 'ce' or 'q', got {rank_with!r}")
+        if not 0.0 <= gamma < 1.0:
+            raise ValueError(f"gamma must be in [0, 1), got {gamma}")
+        self.encoder, self.dim, self.dropout, self.max_len = encoder, dim, dropout, max_len
+        self.batch_size, self.lr, self.gamma, self.q_weight, self.tau = batch_size, lr, gamma, q_weight, tau
+        self.like_threshold, self.rank_with = like_threshold, rank_with
+        self.epochs, self.patience, self.seed = epochs, patience, seed
+
+    def _build(self, n_items: int) -> nn.Module:
+        net = _Net(make_encoder(self.encoder, n_items, max_len=self.max_len, dim=self.dim, dropout=self.dropout),
+                   self.dim, n_items)
+        self.target_ = copy.deepcopy(net.q_head).requires_grad_(False)
+        return net
+
+    def _after_step(self) -> None:
+        with torch.no_grad():
+            for p, tp in zip(self.net_.q_head.parameters(), self.target_.parameters()):
+                tp.lerp_(p, self.tau)
+
+    def _loss(self, tokens: torch.Tensor, ratings: torch.Tensor, last: torch.Tensor) -> torch.Tensor:
+        states_all = self.net_.encoder(tokens)
+        states, actions, valid = next_item_pairs(states_all, tokens)
+        next_states = states_all[:, 1:]
+        reward = rating_reward(ratings[:, 1:], like_threshold=self.like_threshold)
+        terminal = last[:, 1:].float()
+        s, a, s2, r, d = states[valid], actions[valid], next_states[valid], reward[valid], terminal[valid]
+        ce = F.cross_entropy(item_logits(self.net_.encoder, s), a)
+        q = self.net_.q_head(s).gather(1, a[:, None]).squeeze(1)
+        with torch.no_grad():
+            best_next = self.net_.q_head(s2).argmax(1, keepdim=True)  # double Q: online head picks,
+            q_next = self.target_(s2).gather(1, best_next).squeeze(1)   # target head evaluates
+            target = r + self.gamma * (1.0 - d) * q_next
+        return ce + self.q_weight * F.smooth_l1_loss(q, target)
+
+    def _scores(self, states: torch.Tensor) -> torch.Tensor:
+        if self.rank_with == "q":
+            return self.net_.q_head(states)
+        return item_logits(self.net_.encoder, states)
+
+    def _set_state(self, state):
+        super()._set_state(state)
+        self.target_ = copy.deepcopy(self.net_.q_head)

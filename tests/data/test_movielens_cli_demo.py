@@ -1,0 +1,64 @@
+"""The `recloop movielens` commands and the MovieLens demo stage (on a small GroupLens folder)."""
+
+from __future__ import annotations
+
+import pytest
+import typer
+from typer.testing import CliRunner
+
+from recloop.data.commands import register
+from recloop.data.movielens import cache_dir
+
+ROWS = [(u, i, 1 + (u + i) % 5, 10 * u + i) for u in range(1, 9) for i in range(1, 16) if (u + i) % 4]
+
+
+def app():
+    a = typer.Typer()
+    register(a)
+
+    @a.callback()
+    def _root():  # keeps `movielens` a sub-command group
+        pass
+
+    return a
+
+
+def test_recommend_and_train(tmp_path, write_grouplens):
+    data = tmp_path / "gl"
+    write_grouplens(data, ROWS)
+    runner = CliRunner()
+    res = runner.invoke(app(), ["movielens", "recommend", "--user", "2", "-k", "3", "--data", str(data)])
+    assert res.exit_code == 0, res.output
+    assert "Top 3 for user 2" in res.output and "Movie" in res.output
+    ckpt = tmp_path / "m.npz"
+    res = runner.invoke(app(), ["movielens", "train", "pop", "--data", str(data), "--out", str(ckpt)])
+    assert res.exit_code == 0, res.output
+    assert ckpt.exists() and "ndcg@10" in res.output
+    res = runner.invoke(app(), ["movielens", "recommend", "--user", "2", "--model", str(ckpt), "--data", str(data), "-k", "2"])
+    assert res.exit_code == 0 and "(pop)" in res.output
+
+
+def test_bad_input_is_a_clear_error(tmp_path, write_grouplens):
+    data = tmp_path / "gl"
+    write_grouplens(data, ROWS)
+    runner = CliRunner()
+    res = runner.invoke(app(), ["movielens", "recommend", "--user", "999", "--data", str(data)])
+    assert res.exit_code == 2 and "unknown user id 999" in res.output
+    res = runner.invoke(app(), ["movielens", "recommend", "--user", "1", "-k", "500", "--data", str(data)])
+    assert res.exit_code == 2 and "k=500" in res.output
+    res = runner.invoke(app(), ["movielens", "recommend", "--user", "1", "--data", str(tmp_path / "none")])
+    assert res.exit_code == 2 and "does not" in res.output and "MovieLens folder" in res.output
+    res = runner.invoke(app(), ["movielens", "train", "gru5rec", "--data", str(data)])
+    assert res.exit_code == 2 and "unknown recommender" in res.output
+
+
+@pytest.mark.skipif(not (cache_dir() / "ml-100k" / "ml-100k.inter").is_file(), reason="ML-100k not cached here")
+def test_demo_stage_on_ml100k(tmp_path, monkeypatch):
+    from recloop.data import movielens_demo
+
+    monkeypatch.setattr(movielens_demo, "BUDGET_CPU_S", 1.0)
+    (section,) = movielens_demo.demo_stage(tmp_path, seed=0)
+    assert [r["model"] for r in section.rows] == ["pop", "itemknn", "sqn"]
+    assert section.images[0].exists()
+    knn, pop = section.rows[1], section.rows[0]
+    assert knn["ndcg@10"] > pop["ndcg@10"]
