@@ -21,9 +21,9 @@ class GRU4Rec(NeuralRecommender):
 
     Example:
         >>> from recloop.data.splits import sequences_split
-        >>> split = sequences_split([0] * 6 + [1] * 6, [0, 1, 2, 0, 1, 2] * 2)
+        >>> split = sequences_split([0] * 12 + [1] * 12, list(range(12)) * 2)
         >>> GRU4Rec(epochs=2, dim=8).fit(split).score([[0, 1]]).shape
-        (1, 3)
+        (1, 12)
     """
 
     name = "gru4rec"

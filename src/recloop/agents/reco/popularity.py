@@ -17,7 +17,7 @@ class Popularity(SequentialRecommender):
         >>> from recloop.data.splits import sequences_split
         >>> split = sequences_split([0, 0, 0, 1, 1, 1], [2, 2, 0, 2, 1, 0])
         >>> Popularity().fit(split).score([[]]).tolist()
-        [[0.0, 0.0, 3.0]]
+        [[0.0, 0.0, 2.0]]
     """
 
     name = "pop"
