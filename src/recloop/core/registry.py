@@ -13,6 +13,7 @@ _REGISTRY: dict[str, dict[str, Callable[..., Any]]] = {}
 _PROVIDERS: dict[str, list[str]] = {
     "policy": ["recloop.agents.bandits"],
     "env": ["recloop.envs.bandits"],
+    "agent": ["recloop.agents.deep"],
 }
 _loaded: set[str] = set()
 
