@@ -24,8 +24,9 @@ def _require(module: str, extra: str) -> Any:
     try:
         return importlib.import_module(module)
     except ImportError as err:
-        raise ImportError(f"this environment needs the `{module.replace('_', '-')}` package: "
-                          f"pip install {module.replace('_', '-')}  (or pip install 'recloop[{extra}]')") from err
+        package = {"cv2": "opencv-python-headless"}.get(module, module.replace("_", "-"))
+        raise ImportError(f"this environment needs the `{package}` package: "
+                          f"pip install {package}  (or pip install 'recloop[{extra}]')") from err
 
 
 class MinAtarEnv(gym.Env):
@@ -90,6 +91,7 @@ def make_ale_breakout(*, frame_skip: int = 4, screen_size: int = 84, stack: int 
     life"); evaluate with ``False`` to score full games.
     """
     ale_py = _require("ale_py", "atari")
+    _require("cv2", "atari")  # AtariPreprocessing resizes with OpenCV
     gym.register_envs(ale_py)
     # frameskip=1 in the raw env: AtariPreprocessing skips frames and max-pools the last two itself.
     env = gym.make("ALE/Breakout-v5", frameskip=1, repeat_action_probability=0.25,

@@ -45,7 +45,7 @@ def make_env(spec: EnvSpec) -> gym.Env:
 
         try:
             return lookup("env", spec)()
-        except KeyError:
+        except (KeyError, ImportError):
             raise ValueError(f"unknown environment {spec!r}: not a Gymnasium id ({gym_err}), "
                              "nor minatar-<game> / ale-breakout, nor a recloop env") from None
 

@@ -121,6 +121,13 @@ class ReplayBuffer:
         else:
             flat = self.rng.integers(0, len(self), size=batch_size)
             weights = np.ones(batch_size, dtype=np.float32)
+        return self.batch_at(flat, weights)
+
+    def batch_at(self, flat: np.ndarray, weights: np.ndarray | None = None) -> ReplayBatch:
+        """The transitions at flat indices ``step * n_envs + lane`` (with their n-step returns)."""
+        flat = np.asarray(flat, dtype=np.int64)
+        if weights is None:
+            weights = np.ones(len(flat), dtype=np.float32)
         t, lane = np.divmod(flat, self.n_envs)
         returns, last, term, disc = self._n_step(t, lane)
         return ReplayBatch(self.obs[t, lane], self.actions[t, lane], returns, self.next_obs[last, lane],
