@@ -65,9 +65,8 @@ class PPO(OnPolicyAgent):
 
     def _update(self, data: dict[str, torch.Tensor], clip: float) -> dict[str, float]:
         n = len(data["returns"])
-        stats = {"pg": 0.0, "vf": 0.0, "entropy": 0.0, "clip_frac": 0.0, "kl": 0.0}
-        count = 0
-        for _ in range(self.n_epochs):
+        use_entropy = self.ent_coef != 0.0
+        for epoch in range(self.n_epochs):
             perm = torch.as_tensor(self.rng_.permutation(n))
             for i in range(0, n - self.batch_size + 1, self.batch_size):
                 idx = perm[i:i + self.batch_size]
@@ -75,25 +74,29 @@ class PPO(OnPolicyAgent):
                 if self.normalize_advantages and len(idx) > 1:
                     adv = (adv - adv.mean()) / (adv.std() + 1e-8)
                 out, values = self.model_(data["obs"][idx])
-                logp, entropy = self.model_.log_prob_entropy(out, data["actions"][idx])
+                logp, entropy = self.model_.log_prob_entropy(out, data["actions"][idx], entropy=use_entropy)
                 log_ratio = logp - data["log_probs"][idx]
                 ratio = log_ratio.exp()
                 pg_loss = -torch.min(ratio * adv, ratio.clamp(1 - clip, 1 + clip) * adv).mean()
                 vf_loss = (values - data["returns"][idx]).pow(2).mean()
-                ent = entropy.mean()
-                loss = pg_loss + self.vf_coef * vf_loss - self.ent_coef * ent
+                loss = pg_loss + self.vf_coef * vf_loss
+                if use_entropy:
+                    loss = loss - self.ent_coef * entropy.mean()
                 self.optimizer_.zero_grad(set_to_none=True)
                 loss.backward()
                 clip_grads(self._params, self.max_grad_norm)
                 self.optimizer_.step()
-                with torch.no_grad():  # approx KL (Schulman's k3 estimator)
-                    kl = float(((ratio - 1) - log_ratio).mean())
-                    stats["pg"] += float(pg_loss)
-                    stats["vf"] += float(vf_loss)
-                    stats["entropy"] += float(ent)
-                    stats["clip_frac"] += float(((ratio - 1).abs() > clip).float().mean())
-                    stats["kl"] += kl
-                count += 1
-            if self.target_kl is not None and kl > 1.5 * self.target_kl:
+            if self.target_kl is not None and self._approx_kl(log_ratio, ratio) > 1.5 * self.target_kl:
                 break
-        return {f"losses/{k}": v / max(count, 1) for k, v in stats.items()}
+        # diagnostics from the last minibatch only: per-minibatch bookkeeping would cost as much as the maths
+        with torch.no_grad():
+            _, entropy = self.model_.log_prob_entropy(out, data["actions"][idx])
+            return {"losses/pg": float(pg_loss), "losses/vf": float(vf_loss), "losses/entropy": float(entropy.mean()),
+                    "losses/clip_frac": float(((ratio - 1).abs() > clip).float().mean()),
+                    "losses/kl": self._approx_kl(log_ratio, ratio), "charts/epochs": float(epoch + 1)}
+
+    @staticmethod
+    def _approx_kl(log_ratio: torch.Tensor, ratio: torch.Tensor) -> float:
+        """KL(old || new) estimated as E[(r - 1) - log r] (Schulman's k3 estimator: unbiased, >= 0)."""
+        with torch.no_grad():
+            return float(((ratio - 1) - log_ratio).mean())

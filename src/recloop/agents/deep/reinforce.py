@@ -63,8 +63,7 @@ class REINFORCE(OnPolicyAgent):
         while self.steps_ < end and not hooks.stop:
             obs = runner.obs
             with torch.no_grad():
-                actions = self._sample(self.model_.pi_head(self.model_.pi_encoder(
-                    self._obs_tensor(obs, batched=True))), explore=True)
+                actions = self._sample(self.model_.policy(self._obs_tensor(obs, batched=True)), explore=True)
             _, rewards, term, trunc, final_obs, finished = runner.step(self._to_env(actions))
             obs_l.append(obs[0])
             act_l.append(actions[0])
