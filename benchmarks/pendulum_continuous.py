@@ -49,14 +49,21 @@ def main() -> None:
             runs.append({"agent": name, "seed": seed, "steps": a.steps, "mean_return": res.mean_return,
                          "std_return": res.std_return, "train_seconds": seconds})
             print(json.dumps(runs[-1]), file=sys.stderr, flush=True)
+            summary = write(runs, a.out)  # after every run: a long benchmark that is cut short keeps its numbers
+    print(json.dumps(summary, indent=2))
+
+
+def write(runs: list[dict], out: Path) -> dict:
+    names = sorted({r["agent"] for r in runs})
     summary = {name: {"returns": [round(r["mean_return"], 1) for r in runs if r["agent"] == name],
+                      "seeds": [r["seed"] for r in runs if r["agent"] == name],
                       "all_seeds_at_least_-200": all(r["mean_return"] >= -200 for r in runs if r["agent"] == name)}
-               for name in a.agents}
+               for name in names}
     result = {"benchmark": "pendulum_continuous", "goal": ">= -200 on every seed", "summary": summary,
               "loadavg": os.getloadavg(), "runs": runs}
-    a.out.parent.mkdir(parents=True, exist_ok=True)
-    a.out.write_text(json.dumps(result, indent=2))
-    print(json.dumps(summary, indent=2))
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps(result, indent=2))
+    return summary
 
 
 if __name__ == "__main__":

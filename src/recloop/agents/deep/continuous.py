@@ -52,6 +52,18 @@ def polyak(target: nn.Module, source: nn.Module, tau: float) -> None:
         torch._foreach_lerp_(list(target.parameters()), list(source.parameters()), tau)
 
 
+def noisy_actions(actor: nn.Module, obs: torch.Tensor, noise: float, rng: np.random.Generator,
+                  explore: bool) -> np.ndarray:
+    """Deterministic actor output plus clipped Gaussian exploration noise (DDPG, TD3)."""
+    a = actor(obs).numpy()
+    if explore and noise > 0:
+        a = np.clip(a + noise * rng.standard_normal(a.shape), -1.0, 1.0)
+    return a.astype(np.float32)
+
+
+TARGETED_MODULES = ("actor", "critic", "actor_target", "critic_target")
+
+
 class ContinuousAgent(DeepAgent):
     """Replay, exploration and scaling for DDPG/TD3/SAC; subclasses build networks and update."""
 

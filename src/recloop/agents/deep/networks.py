@@ -53,14 +53,17 @@ class MLPEncoder(nn.Module):
         return self.net(x)
 
 
-class NatureCNN(nn.Module):
-    """The DQN Atari torso: three convolutions and a 512-unit layer (Mnih et al., 2015)."""
+class ConvEncoder(nn.Module):
+    """Convolutions ``(channels, kernel, stride)`` with ReLU, optional max-pooling, then a dense layer."""
 
-    def __init__(self, obs_shape: Sequence[int], features: int = 512, max_pool: bool = False, dropout: float = 0.0):
+    def __init__(self, obs_shape: Sequence[int], layers: Sequence[tuple[int, int, int]], features: int,
+                 max_pool: bool = False, dropout: float = 0.0):
         super().__init__()
+        convs: list[nn.Module] = []
         c = obs_shape[0]
-        convs: list[nn.Module] = [nn.Conv2d(c, 32, 8, stride=4), nn.ReLU(), nn.Conv2d(32, 64, 4, stride=2), nn.ReLU(),
-                                  nn.Conv2d(64, 64, 3, stride=1), nn.ReLU()]
+        for out, kernel, stride in layers:
+            convs += [nn.Conv2d(c, out, kernel, stride=stride), nn.ReLU()]
+            c = out
         if max_pool:
             convs.append(nn.MaxPool2d(2))
         self.convs = nn.Sequential(*convs, nn.Flatten())
@@ -76,27 +79,19 @@ class NatureCNN(nn.Module):
         return self.head(self.convs(x))
 
 
-class MinAtarCNN(nn.Module):
+class NatureCNN(ConvEncoder):
+    """The DQN Atari torso: three convolutions and a 512-unit layer (Mnih et al., 2015)."""
+
+    def __init__(self, obs_shape: Sequence[int], features: int = 512, max_pool: bool = False, dropout: float = 0.0):
+        super().__init__(obs_shape, [(32, 8, 4), (64, 4, 2), (64, 3, 1)], features, max_pool, dropout)
+
+
+class MinAtarCNN(ConvEncoder):
     """One 3x3 convolution with 16 filters and a 128-unit layer: the MinAtar DQN network."""
 
     def __init__(self, obs_shape: Sequence[int], channels: int = 16, features: int = 128,
                  max_pool: bool = False, dropout: float = 0.0):
-        super().__init__()
-        c = obs_shape[0]
-        convs: list[nn.Module] = [nn.Conv2d(c, channels, 3, stride=1), nn.ReLU()]
-        if max_pool:
-            convs.append(nn.MaxPool2d(2))
-        self.convs = nn.Sequential(*convs, nn.Flatten())
-        with torch.no_grad():
-            flat = self.convs(torch.zeros(1, *obs_shape)).shape[1]
-        head: list[nn.Module] = [nn.Linear(flat, features), nn.ReLU()]
-        if dropout > 0:
-            head.append(nn.Dropout(dropout))
-        self.head = nn.Sequential(*head)
-        self.out_dim = features
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.head(self.convs(x))
+        super().__init__(obs_shape, [(channels, 3, 1)], features, max_pool, dropout)
 
 
 class GRUEncoder(nn.Module):

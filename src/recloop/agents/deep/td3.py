@@ -18,7 +18,8 @@ from typing import Any, Sequence
 import numpy as np
 
 from recloop.agents.deep._torch import torch
-from recloop.agents.deep.continuous import ContinuousAgent, DeterministicActor, frozen_copy, make_critic, polyak
+from recloop.agents.deep.continuous import (TARGETED_MODULES, ContinuousAgent, DeterministicActor, frozen_copy,
+                                            make_critic, noisy_actions, polyak)
 from recloop.agents.deep.networks import adam
 from recloop.agents.deep.replay import ReplayBatch
 from recloop.core.registry import register
@@ -60,14 +61,10 @@ class TD3(ContinuousAgent):
         self._setup_scaling()
 
     def _modules(self) -> dict[str, torch.nn.Module]:
-        return {"actor": self.actor_, "critic": self.critic_, "actor_target": self.actor_target_,
-                "critic_target": self.critic_target_}
+        return {name: getattr(self, name + "_") for name in TARGETED_MODULES}
 
     def _policy(self, obs: torch.Tensor, explore: bool) -> np.ndarray:
-        a = self.actor_(obs).numpy()
-        if explore and self.action_noise > 0:
-            a = np.clip(a + self.action_noise * self.rng_.standard_normal(a.shape), -1.0, 1.0)
-        return a.astype(np.float32)
+        return noisy_actions(self.actor_, obs, self.action_noise, self.rng_, explore)
 
     def _train_step(self, batch: ReplayBatch) -> dict[str, Any]:
         obs, actions, returns, nxt, live_discount = self._batch_tensors(batch)
