@@ -5,7 +5,9 @@ environment steps; a run succeeds at the first evaluation whose mean return is
 >= 475. We report the steps and the wall seconds of *training only* (evaluation
 time is measured and subtracted) until then, for several seeds, recloop and
 SB3 run back to back on the same machine in the same invocation, and the
-ratio recloop / SB3.
+ratio recloop / SB3. Process CPU seconds (``time.process_time``, evaluation
+excluded) are reported beside wall seconds: on a shared machine they move less
+with other people's load.
 
     .venv/bin/python benchmarks/cartpole_vs_sb3.py            # sets up .bench-venvs/sb3 if needed
     .venv/bin/python benchmarks/cartpole_vs_sb3.py --seeds 0 1 2 --agents ppo dqn --peers ppo dqn
@@ -49,12 +51,13 @@ def run_recloop(name: str, seed: int) -> dict:
     make, budget = AGENTS[name]
     agent = make(seed)
     ev = EvalCallback("CartPole-v1", every=EVERY, episodes=EPISODES, seed=EVAL_SEED, stop_at=THRESHOLD)
-    t0 = time.perf_counter()
+    t0, c0 = time.perf_counter(), time.process_time()
     agent.learn("CartPole-v1", budget, callbacks=[ev])
     wall = time.perf_counter() - t0 - ev.eval_seconds
+    cpu = time.process_time() - c0 - ev.eval_cpu_seconds
     reached = next((e.step for e in ev.history if e.mean_return >= THRESHOLD), None)
     return {"library": "recloop", "algo": name, "seed": seed, "reached_step": reached, "train_seconds": wall,
-            "budget": budget, "evals": [[e.step, e.mean_return] for e in ev.history]}
+            "train_cpu_seconds": cpu, "budget": budget, "evals": [[e.step, e.mean_return] for e in ev.history]}
 
 
 def run_sb3(algo: str, seed: int) -> dict:
@@ -74,6 +77,8 @@ def summarise(runs: list[dict]) -> dict:
             "seeds": len(rs), "reached": len(ok),
             "mean_train_seconds": float(np.mean([r["train_seconds"] for r in ok])) if ok else None,
             "mean_steps": float(np.mean([r["reached_step"] for r in ok])) if ok else None,
+            "mean_train_cpu_seconds": float(np.mean([r["train_cpu_seconds"] for r in ok]))
+            if ok and all("train_cpu_seconds" in r for r in ok) else None,
             "train_seconds": [round(r["train_seconds"], 2) for r in rs],
             "steps": [r["reached_step"] for r in rs],
         }
@@ -89,7 +94,11 @@ def ratio(summary: dict, ours: list[str], theirs: list[str]) -> dict | None:
     a, b = best(ours), best(theirs)
     if a is None or b is None:
         return None
-    return {"recloop": a[1], "sb3": b[1], "recloop_seconds": a[0], "sb3_seconds": b[0], "ratio": a[0] / b[0]}
+    out = {"recloop": a[1], "sb3": b[1], "recloop_seconds": a[0], "sb3_seconds": b[0], "ratio": a[0] / b[0]}
+    ca, cb = summary[a[1]]["mean_train_cpu_seconds"], summary[b[1]]["mean_train_cpu_seconds"]
+    if ca and cb:
+        out.update(recloop_cpu_seconds=ca, sb3_cpu_seconds=cb, cpu_ratio=ca / cb)
+    return out
 
 
 def main() -> None:

@@ -56,6 +56,7 @@ class EvalEvery(BaseCallback):
         self.every, self.episodes, self.seed, self.threshold = every, episodes, seed, threshold
         self.next = every
         self.eval_seconds = 0.0
+        self.eval_cpu_seconds = 0.0
         self.history = []
         self.reached = None
 
@@ -64,9 +65,10 @@ class EvalEvery(BaseCallback):
             return True
         while self.next <= self.num_timesteps:
             self.next += self.every
-        t0 = time.perf_counter()
+        t0, c0 = time.perf_counter(), time.process_time()
         mean = evaluate(self.model, self.episodes, self.seed)
         self.eval_seconds += time.perf_counter() - t0
+        self.eval_cpu_seconds += time.process_time() - c0
         self.history.append([int(self.num_timesteps), mean])
         if mean >= self.threshold:
             self.reached = int(self.num_timesteps)
@@ -90,11 +92,12 @@ def main():
     cls = {"dqn": DQN, "ppo": PPO}[a.algo]
     model = cls("MlpPolicy", env, seed=a.seed, verbose=0, device="cpu", **cfg["kwargs"])
     cb = EvalEvery(a.every, a.episodes, a.eval_seed, a.threshold)
-    t0 = time.perf_counter()
+    t0, c0 = time.perf_counter(), time.process_time()
     model.learn(cfg["n_timesteps"], callback=cb)
     wall = time.perf_counter() - t0 - cb.eval_seconds
+    cpu = time.process_time() - c0 - cb.eval_cpu_seconds
     print(json.dumps({"library": "sb3", "algo": a.algo, "seed": a.seed, "reached_step": cb.reached,
-                      "train_seconds": wall, "budget": cfg["n_timesteps"], "evals": cb.history}))
+                      "train_seconds": wall, "train_cpu_seconds": cpu, "budget": cfg["n_timesteps"], "evals": cb.history}))
 
 
 if __name__ == "__main__":

@@ -189,6 +189,7 @@ class EvalCallback(Callback):
         self.stop_at, self.deterministic = stop_at, deterministic
         self.history: list[EvalEnd] = []
         self.eval_seconds = 0.0
+        self.eval_cpu_seconds = 0.0  # process CPU time, a steadier measure than wall time on a shared machine
         self.hooks: Hooks | None = None
         self._next = self.every
 
@@ -202,11 +203,12 @@ class EvalCallback(Callback):
             self._next += self.every
         from recloop.agents.deep.evaluate import evaluate_policy
 
-        t0 = time.perf_counter()
+        t0, c0 = time.perf_counter(), time.process_time()
         res = evaluate_policy(event.agent, self.env, episodes=self.episodes, seed=self.seed,
                               deterministic=self.deterministic)
         seconds = time.perf_counter() - t0
         self.eval_seconds += seconds
+        self.eval_cpu_seconds += time.process_time() - c0
         done = EvalEnd(event.step, res.mean_return, res.std_return, tuple(res.returns), seconds)
         self.history.append(done)
         if self.hooks is not None:
