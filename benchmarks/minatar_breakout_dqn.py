@@ -40,7 +40,7 @@ def main() -> None:
     p.add_argument("--max-minutes", type=float, default=None)
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--eval-every", type=int, default=50_000)
-    p.add_argument("--threads", type=int, default=2)
+    p.add_argument("--threads", type=int, default=1)  # 2 threads spin-wait badly when cores are shared
     p.add_argument("--out", type=Path, default=ROOT / "benchmarks" / "results" / "minatar_breakout_dqn.json")
     a = p.parse_args()
     agent = DQN(seed=a.seed, network="minatar", lr=2.5e-4, buffer_size=100_000, batch_size=32, gamma=0.99,
