@@ -15,6 +15,7 @@ _PROVIDERS: dict[str, list[str]] = {
     "policy": ["recloop.agents.bandits", "recloop.agents.tabular"],
     "env": ["recloop.envs.bandits", "recloop.envs.gridworld", "recloop.envs.trading", "recloop.envs.tabular_reco",
             "recloop.envs.slate"],
+    "agent": ["recloop.agents.deep"],
 }
 _loaded: set[str] = set()
 

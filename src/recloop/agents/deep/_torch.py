@@ -1,0 +1,35 @@
+"""Import torch once, with a message that says what to install when it is missing."""
+
+from __future__ import annotations
+
+import contextlib
+from typing import Iterator
+
+try:
+    import torch
+except ImportError as err:  # pragma: no cover - exercised only without the extra
+    raise ImportError(
+        "recloop.agents.deep needs PyTorch. Install the CPU build with "
+        "`pip install torch==2.13.0` (or `pip install 'recloop[deep]'`).",
+        name="torch",
+    ) from err
+
+__all__ = ["torch", "threads"]
+
+
+@contextlib.contextmanager
+def threads(n: int | None) -> Iterator[None]:
+    """Run a block with ``n`` intra-op threads, then restore the previous setting.
+
+    Small networks are faster on one thread: the cost of waking a thread pool
+    exceeds the work of a 64x64 matmul, and the machine is usually shared.
+    """
+    if n is None:
+        yield
+        return
+    before = torch.get_num_threads()
+    torch.set_num_threads(int(n))
+    try:
+        yield
+    finally:
+        torch.set_num_threads(before)

@@ -1,0 +1,109 @@
+"""``recloop train``: train a deep agent on an environment, with a progress bar, an evaluation
+summary, a learning-curve PNG and a checkpoint."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Optional
+
+import typer
+
+
+def _read_config(path: Path) -> dict[str, Any]:
+    import json
+
+    import yaml
+
+    if not path.exists():
+        raise typer.BadParameter(f"config file {path} does not exist")
+    text = path.read_text()
+    data = json.loads(text) if path.suffix == ".json" else yaml.safe_load(text)
+    if data is None:
+        return {}
+    if not isinstance(data, dict):
+        raise typer.BadParameter(f"{path} must hold a mapping of hyper-parameters, got {type(data).__name__}")
+    # allow either a flat mapping or {"params": {...}}
+    return dict(data.get("params", data))
+
+
+def register(app: typer.Typer) -> None:
+    @app.command("train")
+    def train(
+        agent: str = typer.Argument(..., help="Agent: dqn, ppo, a2c, reinforce, ddpg, td3, sac, cem."),
+        env: str = typer.Option("CartPole-v1", "--env", help="Gymnasium id (CartPole-v1, Pendulum-v1), "
+                                "minatar-breakout or ale-breakout."),
+        steps: int = typer.Option(50_000, "--steps", min=1, help="Environment steps to train for."),
+        config: Optional[Path] = typer.Option(None, "--config", help="YAML/JSON file of agent hyper-parameters."),
+        seed: int = typer.Option(0, "--seed", help="Seed for the agent and the environments."),
+        out: Optional[Path] = typer.Option(None, "--out", help="Run folder (default runs/train-AGENT-ENV-SEED)."),
+        eval_episodes: int = typer.Option(20, "--eval-episodes", min=1, help="Greedy episodes in the final evaluation."),
+        eval_every: int = typer.Option(0, "--eval-every", min=0, help="Also evaluate every N steps (0: only at the end)."),
+    ) -> None:
+        """Train AGENT on ENV for N steps; save a checkpoint, a scalar log (CSV) and a learning curve."""
+        from rich.console import Console
+        from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+        from rich.table import Table
+
+        from recloop.agents.deep import EpisodeEnd, EvalCallback, ScalarLogger
+        from recloop.agents.deep import Progress as StepEvent
+        from recloop.agents.deep.callbacks import Callback
+        from recloop.agents.deep.evaluate import evaluate_policy
+        from recloop.agents.deep.plots import plot_learning_curve
+        from recloop.core.registry import make
+
+        console = Console()
+        params = _read_config(config) if config else {}
+        params.setdefault("seed", seed)
+        try:
+            learner = make("agent", agent, **params)
+        except KeyError as err:
+            raise typer.BadParameter(str(err.args[0]), param_hint="AGENT") from None
+        except (TypeError, ValueError) as err:
+            raise typer.BadParameter(str(err), param_hint="--config") from None
+        run_dir = out or Path("runs") / f"train-{agent}-{env.replace('/', '_')}-{seed}"
+        logger = ScalarLogger(run_dir / "scalars.csv")
+        callbacks: list[Any] = [logger]
+        evals = EvalCallback(env, every=eval_every, episodes=eval_episodes, seed=seed + 10_000) if eval_every else None
+        if evals:
+            callbacks.append(evals)
+
+        with Progress(TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(),
+                      TextColumn("episodes {task.fields[episodes]}  return {task.fields[ret]}"),
+                      TimeElapsedColumn(), console=console) as bar:
+            task = bar.add_task(f"{agent} on {env}", total=steps, episodes=0, ret="-")
+
+            class _Bar(Callback):
+                """Redraws at most ~200 times: a bar update per env step would cost more than the step."""
+
+                def __init__(self) -> None:
+                    self.recent: list[float] = []
+                    self.shown = 0
+
+                def on_event(self, event: Any) -> None:
+                    if isinstance(event, EpisodeEnd):
+                        self.recent = (self.recent + [event.episode_return])[-20:]
+                        bar.update(task, episodes=event.episode, ret=f"{sum(self.recent) / len(self.recent):.1f}")
+                    elif isinstance(event, StepEvent) and event.step - self.shown >= max(1, steps // 200):
+                        self.shown = event.step
+                        bar.update(task, completed=min(event.step, steps))
+
+            try:
+                learner.learn(env, steps, callbacks=[*callbacks, _Bar()], seed=seed)
+            except (ValueError, ImportError) as err:
+                console.print(f"[red]error:[/red] {err}")
+                raise typer.Exit(2) from None
+            bar.update(task, completed=steps)
+
+        checkpoint = learner.save(run_dir / "agent.npz")
+        res = evaluate_policy(learner, env, episodes=eval_episodes, seed=seed + 20_000)
+        figure = plot_learning_curve(logger, run_dir / "learning_curve.png", title=f"{agent} on {env}",
+                                     evals=evals.history if evals else ())
+        table = Table(title=f"Evaluation: {eval_episodes} greedy episodes")
+        for col in ("mean return", "std", "min", "max", "mean length"):
+            table.add_column(col, justify="right")
+        table.add_row(f"{res.mean_return:.2f}", f"{res.std_return:.2f}", f"{min(res.returns):.2f}",
+                      f"{max(res.returns):.2f}", f"{sum(res.lengths) / len(res.lengths):.1f}")
+        console.print(table)
+        console.print(f"checkpoint: {checkpoint}")
+        console.print(f"learning curve: {figure}")
+        console.print(f"scalars: {logger.path}")

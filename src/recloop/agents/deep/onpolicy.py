@@ -1,0 +1,238 @@
+"""Actor-critic pieces shared by REINFORCE, A2C and PPO.
+
+``ActorCritic`` holds a policy (categorical logits, or a Gaussian mean with a
+learned, state-independent log-std for continuous actions) and a state-value
+critic, each on its own encoder by default. ``OnPolicyAgent`` gives them acting,
+probabilities, save/load and :func:`collect_rollout`, which fills a
+:class:`RolloutBuffer` from ``n_envs`` environment copies.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any, Sequence
+
+import gymnasium as gym
+import numpy as np
+
+from recloop.agents.deep._torch import torch
+from recloop.agents.deep.base import DeepAgent, action_bounds
+from recloop.agents.deep.callbacks import Hooks
+from recloop.agents.deep.environments import EnvRunner
+from recloop.agents.deep.networks import init_orthogonal, make_encoder
+from recloop.agents.deep.rollout import RolloutBuffer
+
+nn = torch.nn
+LOG_2PI = math.log(2 * math.pi)
+
+
+class PairedMLP(nn.Module):
+    """The policy and value torsos, two MLPs of one shape, run as batched matmuls.
+
+    Stacking their weights as ``(2, in, out)`` and using ``baddbmm`` halves the
+    number of kernel launches and autograd nodes; for 64-unit layers those
+    launches, not the arithmetic, are what the update costs.
+    """
+
+    def __init__(self, in_dim: int, hidden: Sequence[int], activation: type[nn.Module]):
+        super().__init__()
+        sizes = [in_dim, *[int(h) for h in hidden]]
+        self.weights = nn.ParameterList()
+        self.biases = nn.ParameterList()
+        for a, b in zip(sizes[:-1], sizes[1:]):
+            w = torch.empty(2, a, b)
+            for k in range(2):  # orthogonal, gain sqrt(2), per torso (as for nn.Linear weights (out, in))
+                nn.init.orthogonal_(w[k].T, math.sqrt(2))
+            self.weights.append(nn.Parameter(w))
+            self.biases.append(nn.Parameter(torch.zeros(2, 1, b)))
+        self.act = activation()
+        self.out_dim = sizes[-1]
+
+    def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        h = x.unsqueeze(0).expand(2, *x.shape)
+        for w, b in zip(self.weights, self.biases):
+            h = self.act(torch.baddbmm(b, h, w))
+        return h[0], h[1]
+
+
+class _SeparateEncoders(nn.Module):
+    def __init__(self, make: Any):
+        super().__init__()
+        self.pi, self.v = make(), make()
+        self.out_dim = self.pi.out_dim
+
+    def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        return self.pi(x), self.v(x)
+
+
+class ActorCritic(nn.Module):
+    def __init__(self, obs_shape: Sequence[int], n_actions: int, discrete: bool, *, network: str = "auto",
+                 hidden: Sequence[int] = (64, 64), activation: str = "tanh", log_std_init: float = 0.0):
+        super().__init__()
+        act = {"tanh": nn.Tanh, "relu": nn.ReLU}[activation]
+        self.discrete = discrete
+        if network in ("auto", "mlp") and len(obs_shape) == 1 and len(hidden):
+            self.torso = PairedMLP(int(obs_shape[0]), hidden, act)  # tanh: the PPO/A2C default
+        else:
+            self.torso = _SeparateEncoders(lambda: make_encoder(obs_shape, network, hidden=hidden))
+            init_orthogonal(self.torso)
+        self.pi_head = nn.Linear(self.torso.out_dim, n_actions)
+        self.v_head = nn.Linear(self.torso.out_dim, 1)
+        nn.init.zeros_(self.pi_head.bias)
+        nn.init.zeros_(self.v_head.bias)
+        # small policy head: initial policy close to uniform / zero-mean (Andrychowicz et al., 2021)
+        nn.init.orthogonal_(self.pi_head.weight, 0.01)
+        nn.init.orthogonal_(self.v_head.weight, 1.0)
+        if not discrete:
+            self.log_std = nn.Parameter(torch.full((n_actions,), float(log_std_init)))
+
+    def forward(self, obs: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """``(policy output, value)``: logits or Gaussian means, and V(s)."""
+        h_pi, h_v = self.torso(obs)
+        return self.pi_head(h_pi), self.v_head(h_v).squeeze(1)
+
+    def policy(self, obs: torch.Tensor) -> torch.Tensor:
+        return self.forward(obs)[0]
+
+    def value(self, obs: torch.Tensor) -> torch.Tensor:
+        return self.forward(obs)[1]
+
+    def log_prob_entropy(self, out: torch.Tensor, actions: torch.Tensor,
+                         entropy: bool = True) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """``log pi(a|s)`` and (only when asked: it costs ops on the hot path) the entropy."""
+        if self.discrete:
+            logp_all = torch.log_softmax(out, dim=1)
+            logp = logp_all.gather(1, actions.long()[:, None]).squeeze(1)
+            return logp, (-(logp_all.exp() * logp_all).sum(1) if entropy else None)
+        log_std = self.log_std.expand_as(out)
+        z = (actions - out) / log_std.exp()
+        logp = (-0.5 * z.pow(2) - log_std - 0.5 * LOG_2PI).sum(1)
+        return logp, ((log_std + 0.5 * (1.0 + LOG_2PI)).sum(1) if entropy else None)
+
+
+class OnPolicyAgent(DeepAgent):
+    """Acting, probabilities and persistence for an :class:`ActorCritic` agent."""
+
+    stochastic = True
+    network: str
+    hidden: tuple
+    activation: str
+    log_std_init: float
+    n_envs: int
+
+    def _n_envs(self) -> int:
+        return self.n_envs
+
+    def _build(self) -> None:
+        torch.manual_seed(0 if self.seed is None else self.seed)
+        self.model_ = ActorCritic(self.spaces_["obs_shape"], self.n_actions, self.discrete, network=self.network,
+                                  hidden=self.hidden, activation=self.activation, log_std_init=self.log_std_init)
+        self._params = list(self.model_.parameters())
+        if not self.discrete:
+            self._low, self._high = action_bounds(self.spaces_)
+        self._make_optimizer()
+
+    def _make_optimizer(self) -> None:
+        from recloop.agents.deep.networks import adam
+
+        self.optimizer_ = adam(self._params, self.lr, eps=1e-5)
+
+    def _modules(self) -> dict[str, nn.Module]:
+        return {"model": self.model_}
+
+    def _sample(self, out: torch.Tensor, explore: bool) -> np.ndarray:
+        """Actions from policy outputs, drawn with numpy (cheaper than torch.distributions per step)."""
+        if self.discrete:
+            if not explore:
+                return out.argmax(1).numpy()
+            p = torch.softmax(out, dim=1).numpy().astype(np.float64)
+            u = self.rng_.random((len(p), 1))
+            return np.minimum((p.cumsum(1) < u).sum(1), p.shape[1] - 1)
+        mean = out.numpy()
+        if not explore:
+            return mean.astype(np.float32)
+        std = np.exp(self.model_.log_std.detach().numpy())
+        return (mean + std * self.rng_.standard_normal(mean.shape)).astype(np.float32)
+
+    def _to_env(self, actions: np.ndarray) -> np.ndarray:
+        return actions if self.discrete else np.clip(actions, self._low, self._high)
+
+    def _act_batch(self, obs: torch.Tensor, explore: bool) -> np.ndarray:
+        return self._to_env(self._sample(self.model_.policy(obs), explore))
+
+    def _probs_batch(self, obs: torch.Tensor) -> np.ndarray:
+        p = torch.softmax(self.model_.policy(obs), dim=1).numpy().astype(np.float64)
+        return p / p.sum(1, keepdims=True)
+
+    def _action_tensor(self, actions: np.ndarray) -> torch.Tensor:
+        return torch.as_tensor(actions, dtype=torch.int64 if self.discrete else torch.float32)
+
+
+def collect_rollout(agent: OnPolicyAgent, runner: EnvRunner, buffer: RolloutBuffer, hooks: Hooks,
+                    gamma: float, end: int) -> np.ndarray:
+    """Fill ``buffer`` (stopping early if a callback asks); returns V of the last observations.
+
+    A time-limit truncation credits ``gamma * V(final obs)`` to the last reward,
+    because the state there was not terminal.
+    """
+    model = agent.model_
+    while not buffer.full and not hooks.stop:
+        obs = runner.obs
+        with torch.no_grad():
+            obs_t = agent._obs_tensor(obs, batched=True)
+            out, values = model(obs_t)
+            actions = agent._sample(out, explore=True)
+            logp, _ = model.log_prob_entropy(out, agent._action_tensor(actions), entropy=False)
+        _, rewards, term, trunc, final_obs, finished = runner.step(agent._to_env(actions))
+        cut = trunc & ~term
+        if cut.any():
+            with torch.no_grad():
+                rewards = rewards + gamma * cut * model.value(agent._obs_tensor(final_obs, batched=True)).numpy()
+        buffer.add(obs, actions, logp.numpy(), rewards, term | trunc, values.numpy())
+        agent.steps_ += runner.n
+        if finished:
+            hooks.episodes_ended(agent.steps_, *zip(*finished))
+        hooks.progress(agent.steps_, end, agent)
+    with torch.no_grad():
+        return model.value(agent._obs_tensor(runner.obs, batched=True)).numpy()
+
+
+def rollout_tensors(agent: OnPolicyAgent, data: dict[str, np.ndarray]) -> dict[str, torch.Tensor]:
+    out = {k: torch.as_tensor(v) for k, v in data.items() if k != "obs" and k != "actions"}
+    out["obs"] = agent._obs_tensor(data["obs"], batched=True)
+    out["actions"] = agent._action_tensor(data["actions"])
+    return out
+
+
+def make_runner_and_buffer(agent: OnPolicyAgent, envs: list[gym.Env], n_steps: int,
+                           seed: int | None) -> tuple[EnvRunner, RolloutBuffer]:
+    runner = EnvRunner(envs, seed)
+    spaces = agent.spaces_
+    if agent.discrete:
+        buffer = RolloutBuffer(n_steps, runner.n, tuple(spaces["obs_shape"]), np.dtype(spaces["obs_dtype"]))
+    else:
+        buffer = RolloutBuffer(n_steps, runner.n, tuple(spaces["obs_shape"]), np.dtype(spaces["obs_dtype"]),
+                               (agent.n_actions,), np.float32)
+    return runner, buffer
+
+
+def clip_grads(params: list, max_norm: float | None) -> None:
+    """Scale gradients to global norm <= ``max_norm`` in four fused ops (torch's
+    ``clip_grad_norm_`` does the same with more Python around it, a visible cost per minibatch)."""
+    if max_norm is None:
+        return
+    grads = [p.grad for p in params if p.grad is not None]
+    norm = torch.linalg.vector_norm(torch.stack(torch._foreach_norm(grads)))
+    torch._foreach_mul_(grads, (max_norm / (norm + 1e-6)).clamp(max=1.0))
+
+
+def linear_decay(value: float, anneal: bool, done: int, total: int) -> float:
+    """``value`` scaled linearly from 1 to 0 over training when ``anneal`` (the zoo's ``lin_`` schedules)."""
+    return value * max(0.0, 1.0 - done / max(total, 1)) if anneal else value
+
+
+def set_lr(optimizer: torch.optim.Optimizer, lr: float) -> None:
+    for g in optimizer.param_groups:
+        g["lr"] = lr
+
+

@@ -1,0 +1,54 @@
+import typer
+from typer.testing import CliRunner
+
+from recloop.agents.deep import commands, demo
+
+
+def app() -> typer.Typer:
+    a = typer.Typer()
+
+    @a.command("noop")  # a second command keeps Typer in group mode, as in the real CLI
+    def noop() -> None:
+        pass
+
+    commands.register(a)
+    return a
+
+
+def test_train_writes_checkpoint_curve_and_scalars(tmp_path):
+    cfg = tmp_path / "ppo.yaml"
+    cfg.write_text("n_envs: 2\nn_steps: 16\nbatch_size: 32\nn_epochs: 2\n")
+    res = CliRunner().invoke(app(), ["train", "ppo", "--env", "CartPole-v1", "--steps", "128", "--config", str(cfg),
+                                     "--out", str(tmp_path / "run"), "--eval-episodes", "2"])
+    assert res.exit_code == 0, res.output
+    assert "checkpoint:" in res.output and "mean return" in res.output
+    for name in ("agent.npz", "learning_curve.png", "scalars.csv"):
+        assert (tmp_path / "run" / name).exists()
+
+
+def test_train_explains_bad_agent_and_space_mismatch(tmp_path):
+    res = CliRunner().invoke(app(), ["train", "dqnn", "--steps", "10"])
+    assert res.exit_code != 0 and "Did you mean dqn" in res.output
+    res = CliRunner().invoke(app(), ["train", "dqn", "--env", "Pendulum-v1", "--steps", "10", "--out", str(tmp_path)])
+    assert res.exit_code == 2 and "SAC, TD3 or DDPG" in res.output
+
+
+def test_demo_stage_small(tmp_path, monkeypatch):
+    monkeypatch.setattr(demo, "STEPS", 512)
+    sections = demo.demo_stage(tmp_path, seed=0)
+    assert len(sections) == 1 and sections[0].images[0].exists()
+    assert "PPO" in sections[0].title
+
+
+def test_example_runs_on_a_tiny_budget():
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[3]
+    env = {**os.environ, "PYTHONPATH": str(root / "src")}
+    out = subprocess.run([sys.executable, str(root / "examples" / "deep_cartpole.py"), "--steps", "256"],
+                         capture_output=True, text=True, env=env, timeout=300)
+    assert out.returncode == 0, out.stderr
+    assert "greedy return" in out.stdout
