@@ -87,9 +87,11 @@ def make_env(env: EnvFactory) -> Any:
     from recloop.experiment.config import EnvSpec
 
     if isinstance(env, str):
-        env = EnvSpec(name=env)
-    elif isinstance(env, dict):
-        env = EnvSpec.model_validate(env)
+        return make("env", env)
+    if isinstance(env, dict):
+        if "name" not in env or set(env) - {"name", "params"}:
+            raise ValueError(f"an env mapping has 'name' and optional 'params', got keys {sorted(env)}")
+        return make("env", env["name"], **env.get("params", {}))
     if isinstance(env, EnvSpec):
         return make("env", env.name, **env.params)
     if callable(env):
