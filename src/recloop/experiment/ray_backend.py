@@ -133,6 +133,8 @@ def execute_ray(jobs: Sequence[J], run_fn: Callable[[J], R], *, address: str | N
     if max_in_flight is not None and max_in_flight < 1:
         raise ValueError(f"max_in_flight must be >= 1, got {max_in_flight}")
     done = on_done or (lambda r: None)
+    if not jobs:
+        return []
     with ray_session(address, num_cpus=num_cpus, ship_code=ship_code) as ray:
         task = ray.remote(num_cpus=1, max_retries=retries, retry_exceptions=False)(run_fn)
         results: list[Any] = [None] * len(jobs)
@@ -146,14 +148,19 @@ def execute_ray(jobs: Sequence[J], run_fn: Callable[[J], R], *, address: str | N
                 if len(pending) >= cap:
                     return
 
-        submit()
-        while pending:
-            ready, _ = ray.wait(list(pending), num_returns=1)
-            i = pending.pop(ready[0])
-            try:
-                results[i] = ray.get(ready[0])
-            except ray.exceptions.RayError as err:  # worker died, task cancelled, or run_fn raised
-                results[i] = on_error(jobs[i], f"{type(err).__name__}: {err}")
-            done(results[i])
+        try:
             submit()
+            while pending:
+                ready, _ = ray.wait(list(pending), num_returns=1)
+                i = pending.pop(ready[0])
+                try:
+                    results[i] = ray.get(ready[0])
+                except ray.exceptions.RayError as err:  # worker died, task cancelled, or run_fn raised
+                    results[i] = on_error(jobs[i], f"{type(err).__name__}: {err}")
+                done(results[i])
+                submit()
+        except BaseException:  # Ctrl-C or a failing on_done: do not leave tasks running in a shared cluster
+            for ref in pending:
+                ray.cancel(ref, force=True)
+            raise
         return results

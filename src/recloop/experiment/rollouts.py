@@ -118,6 +118,8 @@ class EnvWorker:
     def __init__(self, env: EnvFactory, *, info_keys: Sequence[str] = (), max_steps: int | None = None):
         import gymnasium as gym
 
+        if max_steps is not None and max_steps < 1:
+            raise ValueError(f"max_steps must be >= 1 (or None: play to the end), got {max_steps}")
         self.env = make_env(env)
         self.info_keys = tuple(info_keys)
         self.max_steps = max_steps
@@ -198,11 +200,14 @@ class RolloutWorkers:
     """``n_workers`` environment workers as Ray actors (``n_workers=0``: one worker in this process).
 
     Use as a context manager (or call :meth:`close`): actors are released, and a
-    Ray session started here is shut down. ``address`` joins a cluster.
+    Ray session started here is shut down. ``address`` joins a cluster. Each
+    actor holds ``cpus_per_worker`` of Ray's CPUs for its lifetime, so worker
+    pools that live side by side must fit in the cluster together.
     """
 
     def __init__(self, env: EnvFactory, n_workers: int = 2, *, info_keys: Sequence[str] = (),
-                 max_steps: int | None = None, address: str | None = None, num_cpus: int | None = None):
+                 max_steps: int | None = None, address: str | None = None, num_cpus: int | None = None,
+                 cpus_per_worker: float = 1.0, start_timeout: float = 300.0):
         if int(n_workers) != n_workers or n_workers < 0:
             raise ValueError(f"n_workers must be a non-negative integer, got {n_workers!r}")
         self.n_workers = int(n_workers)
@@ -219,9 +224,15 @@ class RolloutWorkers:
         ray = require_ray()
         # A crashed actor is restarted and its chunk replayed: the chunk is a pure
         # function of (policy snapshot, seeds), so the retry returns the same data.
-        actor = ray.remote(num_cpus=1, max_restarts=1, max_task_retries=1)(EnvWorker)
+        actor = ray.remote(num_cpus=cpus_per_worker, max_restarts=1, max_task_retries=1)(EnvWorker)
         self._actors = [actor.remote(env, info_keys=info_keys, max_steps=max_steps) for _ in range(self.n_workers)]
-        self.group = ray.get(self._actors[0].group_size.remote())
+        try:  # an actor that finds no free CPU waits forever: say so instead
+            self.group = ray.get([a.group_size.remote() for a in self._actors], timeout=start_timeout)[0]
+        except ray.exceptions.GetTimeoutError:
+            self.close()
+            raise RuntimeError(f"{n_workers} rollout workers asking {cpus_per_worker} CPU each did not start within "
+                               f"{start_timeout:.0f} s; free CPUs now: {ray.available_resources().get('CPU', 0)}. "
+                               "Use fewer workers or a smaller cpus_per_worker.") from None
 
     def collect(self, policy: Any, seeds: Sequence[int], *, explore: bool = True) -> Rollout:
         """One episode per seed, split across the workers; arrays in seed order.
