@@ -39,7 +39,8 @@ def test_bad_sweeps_get_errors_that_name_the_field():
     assert "sweep.params.epsilon: a log range needs low > 0" in \
            _errors({"policy": "eg", "method": "random", "samples": 3,
                     "params": {"epsilon": {"low": 0, "high": 1, "log": True}}})
-    assert "sweep.params.epsilon: give a list of values or a range" in _errors({"policy": "eg", "params": {"epsilon": 0.1}})
+    assert "sweep.params.epsilon: give a list of values or a range" in \
+           _errors({"policy": "eg", "params": {"epsilon": 0.1}})
     assert "method: random needs samples" in _errors({"policy": "eg", "method": "random", "params": {"epsilon": [0.1]}})
     msg = _errors({"policy": "eg", "params": {"epsilon": [0.1]}, "metric": "ctr", "colour": 1})
     assert "sweep.metric: Input should be 'regret'" in msg and "sweep.colour: unknown field" in msg

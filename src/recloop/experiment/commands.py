@@ -55,7 +55,8 @@ def register(app: typer.Typer) -> None:
     def sweep(
         config: Path = typer.Argument(..., help="Sweep YAML: a 'sweep:' block plus the experiment (inline or "
                                                 "'experiment: PATH')."),
-        out: Optional[Path] = typer.Option(None, "--out", "-o", help="Sweep folder (default runs/NAME-sweep-TIMESTAMP)."),
+        out: Optional[Path] = typer.Option(None, "--out", "-o",
+                                           help="Sweep folder (default runs/NAME-sweep-TIMESTAMP)."),
         backend: Optional[str] = typer.Option(None, help="Override the experiment: local, process or ray."),
         jobs: Optional[int] = typer.Option(None, "--jobs", "-j", help="Parallel processes (process backend)."),
         address: Optional[str] = typer.Option(None, help="Ray cluster address (ray backend)."),
