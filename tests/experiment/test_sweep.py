@@ -9,7 +9,7 @@ from typer.testing import CliRunner
 from recloop.cli import app
 from recloop.experiment.config import ConfigError, load_config
 from recloop.experiment.run import run_experiment
-from recloop.experiment.sweep import SweepSpec, load_sweep, parse_sweep, run_sweep, trials
+from recloop.experiment.sweep import SweepSpec, load_sweep, parse_sweep, run_sweep, trials, tuned_config
 
 EXPERIMENT = {
     "name": "toy",
@@ -98,3 +98,11 @@ def test_cli_sweep_with_the_experiment_beside_it(tmp_path):
     res = runner.invoke(app, ["sweep", str(tmp_path / "bad.yaml")])
     assert res.exit_code == 2 and "move horizon there" in " ".join(res.output.split())
     assert runner.invoke(app, ["sweep", "--help"]).exit_code == 0
+
+
+def test_a_policy_outside_the_experiment_is_added_to_best_yaml():
+    cfg = parse_sweep({**EXPERIMENT, "sweep": {"policy": "softmax", "params": {"temperature": [0.05, 0.5]}}})
+    assert cfg.index is None and cfg.base.label == "softmax"
+    tuned = tuned_config(cfg, {"temperature": 0.05})
+    assert [p.label for p in tuned.policies] == ["ucb1", "eg", "softmax"]
+    assert tuned.policies[-1].params == {"temperature": 0.05} and tuned.policies[1].params == {"epsilon": 0.3}

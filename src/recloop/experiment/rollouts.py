@@ -41,7 +41,7 @@ from recloop.core.seeding import spawn_seeds
 EnvFactory = Any  # a registered env name, {"name", "params"}, an EnvSpec, or a zero-argument callable
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Rollout:
     """Transitions of many episodes, flat over steps, in episode order.
 
