@@ -19,7 +19,10 @@ result is checked to be identical to the local backend's for the same seeds.
   cost of starting Ray itself and of the first call after it (workers still
   importing), both measured once, at the start.
 
-The machine is shared: the load average is recorded beside every timing.
+The machine is shared: the load average is recorded beside every timing, and a
+control (a pure-Python loop, 2x in one process vs 1x in each of 2 processes,
+no Ray) measured before and after says what parallel speed-up the machine
+itself offered at the time.
 """
 
 from __future__ import annotations
@@ -60,6 +63,35 @@ def timed(fn):
 
 def same(a, b) -> bool:
     return to_table(a).equals(to_table(b))
+
+
+def _spin(n: int) -> float:
+    t0, total = time.perf_counter(), 0
+    for i in range(n):
+        total += i
+    return time.perf_counter() - t0
+
+
+def control_bench(repeats: int, n: int = 5_000_000) -> dict:
+    """What parallel speed-up the machine itself gives right now: the same pure-Python
+    loop twice in one process vs once in each of two processes (no Ray, no recloop).
+    On a machine shared with other jobs this can be far below 2; read Ray's speed-ups
+    against it."""
+    import multiprocessing as mp
+
+    serial, parallel = [], []
+    with mp.get_context("fork").Pool(2) as pool:
+        pool.map(_spin, [1000, 1000])
+        for _ in range(repeats):
+            t0 = time.perf_counter()
+            _spin(n), _spin(n)
+            serial.append(time.perf_counter() - t0)
+            t0 = time.perf_counter()
+            pool.map(_spin, [n, n])
+            parallel.append(time.perf_counter() - t0)
+    return {"seconds_serial": [round(x, 3) for x in serial], "seconds_two_processes": [round(x, 3) for x in parallel],
+            "speedup_best": round(min(serial) / min(parallel), 3),
+            "speedup_median": round(float(np.median(serial) / np.median(parallel)), 3), "load_average_1min": load()}
 
 
 def grid_bench(horizon: int, repeats: int) -> dict:
@@ -179,6 +211,7 @@ def main() -> None:
     args = ap.parse_args()
     ray = require_ray()
     load_before = load()
+    control_before = control_bench(args.repeats)  # before Ray: nothing of ours runs beside it
     t0 = time.perf_counter()
     init_ray(num_cpus=2)
     ray_start = time.perf_counter() - t0
@@ -188,12 +221,14 @@ def main() -> None:
             "machine": {"cpus": os.cpu_count(), "python": platform.python_version(), "ray": ray.__version__,
                         "load_average_at_start": load_before,
                         "note": "shared machine: other jobs ran beside this one; see load_average_* fields"},
+            "machine_parallelism_before": control_before,
             "overhead": overhead_bench(args.repeats, ray_start),  # first: it times the cold start too
             "grid": grid_bench(args.horizon, args.repeats),
             "rollouts": rollout_bench(args.episodes, args.rollout_horizon, args.repeats),
         }
     finally:
         ray.shutdown()
+    result["machine_parallelism_after"] = control_bench(args.repeats)
     text = json.dumps(result, indent=2)
     print(text)
     args.out.parent.mkdir(parents=True, exist_ok=True)
