@@ -72,7 +72,7 @@ def _spin(n: int) -> float:
     return time.perf_counter() - t0
 
 
-def control_bench(repeats: int, n: int = 5_000_000) -> dict:
+def control_bench(repeats: int, n: int = 12_000_000) -> dict:
     """What parallel speed-up the machine itself gives right now: the same pure-Python
     loop twice in one process vs once in each of two processes (no Ray, no recloop).
     On a machine shared with other jobs this can be far below 2; read Ray's speed-ups
