@@ -51,6 +51,53 @@ def register(app: typer.Typer) -> None:
         if result.errors:
             raise typer.Exit(1)
 
+    @app.command("sweep")
+    def sweep(
+        config: Path = typer.Argument(..., help="Sweep YAML: a 'sweep:' block plus the experiment (inline or "
+                                                "'experiment: PATH')."),
+        out: Optional[Path] = typer.Option(None, "--out", "-o",
+                                           help="Sweep folder (default runs/NAME-sweep-TIMESTAMP)."),
+        backend: Optional[str] = typer.Option(None, help="Override the experiment: local, process or ray."),
+        jobs: Optional[int] = typer.Option(None, "--jobs", "-j", help="Parallel processes (process backend)."),
+        address: Optional[str] = typer.Option(None, help="Ray cluster address (ray backend)."),
+        seed: Optional[int] = typer.Option(None, help="Seed of the random search's draws (overrides sweep.seed)."),
+    ) -> None:
+        """Grid or random search over one policy's hyper-parameters; writes trials.csv and a re-runnable best.yaml."""
+        from rich.console import Console
+        from rich.table import Table
+
+        from recloop.experiment.config import ConfigError, parse_config
+        from recloop.experiment.sweep import SweepConfig, load_sweep, run_sweep
+
+        console = Console()
+        try:
+            cfg = load_sweep(config)
+            updates = {k: v for k, v in (("backend", backend), ("n_jobs", jobs), ("ray_address", address)) if v}
+            exp = parse_config({**cfg.experiment.model_dump(mode="json"), **updates}, str(config))
+            spec = cfg.sweep if seed is None else cfg.sweep.model_copy(update={"seed": seed})
+        except ConfigError as err:
+            console.print(f"[red]error:[/red] {err}")
+            raise typer.Exit(2) from None
+        try:
+            result = run_sweep(SweepConfig(exp, spec), out, console=console)
+        except RuntimeError as err:
+            console.print(f"[red]error:[/red] {err}")
+            raise typer.Exit(1) from None
+        metric = spec.metric
+        table = Table(title=f"{exp.name}: {len(result.trials)} settings of {cfg.base.label}, "
+                            f"{metric} ({spec.mode}), {len(exp.seeds)} seeds", title_justify="left")
+        for col in (*spec.params, metric, "runs"):
+            table.add_column(col, justify="right")
+        ranked = sorted((r for r in result.trials if r["runs"]), key=lambda r: r[metric], reverse=spec.mode == "max")
+        for r in ranked[:15]:
+            table.add_row(*(str(r[k]) for k in spec.params), f"{r[metric]:.4g} ± {r[metric + '_sd']:.2g}",
+                          str(r["runs"]))
+        console.print(table)
+        console.print(f"best: [bold]{result.best['policy']}[/bold] ({metric} {result.best[metric]:.4g}); "
+                      f"re-run it with: recloop run {result.out_dir / 'best.yaml'}")
+        if any(r["failed"] for r in result.trials):
+            raise typer.Exit(1)
+
     @app.command("demo")
     def demo(
         out: Optional[Path] = typer.Option(None, "--out", "-o", help="Run folder (default runs/demo-TIMESTAMP)."),
