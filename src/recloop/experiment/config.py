@@ -119,16 +119,20 @@ def parse_config(data: Any, source: str = "config") -> ExperimentConfig:
         raise ConfigError(f"{source} is invalid:\n{_format(err)}") from None
 
 
-def load_config(path: str | Path) -> ExperimentConfig:
-    """Read and validate a YAML experiment config."""
+def read_yaml(path: str | Path, what: str = "config") -> Any:
+    """The parsed YAML at ``path``; a missing file or bad YAML is a ConfigError naming the file."""
     path = Path(path)
     if not path.is_file():
-        raise ConfigError(f"config file not found: {path}")
+        raise ConfigError(f"{what} file not found: {path}")
     try:
-        data = yaml.safe_load(path.read_text())
+        return yaml.safe_load(path.read_text())
     except yaml.YAMLError as err:
         raise ConfigError(f"{path} is not valid YAML: {err}") from None
-    return parse_config(data, str(path))
+
+
+def load_config(path: str | Path) -> ExperimentConfig:
+    """Read and validate a YAML experiment config."""
+    return parse_config(read_yaml(path), str(path))
 
 
 def dump_config(cfg: ExperimentConfig) -> str:

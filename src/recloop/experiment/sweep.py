@@ -48,7 +48,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from recloop.core.registry import lookup
-from recloop.experiment.config import ConfigError, ExperimentConfig, PolicySpec, _format, dump_config, parse_config
+from recloop.experiment.config import ConfigError, ExperimentConfig, PolicySpec, _format, dump_config, parse_config, read_yaml
 
 METRICS = {"regret": "min", "mean_reward": "max", "oracle_share": "max"}
 
@@ -243,13 +243,7 @@ def _format_sweep(err: ValidationError) -> str:
 def load_sweep(path: str | Path) -> SweepConfig:
     """Read and validate a sweep YAML (``experiment:`` paths are relative to it)."""
     path = Path(path)
-    if not path.is_file():
-        raise ConfigError(f"sweep file not found: {path}")
-    try:
-        data = yaml.safe_load(path.read_text())
-    except yaml.YAMLError as err:
-        raise ConfigError(f"{path} is not valid YAML: {err}") from None
-    return parse_sweep(data, str(path), path.parent)
+    return parse_sweep(read_yaml(path, "sweep"), str(path), path.parent)
 
 
 def _label(base: str, setting: dict[str, Any]) -> str:

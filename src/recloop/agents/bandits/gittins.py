@@ -22,21 +22,26 @@ def _depth(discount: float, tol: float) -> int:
     return int(np.ceil(np.log(tol * (1.0 - discount)) / np.log(discount))) + 1
 
 
-def _continue_values(a: float, b: float, discount: float, lams: np.ndarray, depth: int) -> np.ndarray:
-    """Value at the root of playing once, then optimally, for each retirement reward in ``lams``."""
+def _backward(a: float, b: float, discount: float, retire: np.ndarray, depth: int):
+    """Backward induction over the posterior states reachable in ``depth`` pulls from
+    Beta(a, b): yields ``(h, cont)`` for h = depth-1 .. 0, where ``cont[:, i]`` is the
+    value of playing once more in state (a + i, b + h - i) under each retirement value."""
     g = discount
-    retire = lams[:, None] / (1.0 - g)
-    # level h holds states (a + i, b + h - i), i = 0..h
-    h = depth
-    p = (a + np.arange(h + 1)) / (a + b + h)
-    v = np.maximum(retire, p[None, :] / (1.0 - g))
+    p = (a + np.arange(depth + 1)) / (a + b + depth)
+    v = np.maximum(retire, p[None, :] / (1.0 - g))  # beyond the depth: the mean, frozen
     for h in range(depth - 1, -1, -1):
         p = (a + np.arange(h + 1)) / (a + b + h)
         cont = p * (1.0 + g * v[:, 1:]) + (1.0 - p) * g * v[:, :-1]
+        yield h, cont
+        v = np.maximum(retire, cont)
+
+
+def _continue_values(a: float, b: float, discount: float, lams: np.ndarray, depth: int) -> np.ndarray:
+    """Value at the root of playing once, then optimally, for each retirement reward in ``lams``."""
+    for h, cont in _backward(a, b, discount, lams[:, None] / (1.0 - discount), depth):
         if h == 0:
             return cont[:, 0]
-        v = np.maximum(retire, cont)
-    raise AssertionError("unreachable")
+    raise ValueError("depth must be at least 1")
 
 
 @lru_cache(maxsize=100_000)
@@ -76,26 +81,18 @@ def gittins_table(alpha0: float, beta0: float, discount: float, max_pulls: int,
     crossing is linearly interpolated between grid points (about 1e-3 accurate
     with the defaults; :func:`gittins_index` is the exact one). ``table[s, f]``.
     """
-    g = discount
     depth = max_pulls + _depth(discount, tol)
     lams = np.linspace(0.0, 1.0, grid)
-    retire = lams[:, None] / (1.0 - g)
+    retire = lams[:, None] / (1.0 - discount)
     table = np.full((max_pulls + 1, max_pulls + 1), np.nan)
-    h = depth
-    p = (alpha0 + np.arange(h + 1)) / (alpha0 + beta0 + h)
-    v = np.maximum(retire, p[None, :] / (1.0 - g))
-    for h in range(depth - 1, -1, -1):
-        p = (alpha0 + np.arange(h + 1)) / (alpha0 + beta0 + h)
-        cont = p * (1.0 + g * v[:, 1:]) + (1.0 - p) * g * v[:, :-1]
+    for h, cont in _backward(alpha0, beta0, discount, retire, depth):
         if h <= max_pulls:
             gap = cont - retire  # (grid, h+1), decreasing down each column
             k = (gap > 0).sum(axis=0).clip(1, grid - 1)
             cols = np.arange(h + 1)
             g0, g1 = gap[k - 1, cols], gap[k, cols]
             lam = lams[k - 1] + (lams[k] - lams[k - 1]) * g0 / np.where(g0 - g1 > 0, g0 - g1, 1.0)
-            s = np.arange(h + 1)
-            table[s, h - s] = lam
-        v = np.maximum(retire, cont)
+            table[cols, h - cols] = lam
     return table
 
 
