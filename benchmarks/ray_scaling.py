@@ -1,7 +1,7 @@
 """Ray scaling on this machine: a 16-run bandit grid and a rollout job on 1 vs 2 workers,
 and the Ray backend's overhead against the local process backend on a tiny job.
 
-    python benchmarks/ray_scaling.py [--repeats 5] [--horizon 4000] [--episodes 32]
+    python benchmarks/ray_scaling.py [--repeats 5] [--horizon 10000] [--episodes 32]
 
 Prints JSON (also written to benchmarks/results/ray_scaling.json). Every Ray
 result is checked to be identical to the local backend's for the same seeds.
@@ -204,7 +204,7 @@ def overhead_bench(repeats: int, ray_start_seconds: float) -> dict:
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--repeats", type=int, default=5)
-    ap.add_argument("--horizon", type=int, default=4000, help="rounds per grid run")
+    ap.add_argument("--horizon", type=int, default=10000, help="rounds per grid run")
     ap.add_argument("--episodes", type=int, default=32, help="episodes in the rollout job")
     ap.add_argument("--rollout-horizon", type=int, default=1000, help="rounds per rollout episode")
     ap.add_argument("--out", type=Path, default=ROOT / "results" / "ray_scaling.json")
