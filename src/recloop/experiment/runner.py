@@ -136,7 +136,9 @@ def execute(jobs: list[Job], backend: str = "local", n_jobs: int = 1, *,
             from recloop.experiment.ray_backend import execute_ray
         except ImportError as err:
             raise RuntimeError(f"backend 'ray' is not available: {err}") from err
-        return execute_ray(jobs, run_bandit, address=ray_address, on_done=done)
+        # n_jobs > 1 caps the tasks in flight; otherwise the cluster's CPUs decide
+        return execute_ray(jobs, run_bandit, address=ray_address, on_done=done,
+                           max_in_flight=n_jobs if n_jobs > 1 else None)
     raise ValueError(f"unknown backend {backend!r}; use local, process or ray")
 
 
