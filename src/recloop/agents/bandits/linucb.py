@@ -62,13 +62,16 @@ class _LinearArms(BanditPolicy):
 
     def _learn_batch(self, arms: np.ndarray, rewards: np.ndarray, X: np.ndarray) -> None:
         self._last_Ax = None
-        touched = np.unique(arms)
-        A = np.linalg.inv(self.A_inv_[touched])  # one batched LAPACK call for all arms
+        # sort once so each arm's rows are one contiguous slice (no boolean mask per arm)
+        order = np.argsort(arms, kind="stable")
+        arms, X, rewards = arms[order], X[order], rewards[order]
+        touched, starts = np.unique(arms, return_index=True)
+        ends = np.r_[starts[1:], len(arms)]
+        A = np.linalg.inv(self.A_inv_[touched])  # one batched LAPACK call each way
         for j, arm in enumerate(touched):
-            rows = arms == arm
-            Xa = X[rows]
+            Xa = X[starts[j]:ends[j]]
             A[j] += Xa.T @ Xa
-            self.b_[arm] += rewards[rows] @ Xa
+            self.b_[arm] += rewards[starts[j]:ends[j]] @ Xa
         self.A_inv_[touched] = np.linalg.inv(A)
         self.theta_[touched] = np.einsum("kij,kj->ki", self.A_inv_[touched], self.b_[touched])
 
