@@ -9,11 +9,14 @@ import pytest
 ROOT = Path(__file__).resolve().parents[1]
 
 
-# Area examples with their own smoke tests live beside those areas' tests.
+# The slate and MovieLens examples are smoke-tested beside their areas' tests (own env / data needs).
 @pytest.mark.parametrize("script,args,expect", [
     ("bandits_quickstart.py", ["--rounds", "200"], "regret"),
     ("serve_loop.py", [], "after roll-back"),
     ("scale_tour.py", [], "grid on Ray == local: True"),
+    ("tabular_tour.py", ["--steps", "2000"], "clicks per session"),
+    ("deep_cartpole.py", ["--steps", "256"], "greedy return"),
+    ("ope_evaluate.py", ["--n", "1000"], "true value"),
 ])
 def test_example_runs(script, args, expect):
     out = subprocess.run([sys.executable, str(ROOT / "examples" / script), *args],

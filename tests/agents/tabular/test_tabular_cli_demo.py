@@ -48,20 +48,6 @@ def test_demo_stage(tmp_path):
     assert np.isfinite(sections[1].rows[0]["Sharpe"])
 
 
-def test_example_script_runs():
-    import os
-    import subprocess
-    import sys
-    from pathlib import Path
-
-    root = Path(__file__).resolve().parents[3]
-    env = {**os.environ, "PYTHONPATH": str(root / "src")}
-    out = subprocess.run([sys.executable, str(root / "examples" / "tabular_tour.py"), "--steps", "2000"],
-                         capture_output=True, text=True, env=env, timeout=120)
-    assert out.returncode == 0, out.stderr
-    assert "clicks per session" in out.stdout
-
-
 def test_docstring_examples():
     import doctest
     import importlib
