@@ -62,3 +62,21 @@ def test_registry_errors_suggest_names():
         make("policy", "thompsen")
     with pytest.raises(TypeError, match="policy 'ucb1'"):
         make("policy", "ucb1", colour="red")
+
+
+def test_cli_errors_print_whole_messages_and_exit_2():
+    import typer
+    from rich.console import Console
+
+    from recloop.console import fail
+
+    console = Console(width=30, record=True, force_terminal=False)
+    path = "/a/very/long/path/that/would/wrap/in/a/narrow/terminal/ratings.dat"
+    with pytest.raises(typer.Exit) as exc:
+        try:
+            raise KeyError(f"MovieLens folder {path} does not exist [sic]")
+        except KeyError as err:
+            fail(console, err)
+    assert exc.value.exit_code == 2
+    # KeyError's own text (not its quoted repr), unwrapped, with markup-like brackets kept literally
+    assert f"error: MovieLens folder {path} does not exist [sic]" in console.export_text()

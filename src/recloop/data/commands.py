@@ -7,6 +7,8 @@ from typing import Optional
 
 import typer
 
+from recloop.console import fail
+
 ml_app = typer.Typer(help="MovieLens-100k: next-item recommenders on real ratings.", no_args_is_help=True)
 
 MODEL_HELP = "pop, itemknn, bpr, gru4rec, sasrec, sqn, topk-reinforce, ddpg or td3"
@@ -54,8 +56,7 @@ def recommend(
         if rec.n_items_ != ml.n_items:
             raise ValueError(f"{model} was trained on {rec.n_items_} items, this data has {ml.n_items}")
     except (KeyError, ValueError, FileNotFoundError, RuntimeError) as err:
-        console.print(f"[red]error:[/red] {err.args[0] if err.args else err}")
-        raise typer.Exit(2) from None
+        fail(console, err)
     seq = split.sequences[u]
     cand = np.arange(ml.n_items) if include_seen else np.setdiff1d(np.arange(ml.n_items), seq)
     out = rec.recommend(seq, cand, min(k, cand.size))
@@ -96,8 +97,7 @@ def train(
         params = {} if model.lower() in ("pop", "itemknn") else {"seed": seed}
         rec = make_recommender(model, **params)
     except (KeyError, ValueError, FileNotFoundError) as err:
-        console.print(f"[red]error:[/red] {err.args[0] if err.args else err}")
-        raise typer.Exit(2) from None
+        fail(console, err)
     with Progress(SpinnerColumn(), TextColumn("{task.description}"), TimeElapsedColumn(), console=console) as bar:
         bar.add_task(f"training {model} on {ml.name} (budget {budget:g} CPU-s)", total=None)
         rec.fit(split, time_budget_s=budget)

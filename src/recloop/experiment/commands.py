@@ -7,6 +7,8 @@ from typing import Optional
 
 import typer
 
+from recloop.console import fail
+
 
 def register(app: typer.Typer) -> None:
     @app.command("run")
@@ -43,8 +45,7 @@ def register(app: typer.Typer) -> None:
                 from recloop.experiment.config import parse_config
                 cfg = parse_config({**cfg.model_dump(mode="json"), **updates}, str(config))
         except ConfigError as err:
-            console.print(f"[red]error:[/red] {err}")
-            raise typer.Exit(2) from None
+            fail(console, err)
         result = run_experiment(cfg, out, console=console)
         console.print(leaderboard(result.summary, f"{cfg.name}: {cfg.horizon} rounds, {len(cfg.seeds)} seeds"))
         console.print(f"run folder: [bold]{result.out_dir}[/bold] (report.html, metrics.parquet, plots)")
@@ -76,13 +77,11 @@ def register(app: typer.Typer) -> None:
             exp = parse_config({**cfg.experiment.model_dump(mode="json"), **updates}, str(config))
             spec = cfg.sweep if seed is None else cfg.sweep.model_copy(update={"seed": seed})
         except ConfigError as err:
-            console.print(f"[red]error:[/red] {err}")
-            raise typer.Exit(2) from None
+            fail(console, err)
         try:
             result = run_sweep(SweepConfig(exp, spec), out, console=console)
         except RuntimeError as err:
-            console.print(f"[red]error:[/red] {err}")
-            raise typer.Exit(1) from None
+            fail(console, err, 1)
         metric = spec.metric
         table = Table(title=f"{exp.name}: {len(result.trials)} settings of {cfg.base.label}, "
                             f"{metric} ({spec.mode}), {len(exp.seeds)} seeds", title_justify="left")

@@ -13,6 +13,8 @@ from typing import Any, Optional
 
 import typer
 
+from recloop.console import fail
+
 
 def load_policy(spec: Path, logs: Any) -> Any:
     """A bandit checkpoint (``.npz``) or a YAML/JSON config ``{policy, params, train_on_logs}``."""
@@ -77,10 +79,7 @@ def register(app: typer.Typer) -> None:
             else:
                 raise ValueError("give --logs FILE --policy POLICY (off-policy), or CHECKPOINT --env ENV (online)")
         except (ValueError, TypeError, KeyError, FileNotFoundError, ImportError) as err:
-            from rich.markup import escape
-
-            console.print(f"[red]error:[/red] {escape(str(err))}")
-            raise typer.Exit(2) from None
+            fail(console, err)
 
 
 def _evaluate_logs(console: Any, logs_path: Path, policy_path: Path, *, ci: str, n_boot: int, level: float,

@@ -7,6 +7,8 @@ from typing import Optional
 
 import typer
 
+from recloop.console import fail
+
 
 def _params(pairs: list[str]) -> dict:
     """``alpha=0.5`` -> ``{"alpha": 0.5}`` (values parsed as JSON when they are JSON)."""
@@ -66,8 +68,7 @@ def register(app: typer.Typer) -> None:
                 sqlite_synchronous=sqlite_synchronous, seed=seed)
             application = create_app(config)
         except (KeyError, ValueError, TypeError) as err:
-            console.print(f"[red]error:[/red] {err.args[0] if err.args else err}")
-            raise typer.Exit(2) from None
+            fail(console, err)
         if config.api_key is None:
             console.print("[yellow]warning:[/yellow] RECLOOP_API_KEY is not set: anyone who reaches the port "
                           "can rank and reward")
@@ -117,8 +118,7 @@ def register(app: typer.Typer) -> None:
                 result = asyncio.run(play(url, users, users=sim, concurrency=concurrency,
                                           api_key=os.environ.get("RECLOOP_API_KEY") or None, on_user=on_user))
             except OSError as err:
-                console.print(f"[red]error:[/red] cannot reach {url}: {err}")
-                raise typer.Exit(1) from None
+                fail(console, f"cannot reach {url}: {err}", 1)
         rate = len(result.rewards) / result.seconds if result.seconds else 0.0
         console.print(f"{len(result.rewards)} users in {result.seconds:.1f}s ({rate:.0f}/s), overall CTR "
                       f"{result.ctr:.3f}" + (f", errors {result.errors}" if result.errors else ""))

@@ -8,6 +8,8 @@ from typing import Any, Optional
 
 import typer
 
+from recloop.console import fail
+
 
 def _read_config(path: Path) -> dict[str, Any]:
     import json
@@ -90,8 +92,7 @@ def register(app: typer.Typer) -> None:
             try:
                 learner.learn(env, steps, callbacks=[*callbacks, _Bar()], seed=seed)
             except (ValueError, ImportError) as err:
-                console.print(f"[red]error:[/red] {err}")
-                raise typer.Exit(2) from None
+                fail(console, err)
             bar.update(task, completed=steps)
 
         checkpoint = learner.save(run_dir / "agent.npz")

@@ -7,6 +7,8 @@ from typing import Optional
 
 import typer
 
+from recloop.console import fail
+
 
 def register(app: typer.Typer) -> None:
     app.command("maze")(maze)
@@ -31,8 +33,7 @@ def maze(
     try:
         study = maze_study(map, seed=seed, gamma=gamma, steps=steps, progress=True)
     except (ValueError, KeyError, FileNotFoundError) as err:
-        console.print(f"[red]error:[/red] {err}")
-        raise typer.Exit(2) from None
+        fail(console, err)
     env = study.env
     grid = env.value_grid(study.planned.values)
     console.print(f"[bold]V* by value iteration[/bold] (gamma={gamma}, {study.planned.iterations} sweeps, "
@@ -84,8 +85,7 @@ def trade(
         study = trade_study(series, seed=seed, train_fraction=train_fraction, episodes=episodes, cost=cost,
                             progress=True)
     except (ValueError, FileNotFoundError) as err:
-        console.print(f"[red]error:[/red] {err}")
-        raise typer.Exit(2) from None
+        fail(console, err)
     test_days = len(study.trader.returns)
     table = Table(title=f"{study.series.name}: out of sample, last {test_days} days "
                         f"(trained on {study.split} days, cost {cost:g})")
