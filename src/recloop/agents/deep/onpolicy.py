@@ -19,7 +19,7 @@ from recloop.agents.deep._torch import torch
 from recloop.agents.deep.base import DeepAgent, action_bounds
 from recloop.agents.deep.callbacks import Hooks
 from recloop.agents.deep.environments import EnvRunner
-from recloop.agents.deep.networks import init_orthogonal, make_encoder
+from recloop.agents.deep.networks import clip_grads, init_orthogonal, make_encoder  # noqa: F401 (re-exported)
 from recloop.agents.deep.rollout import RolloutBuffer
 
 nn = torch.nn
@@ -214,16 +214,6 @@ def make_runner_and_buffer(agent: OnPolicyAgent, envs: list[gym.Env], n_steps: i
         buffer = RolloutBuffer(n_steps, runner.n, tuple(spaces["obs_shape"]), np.dtype(spaces["obs_dtype"]),
                                (agent.n_actions,), np.float32)
     return runner, buffer
-
-
-def clip_grads(params: list, max_norm: float | None) -> None:
-    """Scale gradients to global norm <= ``max_norm`` in four fused ops (torch's
-    ``clip_grad_norm_`` does the same with more Python around it, a visible cost per minibatch)."""
-    if max_norm is None:
-        return
-    grads = [p.grad for p in params if p.grad is not None]
-    norm = torch.linalg.vector_norm(torch.stack(torch._foreach_norm(grads)))
-    torch._foreach_mul_(grads, (max_norm / (norm + 1e-6)).clamp(max=1.0))
 
 
 def linear_decay(value: float, anneal: bool, done: int, total: int) -> float:
