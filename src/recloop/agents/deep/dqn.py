@@ -84,6 +84,7 @@ class DQN(DeepAgent):
         self._params = list(self.q_.parameters())
         self.optimizer_ = adam(self._params, self.lr)
         self._updates = 0
+        self._q_numpy = self.q_.numpy_forward()  # None unless the encoder is a plain MLP
 
     def _modules(self) -> dict[str, torch.nn.Module]:
         return {"q": self.q_, "target": self.target_}
@@ -119,8 +120,13 @@ class DQN(DeepAgent):
         rand = self.rng_.random(n) < self.epsilon_
         actions = self.rng_.integers(0, self.n_actions, n)
         if not rand.all():  # skip the forward pass when every copy explores
-            with torch.no_grad():
-                greedy = self.q_(self._obs_tensor(obs, batched=True)).argmax(dim=1).numpy()
+            if self._q_numpy is not None:
+                x = obs.astype(np.float32, copy=False)
+                greedy = self._q_numpy(x * self.spaces_["obs_scale"] if self.spaces_["obs_scale"] != 1.0 else x)
+                greedy = greedy.argmax(axis=1)
+            else:
+                with torch.no_grad():
+                    greedy = self.q_(self._obs_tensor(obs, batched=True)).argmax(dim=1).numpy()
             actions = np.where(rand, actions, greedy)
         return actions, actions
 
@@ -161,7 +167,8 @@ class DQN(DeepAgent):
         td = q - target
         per_item = F.smooth_l1_loss(q, target, reduction="none") if self.loss == "huber" else td.pow(2)
         loss = (per_item * torch.as_tensor(batch.weights)).mean() if self.prioritized else per_item.mean()
-        self.optimizer_.zero_grad(set_to_none=True)
+        for p in self._params:  # cheaper than optimizer.zero_grad, whose bookkeeping costs more than this
+            p.grad = None
         loss.backward()
         clip_grads(self._params, self.max_grad_norm)
         self.optimizer_.step()
