@@ -38,3 +38,9 @@ def test_demo_stage_small(tmp_path, monkeypatch):
     sections = demo.demo_stage(tmp_path, seed=0)
     assert len(sections) == 1 and sections[0].images[0].exists()
     assert "PPO" in sections[0].title
+    baseline = sections[0].rows[0]
+    assert baseline["policy"] == "uniformly random" and 10 < baseline["eval mean return"] < 40  # CartPole's ~22
+
+
+def test_random_policy_return_is_seeded():
+    assert demo.random_policy_return("CartPole-v1", 3, 7) == demo.random_policy_return("CartPole-v1", 3, 7)
