@@ -19,11 +19,12 @@ def test_train_writes_checkpoint_curve_and_scalars(tmp_path):
     cfg = tmp_path / "ppo.yaml"
     cfg.write_text("n_envs: 2\nn_steps: 16\nbatch_size: 32\nn_epochs: 2\n")
     res = CliRunner().invoke(app(), ["train", "ppo", "--env", "CartPole-v1", "--steps", "128", "--config", str(cfg),
-                                     "--out", str(tmp_path / "run"), "--eval-episodes", "2"])
+                                     "--out", str(tmp_path / "run"), "--eval-episodes", "2", "--tensorboard"])
     assert res.exit_code == 0, res.output
     assert "checkpoint:" in res.output and "mean return" in res.output
     for name in ("agent.npz", "learning_curve.png", "scalars.csv"):
         assert (tmp_path / "run" / name).exists()
+    assert len(list((tmp_path / "run" / "scalars").glob("events.out.tfevents.*"))) == 1
 
 
 def test_train_explains_bad_agent_and_space_mismatch(tmp_path):
