@@ -46,14 +46,14 @@ class WallClockLimit(Callback):
 class WriteAfterEval(Callback):
     """Rewrite the result file after each evaluation (training seconds exclude evaluation)."""
 
-    def __init__(self, write, evals: EvalCallback, t0: float):
+    def __init__(self, write, evals: list[EvalCallback], t0: float):
         self.write, self.evals, self.t0 = write, evals, t0
 
     def on_event(self, event):
         if isinstance(event, EvalEnd):
-            # this event arrives before EvalCallback adds the evaluation's own seconds
-            self.write(event.step, time.perf_counter() - self.t0 - self.evals.eval_seconds - event.seconds,
-                       done=False)
+            # the event arrives before its EvalCallback adds the evaluation's own seconds
+            spent = sum(e.eval_seconds for e in self.evals) + event.seconds
+            self.write(event.step, time.perf_counter() - self.t0 - spent, done=False)
 
 
 def main() -> None:
@@ -75,6 +75,7 @@ def main() -> None:
                   exploration={"kind": "linear", "start": 1.0, "end": 0.1, "steps": 100_000}, threads=a.threads)
     agent = DQN(**params)
     evals = EvalCallback("minatar-breakout", every=a.eval_every, episodes=20, seed=1000, deterministic=False)
+    greedy = EvalCallback("minatar-breakout", every=a.eval_every, episodes=20, seed=1000, deterministic=True)
     load_before = os.getloadavg()
     t0 = time.perf_counter()
 
@@ -84,6 +85,7 @@ def main() -> None:
                   "frames_per_second": frames / seconds if seconds > 0 else None,
                   # MinAtar's protocol scores the epsilon-greedy behaviour (epsilon 0.1 after 100k frames)
                   "evals_epsilon_greedy": [[e.step, e.mean_return] for e in evals.history],
+                  "evals_greedy": [[e.step, e.mean_return] for e in greedy.history],
                   **(final or {}), "params": params, "command": " ".join(["python", *sys.argv]),
                   "machine": {"platform": platform.platform(), "cpus": os.cpu_count(), "loadavg_start": load_before,
                               "loadavg_now": os.getloadavg()},
@@ -92,10 +94,10 @@ def main() -> None:
         a.out.write_text(json.dumps(result, indent=2))
         return result
 
-    callbacks = [evals, WriteAfterEval(write, evals, t0)]
+    callbacks = [evals, greedy, WriteAfterEval(write, [evals, greedy], t0)]
     callbacks += [WallClockLimit(a.max_minutes * 60)] if a.max_minutes else []
     agent.learn("minatar-breakout", a.frames, callbacks=callbacks)
-    seconds = time.perf_counter() - t0 - evals.eval_seconds
+    seconds = time.perf_counter() - t0 - evals.eval_seconds - greedy.eval_seconds
     agent.epsilon_ = 0.0
     final = evaluate_policy(agent, "minatar-breakout", episodes=30, seed=2000)
     agent.epsilon_ = 0.1
