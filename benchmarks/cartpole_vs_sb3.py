@@ -11,6 +11,7 @@ with other people's load.
 
     .venv/bin/python benchmarks/cartpole_vs_sb3.py            # sets up .bench-venvs/sb3 if needed
     .venv/bin/python benchmarks/cartpole_vs_sb3.py --seeds 0 1 2 --agents ppo dqn --peers ppo dqn
+    .venv/bin/python benchmarks/cartpole_vs_sb3.py --combine a.json b.json --out all.json   # pool runs' seeds
 """
 
 from __future__ import annotations
@@ -109,7 +110,12 @@ def main() -> None:
     p.add_argument("--agents", nargs="+", default=["ppo", "ppo16", "dqn"], choices=sorted(AGENTS))
     p.add_argument("--peers", nargs="+", default=["ppo", "dqn"], choices=["ppo", "dqn"])
     p.add_argument("--out", type=Path, default=ROOT / "benchmarks" / "results" / "cartpole_vs_sb3.json")
+    p.add_argument("--combine", type=Path, nargs="+", default=None,
+                   help="Pool the runs of earlier result files (different seeds) into one summary; runs nothing.")
     a = p.parse_args()
+    if a.combine:
+        combine(a.combine, a.out)
+        return
     if a.peers and not SB3_PY.exists():
         subprocess.run(["bash", str(ROOT / "benchmarks" / "peers" / "sb3.sh")], check=True)
     load_before = os.getloadavg()
@@ -136,6 +142,25 @@ def main() -> None:
     }
     a.out.parent.mkdir(parents=True, exist_ok=True)
     a.out.write_text(json.dumps(result, indent=2))
+    print(json.dumps({k: result[k] for k in ("summary", "best_ratio", "dqn_ratio")}, indent=2))
+
+
+def combine(paths: list[Path], out: Path) -> None:
+    parts = [json.loads(Path(x).read_text()) for x in paths]
+    runs = [r for part in parts for r in part["runs"]]
+    seen = [(r["library"], r["algo"], r["seed"]) for r in runs]
+    if len(seen) != len(set(seen)):
+        raise SystemExit("the files share (library, algo, seed) runs: pool files with different seeds only")
+    summary = summarise(runs)
+    ours = sorted({r["algo"] for r in runs if r["library"] == "recloop"})
+    theirs = sorted({r["algo"] for r in runs if r["library"] == "sb3"})
+    result = {"benchmark": "cartpole_vs_sb3", "command": " ".join(["python", *sys.argv]),
+              "pooled_from": [{"file": Path(x).name, "command": part.get("command"), "machine": part["machine"]}
+                              for x, part in zip(paths, parts)],
+              "protocol": parts[0]["protocol"], "summary": summary,
+              "best_ratio": ratio(summary, [f"recloop/{n}" for n in ours], [f"sb3/{n}" for n in theirs]),
+              "dqn_ratio": ratio(summary, ["recloop/dqn"], ["sb3/dqn"]), "runs": runs}
+    out.write_text(json.dumps(result, indent=2))
     print(json.dumps({k: result[k] for k in ("summary", "best_ratio", "dqn_ratio")}, indent=2))
 
 
