@@ -13,7 +13,7 @@ from pathlib import Path
 
 import numpy as np
 
-STEPS = 30_000
+STEPS = 50_000
 EVERY = 2_500
 
 
