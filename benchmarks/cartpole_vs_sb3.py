@@ -11,6 +11,7 @@ with other people's load.
 
     .venv/bin/python benchmarks/cartpole_vs_sb3.py            # sets up .bench-venvs/sb3 if needed
     .venv/bin/python benchmarks/cartpole_vs_sb3.py --seeds 0 1 2 --agents ppo dqn --peers ppo dqn
+    .venv/bin/python benchmarks/cartpole_vs_sb3.py --combine a.json b.json --out all.json   # pool runs' seeds
 """
 
 from __future__ import annotations
@@ -36,13 +37,15 @@ EVERY, EPISODES, EVAL_SEED, THRESHOLD = 5000, 20, 1000, 475.0
 
 # recloop settings. DQN: the zoo's SB3 setting (bursts of 128 updates every 256 steps,
 # target synced every 10 steps) on a 64x64 net instead of 256x256. PPO: the zoo's setting
-# exactly (it is PPO's default). A2C: 8 envs x 5 steps, Adam 7e-4.
+# exactly (it is PPO's default); ppo16: the same on 16 envs. A2C: 8 envs x 5 steps, Adam 7e-4.
 AGENTS = {
     "dqn": (lambda seed: DQN(seed=seed, hidden=(64, 64), lr=2.3e-3, batch_size=64, buffer_size=100_000,
                              learning_starts=1000, gamma=0.99, target_update_interval=10, train_freq=256,
                              gradient_steps=128, exploration={"kind": "linear", "start": 1.0, "end": 0.04,
                                                               "steps": 8000}), 50_000),
     "ppo": (lambda seed: PPO(seed=seed), 100_000),
+    # the zoo setting on 16 envs (rollouts of 512, one 512-step minibatch): half the updates per env step
+    "ppo16": (lambda seed: PPO(seed=seed, n_envs=16, batch_size=512), 100_000),
     "a2c": (lambda seed: A2C(seed=seed), 100_000),
 }
 
@@ -104,10 +107,15 @@ def ratio(summary: dict, ours: list[str], theirs: list[str]) -> dict | None:
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
-    p.add_argument("--agents", nargs="+", default=["ppo", "a2c", "dqn"], choices=sorted(AGENTS))
+    p.add_argument("--agents", nargs="+", default=["ppo", "ppo16", "dqn"], choices=sorted(AGENTS))
     p.add_argument("--peers", nargs="+", default=["ppo", "dqn"], choices=["ppo", "dqn"])
     p.add_argument("--out", type=Path, default=ROOT / "benchmarks" / "results" / "cartpole_vs_sb3.json")
+    p.add_argument("--combine", type=Path, nargs="+", default=None,
+                   help="Pool the runs of earlier result files (different seeds) into one summary; runs nothing.")
     a = p.parse_args()
+    if a.combine:
+        combine(a.combine, a.out)
+        return
     if a.peers and not SB3_PY.exists():
         subprocess.run(["bash", str(ROOT / "benchmarks" / "peers" / "sb3.sh")], check=True)
     load_before = os.getloadavg()
@@ -122,6 +130,7 @@ def main() -> None:
     summary = summarise(runs)
     result = {
         "benchmark": "cartpole_vs_sb3",
+        "command": " ".join(["python", *sys.argv]),
         "protocol": {"env": "CartPole-v1", "eval_every": EVERY, "eval_episodes": EPISODES, "threshold": THRESHOLD,
                      "deterministic_eval": True, "time": "training wall seconds, evaluation excluded"},
         "machine": {"platform": platform.platform(), "cpus": os.cpu_count(), "loadavg_before": load_before,
@@ -133,6 +142,25 @@ def main() -> None:
     }
     a.out.parent.mkdir(parents=True, exist_ok=True)
     a.out.write_text(json.dumps(result, indent=2))
+    print(json.dumps({k: result[k] for k in ("summary", "best_ratio", "dqn_ratio")}, indent=2))
+
+
+def combine(paths: list[Path], out: Path) -> None:
+    parts = [json.loads(Path(x).read_text()) for x in paths]
+    runs = [r for part in parts for r in part["runs"]]
+    seen = [(r["library"], r["algo"], r["seed"]) for r in runs]
+    if len(seen) != len(set(seen)):
+        raise SystemExit("the files share (library, algo, seed) runs: pool files with different seeds only")
+    summary = summarise(runs)
+    ours = sorted({r["algo"] for r in runs if r["library"] == "recloop"})
+    theirs = sorted({r["algo"] for r in runs if r["library"] == "sb3"})
+    result = {"benchmark": "cartpole_vs_sb3", "command": " ".join(["python", *sys.argv]),
+              "pooled_from": [{"file": Path(x).name, "command": part.get("command"), "machine": part["machine"]}
+                              for x, part in zip(paths, parts)],
+              "protocol": parts[0]["protocol"], "summary": summary,
+              "best_ratio": ratio(summary, [f"recloop/{n}" for n in ours], [f"sb3/{n}" for n in theirs]),
+              "dqn_ratio": ratio(summary, ["recloop/dqn"], ["sb3/dqn"]), "runs": runs}
+    out.write_text(json.dumps(result, indent=2))
     print(json.dumps({k: result[k] for k in ("summary", "best_ratio", "dqn_ratio")}, indent=2))
 
 

@@ -63,9 +63,11 @@ class MinAtarEnv(gym.Env):
         return self._obs(), {}
 
     def step(self, action):
-        if not self.action_space.contains(action):
+        # a plain range check: Discrete.contains costs more than a MinAtar step
+        a = int(action) if isinstance(action, (int, np.integer)) or np.ndim(action) == 0 else -1
+        if a != action or not 0 <= a < len(self._actions):
             raise ValueError(f"invalid action {action!r} for {self.action_space}")
-        reward, done = self._game.act(self._actions[int(action)])
+        reward, done = self._game.act(self._actions[a])
         self._t += 1
         truncated = bool(self.max_episode_steps is not None and self._t >= self.max_episode_steps and not done)
         return self._obs(), float(reward), bool(done), truncated, {}

@@ -51,10 +51,25 @@ def test_evaluate_is_seeded_and_one_episode_per_copy():
     assert a == b and a.lengths == (10, 10, 10, 10)
 
 
-def test_tensorboard_needs_its_package():
-    pytest.importorskip("torch")
-    try:
-        import tensorboard  # noqa: F401
-    except ImportError:
-        with pytest.raises(ImportError, match="pip install tensorboard"):
-            ScalarLogger(tensorboard=True)
+def test_tensorboard_event_file_holds_the_scalars(tmp_path):
+    event_accumulator = pytest.importorskip("tensorboard.backend.event_processing.event_accumulator")
+    log = ScalarLogger(tmp_path / "run.csv", tensorboard=True)
+    ev = EvalCallback(IdentityEnv(), every=100, episodes=2)
+    A2C(seed=0, hidden=(8,), n_envs=2, n_steps=5).learn(IdentityEnv(), 200, callbacks=[log, ev])
+    events = list((tmp_path / "run").glob("events.out.tfevents.*"))
+    assert len(events) == 1
+    acc = event_accumulator.EventAccumulator(str(events[0]))
+    acc.Reload()
+    assert {"charts/episode_return", "losses/pg", "eval/mean_return"} <= set(acc.Tags()["scalars"])
+    steps, values = log.series("eval/mean_return")
+    tb = acc.Scalars("eval/mean_return")
+    assert [e.step for e in tb] == list(steps) == [100, 200]
+    assert np.allclose([e.value for e in tb], values)
+
+
+def test_tensorboard_without_its_package_says_what_to_install(monkeypatch):
+    import sys
+
+    monkeypatch.setitem(sys.modules, "torch.utils.tensorboard", None)  # makes the import fail
+    with pytest.raises(ImportError, match="pip install tensorboard"):
+        ScalarLogger(tensorboard=True)

@@ -57,3 +57,18 @@ def test_same_seed_same_agent():
     b = DQN(seed=3, hidden=(16,), learning_starts=50).learn(IdentityEnv(), 200)
     obs = gym.spaces.Box(0, 1, (2,)).sample()
     assert (a.q_values(obs) == b.q_values(obs)).all()
+
+
+def test_dqn_with_the_gru_encoder_learns_to_recall():
+    from recloop.agents.deep.networks import GRUEncoder
+
+    from .toy_envs import RecallEnv
+
+    from gymnasium.utils.env_checker import check_env
+
+    check_env(RecallEnv(), skip_render_check=True)
+    agent = DQN(seed=0, hidden=(32,), learning_starts=200, train_freq=2, target_update_interval=100,
+                exploration=EXPLORE_FAST, gamma=0.0).learn(RecallEnv(), 2000)
+    assert isinstance(agent.q_.encoder, GRUEncoder)  # (T, F) observations pick the GRU
+    res = evaluate_policy(agent, RecallEnv(), episodes=10, seed=123)
+    assert res.mean_return >= 9.0, res  # optimal 10, random 3.3

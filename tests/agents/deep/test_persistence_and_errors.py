@@ -124,3 +124,28 @@ def test_recommend_gives_propensities():
     rec = agent.recommend(np.eye(3, dtype=np.float32)[0], candidates=[0, 2], k=2)
     assert set(rec.items) == {0, 2}
     assert rec.propensities.sum() == pytest.approx(1.0)
+
+
+RESUMABLE = {"dqn": (lambda: DQN(seed=0, hidden=(16,), learning_starts=20, batch_size=8), IdentityEnv),
+             "ppo": (lambda: PPO(seed=0, hidden=(16,), n_envs=2, n_steps=16, batch_size=16, n_epochs=2), IdentityEnv),
+             "a2c": (lambda: A2C(seed=0, hidden=(16,), n_envs=2), IdentityEnv),
+             "td3": (lambda: TD3(seed=0, hidden=(16,), learning_starts=20, batch_size=8), ContinuousIdentityEnv),
+             "sac": (lambda: SAC(seed=0, hidden=(16,), learning_starts=20, batch_size=8), ContinuousIdentityEnv)}
+
+
+@pytest.mark.parametrize("name", sorted(RESUMABLE))
+def test_training_resumes_from_a_checkpoint_as_if_never_stopped(name, tmp_path):
+    make_agent, make_env = RESUMABLE[name]
+    agent = make_agent().learn(make_env(), 64, seed=3)
+    resumed = DeepAgent.load(agent.save(tmp_path / "agent.npz"))
+    for before, after in zip(agent._optimizers().values(), resumed._optimizers().values()):
+        saved, loaded = before.state_dict(), after.state_dict()
+        assert saved["state"].keys() == loaded["state"].keys() and len(saved["state"]) > 0
+        for i, s in saved["state"].items():
+            for k, v in s.items():
+                assert np.array_equal(np.asarray(v), np.asarray(loaded["state"][i][k])), (i, k)
+    agent.learn(make_env(), 64, seed=4)
+    resumed.learn(make_env(), 64, seed=4)
+    for (k, m), (_, r) in zip(agent._modules().items(), resumed._modules().items()):
+        for (pn, p), (_, q) in zip(m.state_dict().items(), r.state_dict().items()):
+            assert np.array_equal(p.numpy(), q.numpy()), f"{k}.{pn} differs after resuming"

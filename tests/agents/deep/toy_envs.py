@@ -52,3 +52,29 @@ class ContinuousIdentityEnv(gym.Env):
         self._t += 1
         self._x = self.np_random.uniform(-1, 1, 1).astype(np.float32)
         return self._x.copy(), reward, False, self._t >= self.length, {}
+
+
+class RecallEnv(gym.Env):
+    """Observe the last ``window`` tokens (one-hot rows, oldest first); reward 1 for naming the
+    oldest. A sequence encoder must carry the first row through the later ones. Optimal return =
+    ``length``, random return = ``length / n``."""
+
+    def __init__(self, n: int = 3, window: int = 3, length: int = 10):
+        self.n, self.window, self.length = n, window, length
+        self.observation_space = spaces.Box(0.0, 1.0, (window, n), np.float32)
+        self.action_space = spaces.Discrete(n)
+
+    def _obs(self) -> np.ndarray:
+        return np.eye(self.n, dtype=np.float32)[self._tokens]
+
+    def reset(self, *, seed=None, options=None):
+        super().reset(seed=seed)
+        self._t = 0
+        self._tokens = self.np_random.integers(self.n, size=self.window)
+        return self._obs(), {}
+
+    def step(self, action):
+        reward = float(int(action) == self._tokens[0])
+        self._t += 1
+        self._tokens = np.append(self._tokens[1:], self.np_random.integers(self.n))
+        return self._obs(), reward, False, self._t >= self.length, {}

@@ -197,6 +197,10 @@ class DeepAgent(ABC):
     def _extra_state(self) -> dict[str, Any]:
         return {}
 
+    def _optimizers(self) -> dict[str, torch.optim.Optimizer]:
+        """Every optimiser the agent holds (attributes such as ``optimizer_``, ``critic_opt_``)."""
+        return {k: v for k, v in vars(self).items() if isinstance(v, torch.optim.Optimizer)}
+
     def _set_extra_state(self, state: dict[str, Any]) -> None:
         pass
 
@@ -204,7 +208,10 @@ class DeepAgent(ABC):
         self._require_built()
         nets = {name: {k: v.detach().cpu().numpy() for k, v in m.state_dict().items()}
                 for name, m in self._modules().items()}
-        state = {"spaces": self.spaces_, "steps": self.steps_, "nets": nets, "extra": self._extra_state()}
+        # optimiser moments and step counts too, so that training can resume where it stopped
+        optims = {name: _optimizer_state(opt) for name, opt in self._optimizers().items()}
+        state = {"spaces": self.spaces_, "steps": self.steps_, "nets": nets, "extra": self._extra_state(),
+                 "optimizers": optims, "rng": self.rng_, "torch_rng": self._torch_gen.get_state().numpy()}
         return persist.save(path, kind="agent", name=self.registry_name, params=self.get_params(), state=state)
 
     @classmethod
@@ -224,6 +231,12 @@ class DeepAgent(ABC):
         agent._build()
         for name, m in agent._modules().items():
             m.load_state_dict({k: torch.as_tensor(v) for k, v in st["nets"][name].items()})
+        optims = agent._optimizers()
+        for name, sd in st.get("optimizers", {}).items():  # absent in files from before they were saved
+            optims[name].load_state_dict(_optimizer_state_from_arrays(sd))
+        if "rng" in st:
+            agent.rng_ = st["rng"]
+            agent._torch_gen.set_state(torch.as_tensor(st["torch_rng"]))
         agent.steps_ = int(st["steps"])
         agent._set_extra_state(st["extra"])
         return agent
@@ -236,3 +249,19 @@ class DeepAgent(ABC):
 def action_bounds(spaces: dict) -> tuple[np.ndarray, np.ndarray]:
     a = spaces["action"]
     return np.asarray(a["low"], dtype=np.float32), np.asarray(a["high"], dtype=np.float32)
+
+
+def _optimizer_state(opt: torch.optim.Optimizer) -> dict:
+    """``opt.state_dict()`` with tensors as numpy arrays and tuples as lists (what ``persist`` stores)."""
+    sd = opt.state_dict()
+    state = {int(i): {k: v.detach().cpu().numpy() if torch.is_tensor(v) else v for k, v in s.items()}
+             for i, s in sd["state"].items()}
+    groups = [{k: list(v) if isinstance(v, tuple) else v for k, v in g.items()} for g in sd["param_groups"]]
+    return {"state": state, "param_groups": groups}
+
+
+def _optimizer_state_from_arrays(sd: dict) -> dict:
+    state = {int(i): {k: torch.as_tensor(v) if isinstance(v, np.ndarray) else v for k, v in s.items()}
+             for i, s in sd["state"].items()}
+    groups = [{k: tuple(v) if k == "betas" else v for k, v in g.items()} for g in sd["param_groups"]]
+    return {"state": state, "param_groups": groups}

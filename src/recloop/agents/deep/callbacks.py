@@ -115,8 +115,10 @@ class ScalarLogger(Callback):
     """Namespaced scalars (``charts/episode_return``, ``losses/td``, ``eval/mean_return``) to
     memory and, when ``path`` is given, a long-format CSV ``step,key,value``.
 
-    ``tensorboard=True`` also writes TensorBoard event files; that needs the
-    ``tensorboard`` package, which recloop does not install.
+    ``tensorboard=True`` also writes the same scalars as TensorBoard event files,
+    into the directory ``path`` without its suffix (``runs/x.csv`` -> ``runs/x/``),
+    or ``./runs/`` when there is no path; that needs the ``tensorboard``
+    package (in the ``[deep]`` extra).
     """
 
     def __init__(self, path: str | Path | None = None, *, tensorboard: bool = False, every_updates: int = 1):
@@ -129,7 +131,8 @@ class ScalarLogger(Callback):
             try:
                 from torch.utils.tensorboard import SummaryWriter
             except ImportError as err:
-                raise ImportError("TensorBoard logging needs the `tensorboard` package: pip install tensorboard") from err
+                raise ImportError("TensorBoard logging needs the `tensorboard` package: pip install tensorboard "
+                                  "(or pip install 'recloop[deep]')") from err
             self._tb = SummaryWriter(str(self.path.with_suffix("")) if self.path else None)
 
     def log(self, step: int, key: str, value: float) -> None:
@@ -160,6 +163,9 @@ class ScalarLogger(Callback):
 
     def on_end(self, agent: Any) -> None:
         self.flush()
+        if self._tb is not None:
+            self._tb.close()
+            self._tb = None
 
     def flush(self) -> None:
         if self._tb is not None:

@@ -40,6 +40,8 @@ def register(app: typer.Typer) -> None:
         out: Optional[Path] = typer.Option(None, "--out", help="Run folder (default runs/train-AGENT-ENV-SEED)."),
         eval_episodes: int = typer.Option(20, "--eval-episodes", min=1, help="Greedy episodes in the final evaluation."),
         eval_every: int = typer.Option(0, "--eval-every", min=0, help="Also evaluate every N steps (0: only at the end)."),
+        tensorboard: bool = typer.Option(False, "--tensorboard", help="Also write the scalars as TensorBoard "
+                                         "events to RUN/scalars/ (needs the tensorboard package)."),
     ) -> None:
         """Train AGENT on ENV for N steps; save a checkpoint, a scalar log (CSV) and a learning curve."""
         from rich.console import Console
@@ -63,7 +65,10 @@ def register(app: typer.Typer) -> None:
         except (TypeError, ValueError) as err:
             raise typer.BadParameter(str(err), param_hint="--config") from None
         run_dir = out or Path("runs") / f"train-{agent}-{env.replace('/', '_')}-{seed}"
-        logger = ScalarLogger(run_dir / "scalars.csv")
+        try:
+            logger = ScalarLogger(run_dir / "scalars.csv", tensorboard=tensorboard)
+        except ImportError as err:
+            raise typer.BadParameter(str(err), param_hint="--tensorboard") from None
         callbacks: list[Any] = [logger]
         evals = EvalCallback(env, every=eval_every, episodes=eval_episodes, seed=seed + 10_000) if eval_every else None
         if evals:

@@ -29,7 +29,7 @@ import numpy as np
 from recloop.agents.deep._torch import torch
 from recloop.agents.deep.base import DeepAgent
 from recloop.agents.deep.callbacks import Hooks
-from recloop.agents.deep.networks import QNetwork, adam, make_encoder
+from recloop.agents.deep.networks import QNetwork, adam, clip_grads, make_encoder
 from recloop.agents.deep.offpolicy import run_off_policy
 from recloop.agents.deep.replay import ReplayBatch, ReplayBuffer
 from recloop.core.registry import register
@@ -84,6 +84,7 @@ class DQN(DeepAgent):
         self._params = list(self.q_.parameters())
         self.optimizer_ = adam(self._params, self.lr)
         self._updates = 0
+        self._q_numpy = self.q_.numpy_forward()  # None unless the encoder is a plain MLP
 
     def _modules(self) -> dict[str, torch.nn.Module]:
         return {"q": self.q_, "target": self.target_}
@@ -119,8 +120,13 @@ class DQN(DeepAgent):
         rand = self.rng_.random(n) < self.epsilon_
         actions = self.rng_.integers(0, self.n_actions, n)
         if not rand.all():  # skip the forward pass when every copy explores
-            with torch.no_grad():
-                greedy = self.q_(self._obs_tensor(obs, batched=True)).argmax(dim=1).numpy()
+            if self._q_numpy is not None:
+                x = obs.astype(np.float32, copy=False)
+                greedy = self._q_numpy(x * self.spaces_["obs_scale"] if self.spaces_["obs_scale"] != 1.0 else x)
+                greedy = greedy.argmax(axis=1)
+            else:
+                with torch.no_grad():
+                    greedy = self.q_(self._obs_tensor(obs, batched=True)).argmax(dim=1).numpy()
             actions = np.where(rand, actions, greedy)
         return actions, actions
 
@@ -135,47 +141,36 @@ class DQN(DeepAgent):
         run_off_policy(self, envs, total_steps, hooks, seed, buffer, learning_starts=self.learning_starts,
                        train_freq=self.train_freq, gradient_steps=self.gradient_steps, batch_size=self.batch_size)
 
-    def _tensors(self, batch: ReplayBatch) -> tuple[torch.Tensor, ...]:
+    def _batch_obs(self, obs: np.ndarray) -> torch.Tensor:
+        t = torch.as_tensor(obs, dtype=torch.float32)
         scale = self.spaces_["obs_scale"]
-        obs = torch.as_tensor(batch.obs, dtype=torch.float32)
-        nxt = torch.as_tensor(batch.next_obs, dtype=torch.float32)
-        if scale != 1.0:
-            obs, nxt = obs * scale, nxt * scale
-        return obs, nxt
+        return t * scale if scale != 1.0 else t
 
-    def td_targets(self, batch: ReplayBatch, q_next_online: torch.Tensor | None = None) -> torch.Tensor:
+    def td_targets(self, batch: ReplayBatch) -> torch.Tensor:
         """``R + gamma^m (1 - terminated) Q_target(s', a*)`` with ``a*`` from the online net if double,
         else from the target net (plain max)."""
-        _, nxt = self._tensors(batch)
+        nxt = self._batch_obs(batch.next_obs)
         with torch.no_grad():
             q_next_target = self.target_(nxt)
-            if self.double:
-                online = self.q_(nxt) if q_next_online is None else q_next_online
-                a_star = online.argmax(dim=1, keepdim=True)
-            else:
-                a_star = q_next_target.argmax(dim=1, keepdim=True)
-            q_next = q_next_target.gather(1, a_star).squeeze(1)
+            # a separate no-grad pass for s' (rather than one pass over s and s' together) keeps the
+            # backward pass to the batch that needs it: half the work for conv nets
+            chooser = self.q_(nxt) if self.double else q_next_target
+            q_next = q_next_target.gather(1, chooser.argmax(dim=1, keepdim=True)).squeeze(1)
             live = 1.0 - torch.as_tensor(batch.terminated)
             return torch.as_tensor(batch.returns) + torch.as_tensor(batch.discounts) * live * q_next
 
     def _train_step(self, batch: ReplayBatch) -> dict[str, Any]:
-        obs, nxt = self._tensors(batch)
+        obs = self._batch_obs(batch.obs)
         actions = torch.as_tensor(batch.actions, dtype=torch.int64)
-        n = len(actions)
-        if self.double:  # one online pass over s and s' together (half the per-call overhead)
-            q_all = self.q_(torch.cat([obs, nxt]))
-            q_obs, q_next_online = q_all[:n], q_all[n:].detach()
-        else:
-            q_obs, q_next_online = self.q_(obs), None
-        target = self.td_targets(batch, q_next_online)
-        q = q_obs.gather(1, actions[:, None]).squeeze(1)
+        target = self.td_targets(batch)
+        q = self.q_(obs).gather(1, actions[:, None]).squeeze(1)
         td = q - target
         per_item = F.smooth_l1_loss(q, target, reduction="none") if self.loss == "huber" else td.pow(2)
-        loss = (per_item * torch.as_tensor(batch.weights)).mean()
-        self.optimizer_.zero_grad(set_to_none=True)
+        loss = (per_item * torch.as_tensor(batch.weights)).mean() if self.prioritized else per_item.mean()
+        for p in self._params:  # cheaper than optimizer.zero_grad, whose bookkeeping costs more than this
+            p.grad = None
         loss.backward()
-        if self.max_grad_norm is not None:
-            torch.nn.utils.clip_grad_norm_(self._params, self.max_grad_norm)
+        clip_grads(self._params, self.max_grad_norm)
         self.optimizer_.step()
         if self.prioritized:
             self._buffer.update_priorities(batch.indices, td.detach().numpy())

@@ -14,7 +14,7 @@ encoder is chosen from the observation shape unless asked for by name:
 
 from __future__ import annotations
 
-from typing import Sequence
+from typing import Callable, Sequence
 
 import numpy as np
 
@@ -155,6 +155,50 @@ class QNetwork(nn.Module):
             return a
         return self.value(z) + a - a.mean(dim=1, keepdim=True)
 
+    def numpy_forward(self) -> Callable[[np.ndarray], np.ndarray] | None:
+        """Q-values in numpy (see :func:`numpy_mlp`) when the encoder is an MLP; else None."""
+        encoder = numpy_mlp(self.encoder)
+        if encoder is None:
+            return None
+        advantage = numpy_mlp(self.advantage)
+        value = numpy_mlp(self.value) if self.dueling else None
+
+        def forward(x: np.ndarray) -> np.ndarray:
+            z = encoder(x)
+            a = advantage(z)
+            return a if value is None else value(z) + a - a.mean(axis=1, keepdims=True)
+        return forward
+
+
+def numpy_mlp(module: nn.Module) -> Callable[[np.ndarray], np.ndarray] | None:
+    """The forward pass of a stack of ``Linear``/``ReLU``/``Tanh`` layers as numpy code, or None
+    for anything else (convolutions, GRUs, dropout).
+
+    The closure reads numpy *views* of the parameters, which optimisers and
+    ``load_state_dict`` update in place, so it always computes with the current
+    weights. For one observation and 64-unit layers it is several times faster
+    than calling the torch module, whose per-call overhead dominates at that size.
+    """
+    layers = list(module.net if isinstance(module, MLPEncoder) else module.children()) \
+        if not isinstance(module, nn.Linear) else [module]
+    steps: list[Callable[[np.ndarray], np.ndarray]] = []
+    for layer in layers:
+        if isinstance(layer, nn.Linear):
+            w, b = layer.weight.detach().numpy().T, layer.bias.detach().numpy()
+            steps.append(lambda x, w=w, b=b: x @ w + b)
+        elif isinstance(layer, nn.ReLU):
+            steps.append(lambda x: np.maximum(x, 0.0))
+        elif isinstance(layer, nn.Tanh):
+            steps.append(np.tanh)
+        else:
+            return None
+
+    def forward(x: np.ndarray) -> np.ndarray:
+        for f in steps:
+            x = f(x)
+        return x
+    return forward
+
 
 class ContinuousCritic(nn.Module):
     """Q(s, a) for continuous actions: observation features concatenated with the action."""
@@ -183,3 +227,13 @@ def adam(params, lr: float, eps: float = 1e-8) -> torch.optim.Optimizer:
         return torch.optim.Adam(params, lr=lr, eps=eps, fused=True)
     except (RuntimeError, TypeError):
         return torch.optim.Adam(params, lr=lr, eps=eps, foreach=True)
+
+
+def clip_grads(params: list, max_norm: float | None) -> None:
+    """Scale gradients to global norm <= ``max_norm`` in four fused ops (torch's
+    ``clip_grad_norm_`` does the same with more Python around it, a visible cost per minibatch)."""
+    if max_norm is None:
+        return
+    grads = [p.grad for p in params if p.grad is not None]
+    norm = torch.linalg.vector_norm(torch.stack(torch._foreach_norm(grads)))
+    torch._foreach_mul_(grads, (max_norm / (norm + 1e-6)).clamp(max=1.0))

@@ -10,7 +10,7 @@ probabilities, save/load and :func:`collect_rollout`, which fills a
 from __future__ import annotations
 
 import math
-from typing import Any, Sequence
+from typing import Any, Callable, Sequence
 
 import gymnasium as gym
 import numpy as np
@@ -19,7 +19,7 @@ from recloop.agents.deep._torch import torch
 from recloop.agents.deep.base import DeepAgent, action_bounds
 from recloop.agents.deep.callbacks import Hooks
 from recloop.agents.deep.environments import EnvRunner
-from recloop.agents.deep.networks import init_orthogonal, make_encoder
+from recloop.agents.deep.networks import clip_grads, init_orthogonal, make_encoder, numpy_mlp  # noqa: F401
 from recloop.agents.deep.rollout import RolloutBuffer
 
 nn = torch.nn
@@ -53,6 +53,20 @@ class PairedMLP(nn.Module):
         for w, b in zip(self.weights, self.biases):
             h = self.act(torch.baddbmm(b, h, w))
         return h[0], h[1]
+
+    def numpy_forward(self) -> Callable[[np.ndarray], tuple[np.ndarray, np.ndarray]] | None:
+        """The same in numpy, on views of the weights (see ``networks.numpy_mlp``)."""
+        act = {nn.Tanh: np.tanh, nn.ReLU: lambda x: np.maximum(x, 0.0)}.get(type(self.act))
+        if act is None:
+            return None
+        layers = [(w.detach().numpy(), b.detach().numpy()) for w, b in zip(self.weights, self.biases)]
+
+        def forward(x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+            h_pi = h_v = x
+            for w, b in layers:
+                h_pi, h_v = act(h_pi @ w[0] + b[0]), act(h_v @ w[1] + b[1])
+            return h_pi, h_v
+        return forward
 
 
 class _SeparateEncoders(nn.Module):
@@ -91,6 +105,19 @@ class ActorCritic(nn.Module):
         h_pi, h_v = self.torso(obs)
         return self.pi_head(h_pi), self.v_head(h_v).squeeze(1)
 
+    def numpy_forward(self) -> Callable[[np.ndarray], tuple[np.ndarray, np.ndarray]] | None:
+        """``forward`` in numpy for MLP torsos (None otherwise): for the small batches of acting,
+        numpy's matmuls cost less than torch's per-call overhead."""
+        torso = self.torso.numpy_forward() if isinstance(self.torso, PairedMLP) else None
+        if torso is None:
+            return None
+        pi_head, v_head = numpy_mlp(self.pi_head), numpy_mlp(self.v_head)
+
+        def forward(x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+            h_pi, h_v = torso(x)
+            return pi_head(h_pi), v_head(h_v)[:, 0]
+        return forward
+
     def policy(self, obs: torch.Tensor) -> torch.Tensor:
         return self.forward(obs)[0]
 
@@ -128,6 +155,7 @@ class OnPolicyAgent(DeepAgent):
         self.model_ = ActorCritic(self.spaces_["obs_shape"], self.n_actions, self.discrete, network=self.network,
                                   hidden=self.hidden, activation=self.activation, log_std_init=self.log_std_init)
         self._params = list(self.model_.parameters())
+        self._numpy_model = self.model_.numpy_forward()  # None unless the torso is an MLP
         if not self.discrete:
             self._low, self._high = action_bounds(self.spaces_)
         self._make_optimizer()
@@ -140,19 +168,48 @@ class OnPolicyAgent(DeepAgent):
     def _modules(self) -> dict[str, nn.Module]:
         return {"model": self.model_}
 
-    def _sample(self, out: torch.Tensor, explore: bool) -> np.ndarray:
+    def _sample(self, out: torch.Tensor | np.ndarray, explore: bool) -> np.ndarray:
         """Actions from policy outputs, drawn with numpy (cheaper than torch.distributions per step)."""
+        out = out.numpy() if torch.is_tensor(out) else out
         if self.discrete:
             if not explore:
-                return out.argmax(1).numpy()
-            p = torch.softmax(out, dim=1).numpy().astype(np.float64)
+                return out.argmax(1)
+            p = _softmax(out)
             u = self.rng_.random((len(p), 1))
             return np.minimum((p.cumsum(1) < u).sum(1), p.shape[1] - 1)
-        mean = out.numpy()
         if not explore:
-            return mean.astype(np.float32)
+            return out.astype(np.float32)
         std = np.exp(self.model_.log_std.detach().numpy())
-        return (mean + std * self.rng_.standard_normal(mean.shape)).astype(np.float32)
+        return (out + std * self.rng_.standard_normal(out.shape)).astype(np.float32)
+
+    def _log_prob(self, out: np.ndarray, actions: np.ndarray) -> np.ndarray:
+        """``log pi(a|s)`` in numpy: ``ActorCritic.log_prob_entropy`` without the graph."""
+        if self.discrete:
+            z = out.astype(np.float64) - out.max(1, keepdims=True)
+            logp = z[np.arange(len(z)), actions] - np.log(np.exp(z).sum(1))
+        else:
+            log_std = self.model_.log_std.detach().numpy().astype(np.float64)
+            u = (actions - out) / np.exp(log_std)
+            logp = (-0.5 * u ** 2 - log_std - 0.5 * LOG_2PI).sum(1)
+        return logp.astype(np.float32)
+
+    def _rollout_step(self, obs: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """``(actions, log pi(a|s), V(s))`` for a batch of raw observations, exploring."""
+        if self._numpy_model is not None:
+            x = obs.astype(np.float32, copy=False)
+            out, values = self._numpy_model(x * self.spaces_["obs_scale"] if self.spaces_["obs_scale"] != 1.0 else x)
+        else:
+            with torch.no_grad():
+                out, values = (t.numpy() for t in self.model_(self._obs_tensor(obs, batched=True)))
+        actions = self._sample(out, explore=True)
+        return actions, self._log_prob(out, actions), values
+
+    def _values(self, obs: np.ndarray) -> np.ndarray:
+        if self._numpy_model is not None:
+            x = obs.astype(np.float32, copy=False)
+            return self._numpy_model(x * self.spaces_["obs_scale"] if self.spaces_["obs_scale"] != 1.0 else x)[1]
+        with torch.no_grad():
+            return self.model_.value(self._obs_tensor(obs, batched=True)).numpy()
 
     def _to_env(self, actions: np.ndarray) -> np.ndarray:
         return actions if self.discrete else np.clip(actions, self._low, self._high)
@@ -161,8 +218,7 @@ class OnPolicyAgent(DeepAgent):
         return self._to_env(self._sample(self.model_.policy(obs), explore))
 
     def _probs_batch(self, obs: torch.Tensor) -> np.ndarray:
-        p = torch.softmax(self.model_.policy(obs), dim=1).numpy().astype(np.float64)
-        return p / p.sum(1, keepdims=True)
+        return _softmax(self.model_.policy(obs).numpy())
 
     def _action_tensor(self, actions: np.ndarray) -> torch.Tensor:
         return torch.as_tensor(actions, dtype=torch.int64 if self.discrete else torch.float32)
@@ -175,26 +231,24 @@ def collect_rollout(agent: OnPolicyAgent, runner: EnvRunner, buffer: RolloutBuff
     A time-limit truncation credits ``gamma * V(final obs)`` to the last reward,
     because the state there was not terminal.
     """
-    model = agent.model_
     while not buffer.full and not hooks.stop:
         obs = runner.obs
-        with torch.no_grad():
-            obs_t = agent._obs_tensor(obs, batched=True)
-            out, values = model(obs_t)
-            actions = agent._sample(out, explore=True)
-            logp, _ = model.log_prob_entropy(out, agent._action_tensor(actions), entropy=False)
+        actions, logp, values = agent._rollout_step(obs)
         _, rewards, term, trunc, final_obs, finished = runner.step(agent._to_env(actions))
         cut = trunc & ~term
         if cut.any():
-            with torch.no_grad():
-                rewards = rewards + gamma * cut * model.value(agent._obs_tensor(final_obs, batched=True)).numpy()
-        buffer.add(obs, actions, logp.numpy(), rewards, term | trunc, values.numpy())
+            rewards = rewards + gamma * cut * agent._values(final_obs)
+        buffer.add(obs, actions, logp, rewards, term | trunc, values)
         agent.steps_ += runner.n
         if finished:
             hooks.episodes_ended(agent.steps_, *zip(*finished))
         hooks.progress(agent.steps_, end, agent)
-    with torch.no_grad():
-        return model.value(agent._obs_tensor(runner.obs, batched=True)).numpy()
+    return agent._values(runner.obs)
+
+
+def _softmax(logits: np.ndarray) -> np.ndarray:
+    z = np.exp(logits.astype(np.float64) - logits.max(1, keepdims=True))
+    return z / z.sum(1, keepdims=True)
 
 
 def rollout_tensors(agent: OnPolicyAgent, data: dict[str, np.ndarray]) -> dict[str, torch.Tensor]:
@@ -214,16 +268,6 @@ def make_runner_and_buffer(agent: OnPolicyAgent, envs: list[gym.Env], n_steps: i
         buffer = RolloutBuffer(n_steps, runner.n, tuple(spaces["obs_shape"]), np.dtype(spaces["obs_dtype"]),
                                (agent.n_actions,), np.float32)
     return runner, buffer
-
-
-def clip_grads(params: list, max_norm: float | None) -> None:
-    """Scale gradients to global norm <= ``max_norm`` in four fused ops (torch's
-    ``clip_grad_norm_`` does the same with more Python around it, a visible cost per minibatch)."""
-    if max_norm is None:
-        return
-    grads = [p.grad for p in params if p.grad is not None]
-    norm = torch.linalg.vector_norm(torch.stack(torch._foreach_norm(grads)))
-    torch._foreach_mul_(grads, (max_norm / (norm + 1e-6)).clamp(max=1.0))
 
 
 def linear_decay(value: float, anneal: bool, done: int, total: int) -> float:

@@ -66,23 +66,22 @@ class PPO(OnPolicyAgent):
     def _update(self, data: dict[str, torch.Tensor], clip: float) -> dict[str, float]:
         n = len(data["returns"])
         use_entropy = self.ent_coef != 0.0
+        if self.batch_size >= n:
+            data = {**data, "advantages": self._normalised(data["advantages"])}
         for epoch in range(self.n_epochs):
-            perm = torch.as_tensor(self.rng_.permutation(n))
-            for i in range(0, n - self.batch_size + 1, self.batch_size):
-                idx = perm[i:i + self.batch_size]
-                adv = data["advantages"][idx]
-                if self.normalize_advantages and len(idx) > 1:
-                    adv = (adv - adv.mean()) / (adv.std() + 1e-8)
-                out, values = self.model_(data["obs"][idx])
-                logp, entropy = self.model_.log_prob_entropy(out, data["actions"][idx], entropy=use_entropy)
-                log_ratio = logp - data["log_probs"][idx]
+            for mb in self._minibatches(data, n):
+                adv = mb["advantages"]
+                out, values = self.model_(mb["obs"])
+                logp, entropy = self.model_.log_prob_entropy(out, mb["actions"], entropy=use_entropy)
+                log_ratio = logp - mb["log_probs"]
                 ratio = log_ratio.exp()
                 pg_loss = -torch.min(ratio * adv, ratio.clamp(1 - clip, 1 + clip) * adv).mean()
-                vf_loss = (values - data["returns"][idx]).pow(2).mean()
+                vf_loss = (values - mb["returns"]).pow(2).mean()
                 loss = pg_loss + self.vf_coef * vf_loss
                 if use_entropy:
                     loss = loss - self.ent_coef * entropy.mean()
-                self.optimizer_.zero_grad(set_to_none=True)
+                for p in self._params:  # cheaper than optimizer.zero_grad's bookkeeping
+                    p.grad = None
                 loss.backward()
                 clip_grads(self._params, self.max_grad_norm)
                 self.optimizer_.step()
@@ -90,10 +89,29 @@ class PPO(OnPolicyAgent):
                 break
         # diagnostics from the last minibatch only: per-minibatch bookkeeping would cost as much as the maths
         with torch.no_grad():
-            _, entropy = self.model_.log_prob_entropy(out, data["actions"][idx])
+            _, entropy = self.model_.log_prob_entropy(out, mb["actions"])
             return {"losses/pg": float(pg_loss), "losses/vf": float(vf_loss), "losses/entropy": float(entropy.mean()),
                     "losses/clip_frac": float(((ratio - 1).abs() > clip).float().mean()),
                     "losses/kl": self._approx_kl(log_ratio, ratio), "charts/epochs": float(epoch + 1)}
+
+    def _minibatches(self, data: dict[str, torch.Tensor], n: int):
+        """One epoch of shuffled minibatches with advantages normalised per minibatch. When one
+        minibatch is the whole rollout (the zoo CartPole setting) shuffling changes nothing, so the
+        rollout is used as it is, normalised once per update: a few ops fewer per gradient step."""
+        if self.batch_size >= n:
+            yield data
+            return
+        perm = torch.as_tensor(self.rng_.permutation(n))
+        for i in range(0, n - self.batch_size + 1, self.batch_size):
+            idx = perm[i:i + self.batch_size]
+            mb = {k: data[k][idx] for k in ("obs", "actions", "log_probs", "returns", "advantages")}
+            mb["advantages"] = self._normalised(mb["advantages"])
+            yield mb
+
+    def _normalised(self, adv: torch.Tensor) -> torch.Tensor:
+        if not self.normalize_advantages or len(adv) < 2:
+            return adv
+        return (adv - adv.mean()) / (adv.std() + 1e-8)
 
     @staticmethod
     def _approx_kl(log_ratio: torch.Tensor, ratio: torch.Tensor) -> float:

@@ -63,6 +63,12 @@ class TD3(ContinuousAgent):
     def _modules(self) -> dict[str, torch.nn.Module]:
         return {name: getattr(self, name + "_") for name in TARGETED_MODULES}
 
+    def _extra_state(self) -> dict[str, Any]:
+        return {"updates": self._updates}  # the phase of the delayed policy updates
+
+    def _set_extra_state(self, state: dict[str, Any]) -> None:
+        self._updates = int(state.get("updates", 0))
+
     def _policy(self, obs: torch.Tensor, explore: bool) -> np.ndarray:
         return noisy_actions(self.actor_, obs, self.action_noise, self.rng_, explore)
 
