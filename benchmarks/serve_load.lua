@@ -90,12 +90,16 @@ function response(status, hdrs, body)
     rank_lat[j] = t
     if status == 200 then
       acked[1] = acked[1] + 1
-      local k = tonumber(body:match('"chosen_id":"item%-(%d+)"'))
-      clicks[j] = tonumber(clickbits[j]:sub(k + 1, k + 1))
-      phase = "reward"
-      return
+      local k = tonumber(body:match('"chosen_id":%s*"item%-(%d+)"'))
+      if k then
+        clicks[j] = tonumber(clickbits[j]:sub(k + 1, k + 1))
+        phase = "reward"
+        return
+      end
+      count("rank answer without a chosen item")
+    else
+      count("rank " .. status) -- no reward for this event: the driver counts it as lost
     end
-    count("rank " .. status) -- no reward for this event: the driver counts it as lost
   else
     reward_lat[j] = t
     if status == 204 then acked[2] = acked[2] + 1 else count("reward " .. status) end

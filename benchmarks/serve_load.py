@@ -74,7 +74,7 @@ def client_main(port: int, rate: float, seconds: float, connections: int, seed: 
     rank_lat, reward_lat, clicks = np.full(n, np.nan), np.full(n, np.nan), np.full(n, np.nan)
     errors: dict[str, int] = {}
     acked = {"decisions": 0, "rewards": 0}
-    marker = b'"chosen_id":"item-'
+    marker = b'"chosen_id"'
 
     async def run() -> float:
         pool: asyncio.Queue = asyncio.Queue()
@@ -91,7 +91,7 @@ def client_main(port: int, rate: float, seconds: float, connections: int, seed: 
                     errors[f"rank {status}"] = errors.get(f"rank {status}", 0) + 1
                     return
                 acked["decisions"] += 1
-                at = body.index(marker) + len(marker)
+                at = body.index(b'"item-', body.index(marker)) + 6
                 k = int(body[at:body.index(b'"', at)])
                 clicks[i] = click_table[i, k]
                 t0 = time.perf_counter()
@@ -187,9 +187,10 @@ def _children_cpu() -> float:
     return r.ru_utime + r.ru_stime
 
 
-def _cpu_seconds(pid: int) -> float:
+def _cpu_seconds(pid: int) -> np.ndarray:
+    """(user, system) CPU seconds of a process, all its threads."""
     fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    return np.array([int(fields[11]), int(fields[12])]) / os.sysconf("SC_CLK_TCK")
 
 
 def run_one(store: str, rate: float, seconds: float, connections: int, extra: list[str], client: str) -> dict:
@@ -253,7 +254,8 @@ def run_one(store: str, rate: float, seconds: float, connections: int, extra: li
         "learning_lag_p99_s": stats["learning_lag_s"]["p99"],
         # CPU the service spent per request (user + system, all its threads): what decides
         # capacity on an idle machine, and much less disturbed by other jobs than latency.
-        "server_cpu_ms_per_request": round(cpu * 1e3 / max(1, len(rank) + len(reward)), 3),
+        "server_cpu_ms_per_request": round(cpu.sum() * 1e3 / max(1, len(rank) + len(reward)), 3),
+        "server_user_sys_ms_per_request": [round(v * 1e3 / max(1, len(rank) + len(reward)), 3) for v in cpu],
         # the load client's CPU (it shares the cores): wrk's is the small one
         "client_cpu_ms_per_request": round(c.get("cpu_s", client_cpu) * 1e3 / max(1, len(rank) + len(reward)), 3),
         "load_avg_before": [round(v, 2) for v in load0], "load_avg_after": [round(v, 2) for v in load1],

@@ -336,9 +336,8 @@ class Store:
                 old = prev if isinstance(prev, Decision) else _decision_from_row(prev)
                 d_out.append((SAME if old.request_hash == d.request_hash else CONFLICT, old))
                 continue
-            stored = Decision(**{**_fields(d), "ts": now})
-            seen[d.event_id] = stored
-            rows.append(_decision_row(stored))
+            seen[d.event_id] = d  # a twin later in this batch is answered with this one
+            rows.append(_decision_row(d, now))
             d_out.append((STORED, None))
         if rows:
             cur.executemany(sql.insert_decisions, rows)
@@ -485,14 +484,10 @@ class _Pending:
         return None
 
 
-def _fields(d: Decision) -> dict:
-    return {f: getattr(d, f) for f in Decision.__slots__}
-
-
-def _decision_row(d: Decision) -> tuple:
-    """The row of ``d`` in ``_D_COLS`` order."""
+def _decision_row(d: Decision, ts: float) -> tuple:
+    """The row of ``d``, decided at ``ts``, in ``_D_COLS`` order."""
     feats, dim = d.packed if d.packed is not None else pack_features([f for _, f in d.candidates])
-    return (d.event_id, d.ts, np.asarray(d.context, dtype=np.float64).tobytes(),
+    return (d.event_id, ts, np.asarray(d.context, dtype=np.float64).tobytes(),
             orjson.dumps([c for c, _ in d.candidates]).decode(), feats, dim,
             orjson.dumps(list(zip(d.items, d.scores, d.propensities))).decode(),
             d.chosen, d.propensities[0], d.model_version, d.request_hash)
