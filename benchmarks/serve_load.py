@@ -1,22 +1,30 @@
 """Serving load benchmark: rank then reward per event, from a second process on loopback.
 
 The service (``recloop serve``, LinUCB, 20 candidates x 16 features) runs as one
-process; the load comes from another: ``recloop.serve.traffic.HttpConnection``
-(keep-alive HTTP/1.1 over asyncio streams, request bodies built before the clock starts, so the
-client spends its CPU on sending, not on JSON). Open loop: events start at a fixed
-rate whatever the latency, so a slow server shows up as latency and backlog, not as
-a politely slower client.
+process; the load comes from another, open loop (event i starts at i / rate
+whatever the latency, so a slow server shows up as latency and backlog):
+
+- ``--client wrk`` (the default when the Debian package ``wrk`` is installed):
+  wrk with ``benchmarks/serve_load.lua``, one connection per wrk thread. Each rank
+  carries a client-chosen ``event_id``, so the reward goes to a known URL; the
+  script times every request itself, rank and reward apart. C code sends and
+  parses, so on a 2-core machine the client leaves the cores to the service.
+- ``--client python``: our asyncio client (uvloop when installed) on raw
+  keep-alive connections, bodies built before the clock starts. It works
+  everywhere but costs the shared cores several times wrk's CPU.
 
 For each store (SQLite file, PostgreSQL) and each target rate it reports sustained
 requests/s, p50/p99 latency of rank and reward, lost events (acknowledged but not
-in the store, or not acknowledged at all) and the learning lag p99 (reward received
--> model updated, measured in the service).
+in the store, or not acknowledged at all), the learning lag p99 (reward received
+-> model updated, measured in the service), CPU per request of service and client,
+and the load average around each run.
 
     .venv/bin/python benchmarks/serve_load.py                 # default grid
-    .venv/bin/python benchmarks/serve_load.py --rates 500 1000 --seconds 10 --stores sqlite
+    .venv/bin/python benchmarks/serve_load.py --rates 500 1000 --seconds 15 --stores sqlite postgresql
     .venv/bin/python benchmarks/serve_load.py --crash 10      # the 10-kill fault drill
 
-Writes benchmarks/results/serve_load.json.
+``--rates`` are events/s: 1000 events/s = 1,000 rank + 1,000 reward requests/s.
+Writes benchmarks/results/serve_load.json (or ``--out``).
 """
 
 from __future__ import annotations
@@ -141,8 +149,8 @@ def run_wrk(port: int, rate: float, seconds: float, connections: int, workdir: P
                 fh.write(json.dumps(X[i].tolist(), separators=(",", ":")) + "\t"
                          + "".join(map(str, click_table[i])) + "\n")
     (workdir / "cands.json").write_text(cand_json)
-    env = {**os.environ, "RL_EVENTS": str(workdir / "events-"), "RL_CANDS": str(workdir / "cands.json"), "RL_RATE": str(rate),
-           "RL_THREADS": str(threads), "RL_OUT": str(workdir / "wrk.json")}
+    env = {**os.environ, "RL_EVENTS": str(workdir / "events-"), "RL_CANDS": str(workdir / "cands.json"),
+           "RL_RATE": str(rate), "RL_THREADS": str(threads), "RL_OUT": str(workdir / "wrk.json")}
     budget = int(seconds * 1.5) + 3  # wrk runs this long whatever; a thread stops after its last event
     cmd = ["wrk", "-t", str(threads), "-c", str(threads), "-d", f"{budget}s", "--timeout", "10s",
            "-s", str(ROOT / "benchmarks" / "serve_load.lua"), f"http://127.0.0.1:{port}"]
@@ -216,7 +224,8 @@ def run_one(store: str, rate: float, seconds: float, connections: int, extra: li
             run_wrk(port, rate, seconds, connections, workdir, out)
         else:
             subprocess.run([sys.executable, __file__, "--_client", str(port), str(rate), str(seconds),
-                            str(connections), str(out)], check=True, env={**os.environ, "PYTHONPATH": str(ROOT / "src")})
+                            str(connections), str(out)],
+                           check=True, env={**os.environ, "PYTHONPATH": str(ROOT / "src")})
         client_cpu = _children_cpu() - child0
         load1 = os.getloadavg()
         url = f"http://127.0.0.1:{port}"
