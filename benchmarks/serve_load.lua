@@ -29,8 +29,7 @@ function setup(thread)
 end
 
 local tid, nthreads, period, start
-local contexts, clickbits = {}, {}
-local cands, headers
+local clickbits, rank_req, reward_req = {}, {}, {}
 local j, phase, sent_at, n_mine = 0, "rank", 0, 0
 rank_lat, reward_lat, clicks, errors, acked = {}, {}, {}, {}, { 0, 0 }
 first_start, last_end = 0, 0
@@ -40,20 +39,24 @@ function init(args)
   nthreads = tonumber(os.getenv("RL_THREADS"))
   period = nthreads / tonumber(os.getenv("RL_RATE"))
   local f = io.open(os.getenv("RL_CANDS"))
-  cands = f:read("*a")
+  local cands = f:read("*a")
   f:close()
+  local headers = { ["Content-Type"] = "application/json" }
+  local key = os.getenv("RL_API_KEY")
+  if key and key ~= "" then headers["X-API-Key"] = key end
+  -- every request is built here, before the clock starts: request() only hands them out
   for line in io.lines(os.getenv("RL_EVENTS") .. tid) do -- events tid, tid + n, tid + 2n, ...
     local ctx, bits = line:match("^(.-)\t(%d+)$")
     n_mine = n_mine + 1
-    contexts[n_mine], clickbits[n_mine] = ctx, bits
+    local id = "w" .. tid .. "-" .. n_mine
+    clickbits[n_mine] = bits
+    rank_req[n_mine] = wrk.format("POST", "/v1/rank", headers,
+      '{"event_id":"' .. id .. '","context":' .. ctx .. ',"candidates":' .. cands .. '}')
+    reward_req[n_mine] = { [0] = wrk.format("POST", "/v1/events/" .. id .. "/reward", headers, '{"value":0}'),
+      [1] = wrk.format("POST", "/v1/events/" .. id .. "/reward", headers, '{"value":1}') }
   end
   n_mine_out = n_mine
-  headers = { ["Content-Type"] = "application/json" }
-  local key = os.getenv("RL_API_KEY")
-  if key and key ~= "" then headers["X-API-Key"] = key end
 end
-
-local function event_id(k) return "w" .. tid .. "-" .. k end
 
 function delay()
   if phase ~= "rank" then return 0 end
@@ -70,13 +73,11 @@ function request()
   if phase == "rank" then
     -- j counts answered ranks, not calls: wrk calls request() once more on thread 0 to
     -- check the script, and that request is never sent
-    local body = '{"event_id":"' .. event_id(j + 1) .. '","context":' .. contexts[j + 1] .. ',"candidates":' ..
-        cands .. '}'
     sent_at = now()
-    return wrk.format("POST", "/v1/rank", headers, body)
+    return rank_req[j + 1]
   end
   sent_at = now()
-  return wrk.format("POST", "/v1/events/" .. event_id(j) .. "/reward", headers, '{"value":' .. clicks[j] .. '}')
+  return reward_req[j][clicks[j]]
 end
 
 local function count(name)
