@@ -276,3 +276,14 @@ def test_logged_model_version_names_the_live_model(client):
     assert client.post("/v1/models/0/activate", headers=A).json()["version"] == 2
     assert client.post("/v1/rank", json=body(), headers=U).json()["model_version"] == "v2"
     assert svc.store.decision(ev["event_id"]).model_version == "v0@w1"  # logged as answered
+
+
+def test_freeze_gc_freezes_the_start_up_objects(sqlite_db, tmp_path, config):
+    import gc
+    try:
+        with TestClient(create_app(config(sqlite_db, tmp_path, freeze_gc=True))):
+            assert gc.get_freeze_count() > 1000  # the app, its routes, the policy, ...
+    finally:
+        gc.unfreeze()
+    with TestClient(create_app(config(sqlite_db, tmp_path / "b"))):
+        assert gc.get_freeze_count() == 0  # the default leaves the collector alone

@@ -8,6 +8,7 @@ uvicorn worker per store).
 from __future__ import annotations
 
 import asyncio
+import gc
 import hashlib
 import re
 import logging
@@ -72,6 +73,9 @@ class Service:
             self._tasks.append(asyncio.create_task(self._snapshot_loop(), name="snapshot"))
         if self.config.default_reward is not None:
             self._tasks.append(asyncio.create_task(self._sweep_loop(), name="sweep"))
+        if self.config.freeze_gc:
+            gc.collect()  # what is garbage now is collected, not frozen
+            gc.freeze()
 
     async def stop(self) -> None:
         for t in self._tasks:
