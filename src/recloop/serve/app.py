@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import asyncio
 import gc
-import hashlib
 import re
 import logging
 import time
@@ -257,8 +256,8 @@ def create_app(config: ServeConfig | None = None) -> FastAPI:
             await svc.stop()
 
     app = _App(title="recloop", version="1", lifespan=lifespan,
-                  description="Rank with a learning policy, log every decision with its propensity, "
-                              "join rewards exactly once, learn online, snapshot and roll back.")
+               description="Rank with a learning policy, log every decision with its propensity, "
+                           "join rewards exactly once, learn online, snapshot and roll back.")
     app.state.service = svc
     keys = KeyCheck(config.api_key, config.admin_key)
     user, admin = Depends(keys.user), Depends(keys.admin)
