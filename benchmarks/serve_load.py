@@ -1,22 +1,30 @@
 """Serving load benchmark: rank then reward per event, from a second process on loopback.
 
 The service (``recloop serve``, LinUCB, 20 candidates x 16 features) runs as one
-process; the load comes from another: ``recloop.serve.traffic.HttpConnection``
-(keep-alive HTTP/1.1 over asyncio streams, request bodies built before the clock starts, so the
-client spends its CPU on sending, not on JSON). Open loop: events start at a fixed
-rate whatever the latency, so a slow server shows up as latency and backlog, not as
-a politely slower client.
+process; the load comes from another, open loop (event i starts at i / rate
+whatever the latency, so a slow server shows up as latency and backlog):
+
+- ``--client wrk`` (the default when the Debian package ``wrk`` is installed):
+  wrk with ``benchmarks/serve_load.lua``, one connection per wrk thread. Each rank
+  carries a client-chosen ``event_id``, so the reward goes to a known URL; the
+  script times every request itself, rank and reward apart. C code sends and
+  parses, so on a 2-core machine the client leaves the cores to the service.
+- ``--client python``: our asyncio client (uvloop when installed) on raw
+  keep-alive connections, bodies built before the clock starts. It works
+  everywhere but costs the shared cores several times wrk's CPU.
 
 For each store (SQLite file, PostgreSQL) and each target rate it reports sustained
 requests/s, p50/p99 latency of rank and reward, lost events (acknowledged but not
-in the store, or not acknowledged at all) and the learning lag p99 (reward received
--> model updated, measured in the service).
+in the store, or not acknowledged at all), the learning lag p99 (reward received
+-> model updated, measured in the service), CPU per request of service and client,
+and the load average around each run.
 
     .venv/bin/python benchmarks/serve_load.py                 # default grid
-    .venv/bin/python benchmarks/serve_load.py --rates 500 1000 --seconds 10 --stores sqlite
+    .venv/bin/python benchmarks/serve_load.py --rates 500 1000 --seconds 15 --stores sqlite postgresql
     .venv/bin/python benchmarks/serve_load.py --crash 10      # the 10-kill fault drill
 
-Writes benchmarks/results/serve_load.json.
+``--rates`` are events/s: 1000 events/s = 1,000 rank + 1,000 reward requests/s.
+Writes benchmarks/results/serve_load.json (or ``--out``).
 """
 
 from __future__ import annotations
@@ -26,6 +34,7 @@ import asyncio
 import json
 import os
 import platform
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -41,24 +50,39 @@ PG_URL = os.environ.get("RECLOOP_BENCH_PG", "postgresql+psycopg://postgres@127.0
 N_CANDIDATES, N_FEATURES = 20, 16
 
 
-# ---------------------------------------------------------------- the load client (second process)
-def client_main(port: int, rate: float, seconds: float, connections: int, seed: int, out: str) -> None:
+# ---------------------------------------------------------------- the workload (same for both clients)
+def workload(rate: float, seconds: float, seed: int = 0):
+    """Events: context vectors, the candidates JSON, and for every event and item whether
+    the simulated user clicks it (``U < P``: drawn before the run, so the service's
+    choices decide the clicks and the CTR can climb)."""
     from recloop.core.registry import make
-    from recloop.serve.traffic import HttpConnection
 
     world = make("env", "contextual", n_arms=N_CANDIDATES, n_features=N_FEATURES, world_seed=0)
     n = int(rate * seconds)
     rng = np.random.default_rng(seed)
-    X = rng.normal(size=(n, N_FEATURES))
+    X = rng.normal(size=(n, N_FEATURES)).round(6)
     P = 1.0 / (1.0 + np.exp(-(world.scale * X @ world.item_features.T + world.bias)))
-    U = rng.random(n)
+    clicks = (rng.random(n)[:, None] < P).astype(np.int8)  # (event, item)
     cands = [{"id": f"item-{k}", "features": world.item_features[k].round(6).tolist()} for k in range(N_CANDIDATES)]
-    cand_json = json.dumps(cands)
-    bodies = [f'{{"context": {json.dumps(X[i].round(6).tolist())}, "candidates": {cand_json}}}'.encode()
-              for i in range(n)]
-    rank_lat, reward_lat, clicks = np.full(n, np.nan), np.full(n, np.nan), np.zeros(n)
+    return X, clicks, json.dumps(cands, separators=(",", ":"))
+
+
+# ---------------------------------------------------------------- the Python load client (second process)
+def client_main(port: int, rate: float, seconds: float, connections: int, seed: int, out: str) -> None:
+    """asyncio (uvloop when installed) over raw keep-alive connections. Rank bodies are
+    built before the clock starts and carry client-chosen event ids, so the client never
+    parses JSON: the chosen item is found by a byte search."""
+    from recloop.serve.traffic import HttpConnection
+
+    X, click_table, cand_json = workload(rate, seconds, seed)
+    n = len(X)
+    bodies = [(f'{{"event_id":"p{i}","context":{json.dumps(X[i].tolist(), separators=(",", ":"))},'
+               f'"candidates":{cand_json}}}').encode() for i in range(n)]
+    paths = [f"/v1/events/p{i}/reward" for i in range(n)]
+    rank_lat, reward_lat, clicks = np.full(n, np.nan), np.full(n, np.nan), np.full(n, np.nan)
     errors: dict[str, int] = {}
     acked = {"decisions": 0, "rewards": 0}
+    marker = b'"chosen_id"'
 
     async def run() -> float:
         pool: asyncio.Queue = asyncio.Queue()
@@ -75,11 +99,11 @@ def client_main(port: int, rate: float, seconds: float, connections: int, seed: 
                     errors[f"rank {status}"] = errors.get(f"rank {status}", 0) + 1
                     return
                 acked["decisions"] += 1
-                d = json.loads(body)
-                k = int(d["chosen_id"][5:])
-                clicks[i] = float(U[i] < P[i, k])
+                at = body.index(b'"item-', body.index(marker)) + 6
+                k = int(body[at:body.index(b'"', at)])
+                clicks[i] = click_table[i, k]
                 t0 = time.perf_counter()
-                status, _ = await conn.post(f"/v1/events/{d['event_id']}/reward", b'{"value": %d}' % int(clicks[i]))
+                status, _ = await conn.post(paths[i], b'{"value":%d}' % click_table[i, k])
                 reward_lat[i] = time.perf_counter() - t0
                 if status != 204:
                     errors[f"reward {status}"] = errors.get(f"reward {status}", 0) + 1
@@ -100,10 +124,47 @@ def client_main(port: int, rate: float, seconds: float, connections: int, seed: 
         await asyncio.gather(*tasks)
         return time.perf_counter() - start
 
-    elapsed = asyncio.run(run())
-    Path(out).write_text(json.dumps({
+    cpu0 = time.process_time()
+    try:
+        import uvloop
+        elapsed = uvloop.run(run())
+    except ImportError:
+        elapsed = asyncio.run(run())
+    cpu = time.process_time() - cpu0  # the run only, not start-up and body building
+    Path(out).write_text(json.dumps({"cpu_s": cpu,
         "events": n, "elapsed_s": elapsed, "rank_latency": rank_lat.tolist(), "reward_latency": reward_lat.tolist(),
         "clicks": clicks.tolist(), "errors": errors, "acked": acked}))
+
+
+# ---------------------------------------------------------------- the wrk load client
+def run_wrk(port: int, rate: float, seconds: float, connections: int, workdir: Path, out: Path) -> subprocess.Popen:
+    """``wrk`` with benchmarks/serve_load.lua: one connection per wrk thread; C code sends
+    and parses, so the client takes a few percent of a core, not a quarter."""
+    X, click_table, cand_json = workload(rate, seconds)
+    n = len(X)
+    threads = min(connections, n)
+    for t in range(threads):  # thread t plays events t, t + threads, t + 2 threads, ...
+        with open(workdir / f"events-{t}", "w") as fh:
+            for i in range(t, n, threads):
+                fh.write(json.dumps(X[i].tolist(), separators=(",", ":")) + "\t"
+                         + "".join(map(str, click_table[i])) + "\n")
+    (workdir / "cands.json").write_text(cand_json)
+    env = {**os.environ, "RL_EVENTS": str(workdir / "events-"), "RL_CANDS": str(workdir / "cands.json"),
+           "RL_RATE": str(rate), "RL_THREADS": str(threads), "RL_OUT": str(workdir / "wrk.json")}
+    budget = int(seconds * 1.5) + 3  # wrk runs this long whatever; a thread stops after its last event
+    cmd = ["wrk", "-t", str(threads), "-c", str(threads), "-d", f"{budget}s", "--timeout", "10s",
+           "-s", str(ROOT / "benchmarks" / "serve_load.lua"), f"http://127.0.0.1:{port}"]
+    subprocess.run(cmd, check=True, env=env, stdout=open(workdir / "wrk.log", "w"), stderr=subprocess.STDOUT)
+    w = json.loads((workdir / "wrk.json").read_text())
+    rank_lat, reward_lat, clicks = np.full(n, np.nan), np.full(n, np.nan), np.full(n, np.nan)
+    for t in w["threads"]:  # thread t played events t, t + threads, t + 2 threads, ...
+        idx = np.arange(t["tid"], n, threads)[:len(t["rank"])]
+        for name, arr in (("rank", rank_lat), ("reward", reward_lat), ("clicks", clicks)):
+            arr[idx] = np.array([np.nan if v is None else v for v in t[name]], dtype=float)
+    out.write_text(json.dumps({
+        "events": n, "elapsed_s": w["elapsed_s"], "rank_latency": rank_lat.tolist(),
+        "reward_latency": reward_lat.tolist(), "clicks": clicks.tolist(), "errors": w["errors"], "acked": w["acked"],
+        "threads": threads}))
 
 
 # ---------------------------------------------------------------- the driver
@@ -128,12 +189,19 @@ def _start_server(db: str, schema: str | None, port: int, workdir: Path, extra: 
     raise RuntimeError(f"server did not start; see {workdir / 'server.log'}")
 
 
-def _cpu_seconds(pid: int) -> float:
+def _children_cpu() -> float:
+    import resource
+    r = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return r.ru_utime + r.ru_stime
+
+
+def _cpu_seconds(pid: int) -> np.ndarray:
+    """(user, system) CPU seconds of a process, all its threads."""
     fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    return np.array([int(fields[11]), int(fields[12])]) / os.sysconf("SC_CLK_TCK")
 
 
-def run_one(store: str, rate: float, seconds: float, connections: int, extra: list[str]) -> dict:
+def run_one(store: str, rate: float, seconds: float, connections: int, extra: list[str], client: str) -> dict:
     import httpx
 
     from recloop.serve.runner import free_port
@@ -149,9 +217,17 @@ def run_one(store: str, rate: float, seconds: float, connections: int, extra: li
     proc = _start_server(db, schema, port, workdir, extra)
     out = workdir / "client.json"
     cpu0 = _cpu_seconds(proc.pid)
+    load0 = os.getloadavg()
+    child0 = _children_cpu()
     try:
-        subprocess.run([sys.executable, __file__, "--_client", str(port), str(rate), str(seconds), str(connections),
-                        str(out)], check=True, env={**os.environ, "PYTHONPATH": str(ROOT / "src")})
+        if client == "wrk":
+            run_wrk(port, rate, seconds, connections, workdir, out)
+        else:
+            subprocess.run([sys.executable, __file__, "--_client", str(port), str(rate), str(seconds),
+                            str(connections), str(out)],
+                           check=True, env={**os.environ, "PYTHONPATH": str(ROOT / "src")})
+        client_cpu = _children_cpu() - child0
+        load1 = os.getloadavg()
         url = f"http://127.0.0.1:{port}"
         end = time.monotonic() + 30
         while httpx.get(f"{url}/healthz").json()["pending"] and time.monotonic() < end:
@@ -167,13 +243,14 @@ def run_one(store: str, rate: float, seconds: float, connections: int, extra: li
     if schema:
         s.drop()
     s.close()
-    rank, reward = np.array(c["rank_latency"]), np.array(c["reward_latency"])
+    rank, reward = np.array(c["rank_latency"], dtype=float), np.array(c["reward_latency"], dtype=float)
     rank, reward = rank[~np.isnan(rank)], reward[~np.isnan(reward)]
     n = c["events"]
-    clicks = np.array(c["clicks"])
+    clicks = np.array(c["clicks"], dtype=float)
     q = lambda a, p: round(float(np.quantile(a, p)) * 1e3, 2) if len(a) else None  # noqa: E731
     return {
-        "store": store, "target_events_per_s": rate, "seconds": seconds, "connections": connections,
+        "store": store, "client": client, "target_events_per_s": rate,
+        "target_requests_per_s": 2 * rate, "seconds": seconds, "connections": connections,
         "events": n, "elapsed_s": round(c["elapsed_s"], 2),
         "sustained_requests_per_s": round((len(rank) + len(reward)) / c["elapsed_s"], 1),
         # the open-loop schedule could not be kept: the service (or the machine) was saturated
@@ -181,13 +258,18 @@ def run_one(store: str, rate: float, seconds: float, connections: int, extra: li
         "rank_p50_ms": q(rank, 0.5), "rank_p99_ms": q(rank, 0.99),
         "reward_p50_ms": q(reward, 0.5), "reward_p99_ms": q(reward, 0.99),
         "errors": c["errors"], "acked": c["acked"], "stored": counts,
-        "lost_events": (n - c["acked"]["rewards"]) + max(0, c["acked"]["rewards"] - counts["rewards"]),
+        "lost_events": (n - c["acked"]["rewards"]) + max(0, c["acked"]["rewards"] - counts["rewards"])
+                       + max(0, c["acked"]["decisions"] - counts["decisions"]),
         "learning_lag_p99_s": stats["learning_lag_s"]["p99"],
         # CPU the service spent per request (user + system, all its threads): what decides
         # capacity on an idle machine, and much less disturbed by other jobs than latency.
-        "server_cpu_ms_per_request": round(cpu * 1e3 / max(1, len(rank) + len(reward)), 3),
-        "ctr_first_10pct": round(float(clicks[: n // 10].mean()), 3),
-        "ctr_last_10pct": round(float(clicks[-(n // 10):].mean()), 3),
+        "server_cpu_ms_per_request": round(cpu.sum() * 1e3 / max(1, len(rank) + len(reward)), 3),
+        "server_user_sys_ms_per_request": [round(v * 1e3 / max(1, len(rank) + len(reward)), 3) for v in cpu],
+        # the load client's CPU (it shares the cores): wrk's is the small one
+        "client_cpu_ms_per_request": round(c.get("cpu_s", client_cpu) * 1e3 / max(1, len(rank) + len(reward)), 3),
+        "load_avg_before": [round(v, 2) for v in load0], "load_avg_after": [round(v, 2) for v in load1],
+        "ctr_first_10pct": round(float(np.nanmean(clicks[: n // 10])), 3),
+        "ctr_last_10pct": round(float(np.nanmean(clicks[-(n // 10):])), 3),
     }
 
 
@@ -204,7 +286,19 @@ def main() -> None:
     ap.add_argument("--connections", type=int, default=32)
     ap.add_argument("--crash", type=int, default=0, help="run the kill -9 drill with this many kills instead")
     ap.add_argument("--server-arg", action="append", default=[], help="extra `recloop serve` option (repeat)")
+    ap.add_argument("--client", choices=["auto", "wrk", "python"], default="auto",
+                    help="load generator: wrk (Debian package `wrk`; cheapest on a shared machine) or our "
+                         "asyncio client; auto takes wrk when it is installed")
+    ap.add_argument("--out", default=None, help="result file name in benchmarks/results/ (default: by benchmark)")
     args = ap.parse_args()
+    client = args.client
+    if client == "auto":
+        client = "wrk" if shutil.which("wrk") else "python"
+        if client == "python":
+            print("wrk not found (apt-get install wrk): using the asyncio client, which shares the "
+                  "cores with the service", file=sys.stderr)
+    elif client == "wrk" and not shutil.which("wrk"):
+        ap.error("--client wrk: the wrk binary is not on PATH (apt-get install wrk)")
     meta = {"machine": f"{platform.machine()}, {os.cpu_count()} cores, shared with other engineers' jobs",
             "load_avg_at_start": os.getloadavg(), "python": platform.python_version()}
     if args.crash:
@@ -221,13 +315,15 @@ def main() -> None:
         runs = []
         for store in args.stores:
             for rate in args.rates:
-                runs.append(run_one(store, rate, args.seconds, args.connections, args.server_arg))
+                runs.append(run_one(store, rate, args.seconds, args.connections, args.server_arg, client))
                 print(json.dumps(runs[-1]), file=sys.stderr)
-        result = {"benchmark": "serve_load", **meta, "policy": "linucb", "candidates": N_CANDIDATES,
-                  "features": N_FEATURES, "server_args": args.server_arg, "runs": runs}
+        result = {"benchmark": "serve_load", **meta, "command": " ".join(["benchmarks/serve_load.py", *sys.argv[1:]]),
+                  "client": client, "policy": "linucb", "candidates": N_CANDIDATES,
+                  "features": N_FEATURES, "server_args": args.server_arg, "runs": runs,
+                  "load_avg_at_end": os.getloadavg()}
         name = "serve_load"
     print(json.dumps(result, indent=2))
-    out = ROOT / "benchmarks" / "results" / f"{name}.json"
+    out = ROOT / "benchmarks" / "results" / (args.out or f"{name}.json")
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps(result, indent=2) + "\n")
 

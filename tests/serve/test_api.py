@@ -252,3 +252,38 @@ def test_serves_an_offline_trained_checkpoint(sqlite_db, tmp_path, config):
         r = c.post("/v1/rank", json={"context": [1, 1, 1, 1], "candidates": [{"id": "bad"}, {"id": "good"}]}).json()
         assert r["chosen_id"] == "good" and r["ranking"][0]["probability"] == 1.0
         assert 'recloop_store_batch_size_count 1.0' in c.get("/metrics").text
+
+
+def test_logged_model_version_names_the_live_model(client):
+    """``v<snapshot>`` while the model is exactly that snapshot; ``v<snapshot>@w<seq>`` once
+    online updates moved it on (snapshot + every reward up to seq: what a restart replays)."""
+    svc = client.app.state.service
+
+    def event(value):
+        ev = client.post("/v1/rank", json=body(), headers=U).json()
+        assert client.post(f"/v1/events/{ev['event_id']}/reward", json={"value": value}, headers=U).status_code == 204
+        return ev
+
+    assert event(1)["model_version"] == "v0"
+    _wait(lambda: svc.learner.watermark == 1)
+    ev = event(0)
+    assert ev["model_version"] == "v0@w1"
+    _wait(lambda: svc.learner.watermark == 2)
+    assert client.post("/v1/models/snapshot", headers=A).json()["version"] == 1
+    assert event(1)["model_version"] == "v1"
+    _wait(lambda: svc.learner.watermark == 3)
+    assert client.post("/v1/rank", json=body(), headers=U).json()["model_version"] == "v1@w3"
+    assert client.post("/v1/models/0/activate", headers=A).json()["version"] == 2
+    assert client.post("/v1/rank", json=body(), headers=U).json()["model_version"] == "v2"
+    assert svc.store.decision(ev["event_id"]).model_version == "v0@w1"  # logged as answered
+
+
+def test_freeze_gc_freezes_the_start_up_objects(sqlite_db, tmp_path, config):
+    import gc
+    try:
+        with TestClient(create_app(config(sqlite_db, tmp_path, freeze_gc=True))):
+            assert gc.get_freeze_count() > 1000  # the app, its routes, the policy, ...
+    finally:
+        gc.unfreeze()
+    with TestClient(create_app(config(sqlite_db, tmp_path / "b"))):
+        assert gc.get_freeze_count() == 0  # the default leaves the collector alone

@@ -27,6 +27,9 @@ def rank(ids: list, probs: np.ndarray, scores: np.ndarray, k: int, rng: np.rando
     # inverse-CDF draw: what Generator.choice(p=...) does, without its ~50 us of checks
     cdf = np.cumsum(probs)
     first = min(int(np.searchsorted(cdf, rng.random() * cdf[-1], side="right")), len(ids) - 1)
+    if k == 1:  # the usual request: no need to sort the others
+        return Recommendation(items=(ids[first],), scores=scores[first:first + 1],
+                              propensities=probs[first:first + 1])
     rest = [i for i in np.argsort(-scores, kind="stable") if i != first][: int(k) - 1]
     order = [first, *rest]
     return Recommendation(items=tuple(ids[i] for i in order), scores=scores[order], propensities=probs[order])

@@ -65,7 +65,7 @@ def register(app: typer.Typer) -> None:
                 policy=policy, policy_params=_params(param), n_features=n_features, db=db, db_schema=db_schema,
                 snapshot_dir=snapshot_dir, snapshot_every_s=snapshot_every, keep_snapshots=keep_snapshots, reward_wait_s=reward_wait,
                 default_reward=default_reward, max_body_bytes=max_body, cors_origins=tuple(cors_origin),
-                sqlite_synchronous=sqlite_synchronous, seed=seed)
+                sqlite_synchronous=sqlite_synchronous, seed=seed, freeze_gc=True)
             application = create_app(config)
         except (KeyError, ValueError, TypeError) as err:
             fail(console, err)

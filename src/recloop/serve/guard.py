@@ -7,6 +7,8 @@ import json
 import time
 from typing import Any
 
+import orjson
+
 from fastapi import HTTPException, Security
 from fastapi.security import APIKeyHeader
 
@@ -70,9 +72,8 @@ class Guard:
                 await self.app(scope, receive, send_status)
         finally:
             route = scope.get("route")
-            name = getattr(route, "path", "unmatched")
-            self.metrics.requests.labels(name, scope["method"], str(status[0])).inc()
-            self.metrics.latency.labels(name).observe(time.perf_counter() - t0)
+            self.metrics.request(getattr(route, "path", "unmatched"), scope["method"], status[0],
+                                 time.perf_counter() - t0)
 
     async def _read_body(self, scope: dict, receive: Any) -> bytes | tuple[int, str]:
         for key, value in scope.get("headers", ()):
@@ -105,7 +106,7 @@ class _Named:
 
 
 async def _answer(send: Any, status: int, payload: Any) -> None:
-    body = b"" if payload is None else json.dumps(payload).encode()
+    body = b"" if payload is None else orjson.dumps(payload)
     headers = [(b"content-length", str(len(body)).encode())]
     if payload is not None:
         headers.append((b"content-type", b"application/json"))

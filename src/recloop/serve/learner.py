@@ -62,6 +62,7 @@ class OnlineLearner:
         self.policy: BanditPolicy = build_policy(config)
         self.version = 0
         self.watermark = 0
+        self.snap_watermark = 0  # the watermark snapshot ``version`` holds; the live model may be past it
         self.pending: deque[Joined] = deque()
         self.lags: deque[float] = deque(maxlen=10_000)  # reward received -> learned, seconds
         self.last_lags: list[float] = []
@@ -69,6 +70,14 @@ class OnlineLearner:
         self.replayed = 0
         self.skipped = 0
         self.last_snapshot = time.monotonic()
+
+    @property
+    def version_name(self) -> str:
+        """The live model, precisely: ``v3`` is snapshot 3 as written; ``v3@w1520`` is
+        snapshot 3 plus every joined reward up to seq 1520 (what a restart replays)."""
+        if self.watermark == self.snap_watermark:
+            return f"v{self.version}"
+        return f"v{self.version}@w{self.watermark}"
 
     @property
     def contextual(self) -> bool:
@@ -92,6 +101,7 @@ class OnlineLearner:
                 log.warning("snapshot v%s unusable (%s); trying an older one", row["version"], err)
                 continue
             self.version, self.watermark = int(row["version"]), int(row["watermark"])
+            self.snap_watermark = self.watermark
             break
         else:
             if self.store.list_models():
@@ -168,7 +178,7 @@ class OnlineLearner:
     def snapshot(self, note: str = "manual") -> dict:
         policy, watermark = self.freeze()
         row = self.write_snapshot(policy, watermark, parent=self.version if self.version >= 0 else None, note=note)
-        self.version = row["version"]
+        self.version, self.snap_watermark = row["version"], watermark
         self.last_snapshot = time.monotonic()
         return row
 
@@ -189,11 +199,11 @@ class OnlineLearner:
         if policy.contextual and policy.n_features != self.policy.n_features:
             raise ValueError(f"model expects {policy.n_features} features, service serves {self.policy.n_features}")
         self.policy = policy
-        self.version = version
+        self.version, self.snap_watermark = version, self.watermark
         self.last_snapshot = time.monotonic()
 
     def state(self) -> dict[str, Any]:
-        return {"version": self.version, "name": f"v{self.version}", "watermark": self.watermark,
+        return {"version": self.version, "name": self.version_name, "watermark": self.watermark,
                 "pending": len(self.pending), "learned": self.learned, "replayed": self.replayed,
                 "skipped": self.skipped,
                 "policy": type(self.policy).__name__, "updates": int(self.policy.t_),

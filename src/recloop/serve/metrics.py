@@ -28,12 +28,23 @@ class ServeMetrics:
         self.version = Gauge("recloop_model_version", "active model version", registry=r)
         self.batch = Histogram("recloop_store_batch_size", "requests per store transaction",
                                buckets=(1, 2, 4, 8, 16, 32, 64, 128, 256, 512), registry=r)
+        self._children: dict[tuple, tuple] = {}  # labelled series by (route, method, status): labels() is slow
+        self._explicit, self._default = self.rewards.labels("explicit"), self.rewards.labels("default")
         self._recent: deque[float] = deque(maxlen=ctr_window)
         ctr = Gauge("recloop_ctr", f"mean reward of the last {ctr_window} joined events", registry=r)
         ctr.set_function(self.ctr)
 
+    def request(self, route: str, method: str, status: int, seconds: float) -> None:
+        key = (route, method, status)
+        series = self._children.get(key)
+        if series is None:
+            series = self._children[key] = (self.requests.labels(route, method, str(status)),
+                                             self.latency.labels(route))
+        series[0].inc()
+        series[1].observe(seconds)
+
     def joined(self, value: float, is_default: bool) -> None:
-        self.rewards.labels("default" if is_default else "explicit").inc()
+        (self._default if is_default else self._explicit).inc()
         self.reward_sum.inc(value)
         self._recent.append(value)
 

@@ -22,11 +22,13 @@ from __future__ import annotations
 import json
 import time
 import zlib
-from dataclasses import dataclass
+from collections import namedtuple
+from dataclasses import dataclass, field
 from typing import Any, Iterator, Sequence
 
 import numpy as np
-from sqlalchemy import (Boolean, Column, bindparam, Float, Index, Integer, LargeBinary, MetaData, String, Table, Text, cast,
+import orjson
+from sqlalchemy import (Boolean, Column, Float, Index, Integer, LargeBinary, MetaData, String, Table, Text, cast,
                         create_engine, event, func, select, text)
 from sqlalchemy.engine import Engine
 
@@ -91,6 +93,8 @@ class Decision:
     model_version: str
     request_hash: str
     ts: float = 0.0
+    # the candidates' features already packed (pack_features), when the caller has them
+    packed: tuple[bytes | None, int] | None = field(default=None, compare=False, repr=False)
 
     @property
     def chosen(self) -> str:
@@ -118,16 +122,44 @@ class Joined:
     is_default: bool = False
 
 
-# The write path's statements, built once: constructing a statement costs more than
-# running it against SQLite ("expanding" binds take a list of any length).
-_Q_DECISIONS = select(decisions).where(decisions.c.event_id.in_(bindparam("ids", expanding=True)))
-_Q_JOIN = (select(decisions.c.event_id, decisions.c.context, decisions.c.chosen, decisions.c.propensity,
-                  rewards.c.value, rewards.c.seq, rewards.c.is_default)
-           .outerjoin(rewards, rewards.c.event_id == decisions.c.event_id)
-           .where(decisions.c.event_id.in_(bindparam("ids", expanding=True))))
-# executemany + RETURNING in parameter order: every new seq, in order, in one statement
-_Q_INSERT_REWARDS = rewards.insert().returning(rewards.c.seq, sort_by_parameter_order=True)
-_Q_INSERT_DECISIONS = decisions.insert()
+# The write path's SQL, as plain DBAPI text (see Store._writer_conn).
+_D_COLS = ("event_id", "ts", "context", "candidates", "features", "features_dim", "ranking", "chosen", "propensity",
+           "model_version", "request_hash")
+_DecisionRow = namedtuple("_DecisionRow", _D_COLS)
+_JoinRow = namedtuple("_JoinRow", "event_id context chosen propensity value seq is_default")
+
+
+class _WriteSQL:
+    """Statements of the write path for one backend (``?`` for sqlite3, ``%s`` for psycopg)."""
+
+    def __init__(self, is_sqlite: bool, schema: str | None):
+        self.ph = "?" if is_sqlite else "%s"
+        prefix = f'"{schema}".' if schema else ""
+        self.d, self.r = prefix + decisions.name, prefix + rewards.name
+        self.insert_decisions = (f"INSERT INTO {self.d} ({', '.join(_D_COLS)}) "
+                                 f"VALUES ({', '.join([self.ph] * len(_D_COLS))})")
+        self.insert_rewards = (f"INSERT INTO {self.r} (seq, event_id, value, item_id, ts, is_default) "
+                               f"VALUES ({', '.join([self.ph] * 6)})")
+        self.max_seq = f"SELECT COALESCE(MAX(seq), 0) FROM {self.r}"
+        self._in: dict[int, str] = {}
+
+    def _ids(self, n: int) -> str:
+        s = self._in.get(n)
+        if s is None:
+            s = self._in[n] = ", ".join([self.ph] * n)
+        return s
+
+    def decisions_by_id(self, n: int) -> str:
+        return f"SELECT {', '.join(_D_COLS)} FROM {self.d} WHERE event_id IN ({self._ids(n)})"
+
+    def join(self, n: int) -> str:
+        return (f"SELECT d.event_id, d.context, d.chosen, d.propensity, r.value, r.seq, r.is_default "
+                f"FROM {self.d} d LEFT JOIN {self.r} r ON r.event_id = d.event_id "
+                f"WHERE d.event_id IN ({self._ids(n)})")
+
+
+def _write_sql(is_sqlite: bool, schema: str | None) -> _WriteSQL:
+    return _WriteSQL(is_sqlite, schema)
 
 # Outcome codes of write_batch, one per input
 STORED, SAME, CONFLICT, UNKNOWN, WRONG_ITEM = "stored", "same", "conflict", "unknown", "wrong_item"
@@ -170,6 +202,8 @@ class Store:
         if schema:
             engine = engine.execution_options(schema_translate_map={None: schema})
         self.engine: Engine = engine
+        self._raw: Any = None  # the write path's DBAPI connection (see _writer_conn)
+        self._next_seq: int | None = None
 
     def create(self) -> "Store":
         if self.schema:
@@ -186,6 +220,7 @@ class Store:
             _meta.drop_all(self.engine)
 
     def close(self) -> None:
+        self._drop_writer_conn()
         self.release_writer()
         self.engine.dispose()
 
@@ -229,6 +264,32 @@ class Store:
             claim.close()  # closes the file (flock released) or the session (advisory lock released)
 
     # ------------------------------------------------------------ the one write path
+    def _writer_conn(self) -> Any:
+        """The DBAPI connection of the write path, kept open between batches.
+
+        The write path speaks plain DBAPI (``executemany`` with fixed SQL text, which
+        sqlite3 caches and psycopg prepares): SQLAlchemy's per-execution compile and
+        bind processing cost more CPU than the database's own work, on the thread
+        that shares the GIL with request handling.
+        """
+        if self._raw is None:
+            self._raw = self.engine.raw_connection()
+            self._sql = _write_sql(self.is_sqlite, self.schema)
+            self._next_seq = None
+        return self._raw
+
+    def _drop_writer_conn(self) -> None:
+        raw, self._raw, self._next_seq = self._raw, None, None
+        if raw is not None:
+            try:
+                raw.rollback()
+                raw.close()
+            except Exception:  # noqa: BLE001 - a broken connection is thrown away either way
+                try:
+                    raw.invalidate()
+                except Exception:  # noqa: BLE001
+                    pass
+
     def write_batch(self, new_decisions: Sequence[Decision], new_rewards: Sequence[RewardIn],
                     ) -> tuple[list[tuple[str, Decision | None]], list[tuple[str, Any]], list[Joined]]:
         """Store decisions, then rewards, in one transaction.
@@ -238,60 +299,86 @@ class Store:
         ``(CONFLICT, stored)``; per reward ``(STORED, seq)``, ``(SAME, seq)``,
         ``(CONFLICT, {value, is_default})``, ``(UNKNOWN, None)`` or ``(WRONG_ITEM, chosen id)``;
         and the newly joined pairs in ``seq`` order, for the learner.
+
+        Reward ``seq`` numbers are assigned here (the last stored one plus 1, 2, ...):
+        this store has one writer (:meth:`claim_writer`), and explicit numbers keep the
+        batch one ``executemany`` on every backend.
         """
+        raw = self._writer_conn()
+        try:
+            out = self._write_batch(raw, new_decisions, new_rewards)
+            raw.commit()
+        except BaseException:
+            self._drop_writer_conn()  # rolled back; the next batch starts on a fresh connection
+            raise
+        if out[2]:
+            self._next_seq = out[2][-1].seq + 1
+        return out
+
+    def _write_batch(self, raw: Any, new_decisions: Sequence[Decision], new_rewards: Sequence[RewardIn]):
+        sql = self._sql
         now = time.time()
         d_out: list[tuple[str, Decision | None]] = []
         r_out: list[tuple[str, Any]] = []
         joined: list[Joined] = []
-        with self.engine.begin() as conn:
-            ids = [d.event_id for d in new_decisions if d.request_hash != "-"]  # "-": a server-made uuid
-            existing = {row.event_id: row for row in conn.execute(_Q_DECISIONS, {"ids": ids})} if ids else {}
-            rows, seen = [], {}
-            for d in new_decisions:
-                prev = existing.get(d.event_id) or seen.get(d.event_id)
-                if prev is not None:
-                    old = prev if isinstance(prev, Decision) else _decision_from_row(prev)
-                    d_out.append((SAME if old.request_hash == d.request_hash else CONFLICT, old))
-                    continue
-                stored = Decision(**{**_fields(d), "ts": now})
-                seen[d.event_id] = stored
-                rows.append(_decision_row(stored))
-                d_out.append((STORED, None))
-            if rows:
-                conn.execute(_Q_INSERT_DECISIONS, rows)
+        cur = raw.cursor()
+        if self.is_sqlite:
+            cur.execute("BEGIN IMMEDIATE")
+        ids = [d.event_id for d in new_decisions if d.request_hash != "-"]  # "-": a server-made uuid
+        existing = {}
+        if ids:
+            cur.execute(sql.decisions_by_id(len(ids)), ids)
+            existing = {row[0]: _DecisionRow(*row) for row in cur.fetchall()}
+        rows, seen = [], {}
+        for d in new_decisions:
+            prev = existing.get(d.event_id) or seen.get(d.event_id)
+            if prev is not None:
+                old = prev if isinstance(prev, Decision) else _decision_from_row(prev)
+                d_out.append((SAME if old.request_hash == d.request_hash else CONFLICT, old))
+                continue
+            seen[d.event_id] = d  # a twin later in this batch is answered with this one
+            rows.append(_decision_row(d, now))
+            d_out.append((STORED, None))
+        if rows:
+            cur.executemany(sql.insert_decisions, rows)
 
-            if new_rewards:
-                ev = list({r.event_id for r in new_rewards})
-                dec, have = {}, {}
-                for row in conn.execute(_Q_JOIN, {"ids": ev}):  # each event's decision and reward, if any
-                    dec[row.event_id] = row
-                    if row.seq is not None:
-                        have[row.event_id] = row
-                fresh: list[tuple[int, RewardIn, Any]] = []
-                for i, r in enumerate(new_rewards):
-                    d = dec.get(r.event_id)
-                    if d is None:
-                        r_out.append((UNKNOWN, None))
-                        continue
-                    if r.item_id is not None and r.item_id != d.chosen:
-                        r_out.append((WRONG_ITEM, d.chosen))
-                        continue
-                    prev = have.get(r.event_id)
-                    if prev is not None:
-                        r_out.append((SAME, prev.seq) if prev.value == r.value
-                                     else (CONFLICT, {"value": prev.value, "is_default": prev.is_default}))
-                        continue
-                    have[r.event_id] = _Pending(r.value, r.is_default)
-                    fresh.append((i, r, d))
-                    r_out.append((STORED, None))
-                if fresh:
-                    seqs = conn.execute(
-                        _Q_INSERT_REWARDS,
-                        [{"event_id": r.event_id, "value": r.value, "item_id": d.chosen, "ts": now,
-                          "is_default": r.is_default} for _, r, d in fresh]).scalars().all()
-                    for (i, r, d), seq in zip(fresh, seqs):
-                        r_out[i] = (STORED, seq)
-                        joined.append(Joined(seq, _feedback(d, r.value), r.received, r.is_default))
+        if new_rewards:
+            ev = list({r.event_id for r in new_rewards})
+            dec, have = {}, {}
+            cur.execute(sql.join(len(ev)), ev)
+            for row in cur.fetchall():  # each event's decision and reward, if any
+                row = _JoinRow(*row)
+                dec[row.event_id] = row
+                if row.seq is not None:
+                    have[row.event_id] = row
+            fresh: list[tuple[int, RewardIn, Any]] = []
+            for i, r in enumerate(new_rewards):
+                d = dec.get(r.event_id)
+                if d is None:
+                    r_out.append((UNKNOWN, None))
+                    continue
+                if r.item_id is not None and r.item_id != d.chosen:
+                    r_out.append((WRONG_ITEM, d.chosen))
+                    continue
+                prev = have.get(r.event_id)
+                if prev is not None:
+                    r_out.append((SAME, prev.seq) if prev.value == r.value
+                                 else (CONFLICT, {"value": prev.value, "is_default": bool(prev.is_default)}))
+                    continue
+                have[r.event_id] = _Pending(r.value, r.is_default)
+                fresh.append((i, r, d))
+                r_out.append((STORED, None))
+            if fresh:
+                if self._next_seq is None:
+                    cur.execute(sql.max_seq)
+                    self._next_seq = int(cur.fetchone()[0]) + 1
+                seq0 = self._next_seq
+                cur.executemany(sql.insert_rewards, [(seq0 + j, r.event_id, r.value, d.chosen, now, r.is_default)
+                                                     for j, (_, r, d) in enumerate(fresh)])
+                for j, (i, r, d) in enumerate(fresh):
+                    r_out[i] = (STORED, seq0 + j)
+                    joined.append(Joined(seq0 + j, _feedback(d, r.value), r.received, r.is_default))
+        cur.close()
         return d_out, r_out, joined
 
     # ------------------------------------------------------------ reads
@@ -397,31 +484,26 @@ class _Pending:
         return None
 
 
-def _fields(d: Decision) -> dict:
-    return {f: getattr(d, f) for f in Decision.__slots__}
+def _decision_row(d: Decision, ts: float) -> tuple:
+    """The row of ``d``, decided at ``ts``, in ``_D_COLS`` order."""
+    feats, dim = d.packed if d.packed is not None else pack_features([f for _, f in d.candidates])
+    return (d.event_id, ts, np.asarray(d.context, dtype=np.float64).tobytes(),
+            orjson.dumps([c for c, _ in d.candidates]).decode(), feats, dim,
+            orjson.dumps(list(zip(d.items, d.scores, d.propensities))).decode(),
+            d.chosen, d.propensities[0], d.model_version, d.request_hash)
 
 
-def _decision_row(d: Decision) -> dict:
-    feats, dim = _pack_features([f for _, f in d.candidates])
-    return {
-        "event_id": d.event_id, "ts": d.ts, "context": np.asarray(d.context, dtype=np.float64).tobytes(),
-        "candidates": json.dumps([c for c, _ in d.candidates]), "features": feats, "features_dim": dim,
-        "ranking": json.dumps(list(zip(d.items, d.scores, d.propensities))),
-        "chosen": d.chosen, "propensity": d.propensities[0], "model_version": d.model_version,
-        "request_hash": d.request_hash,
-    }
-
-
-def _pack_features(feats: list[list[float] | None]) -> tuple[bytes | None, int]:
+def pack_features(feats: list[list[float] | None]) -> tuple[bytes | None, int]:
+    """Candidate features as float64 bytes (rows NaN-padded to the longest) and that length."""
+    try:  # the common case: every candidate has features of one (non-zero) length
+        arr = np.array(feats, dtype=np.float64)
+        if arr.ndim == 2 and arr.shape[1]:
+            return arr.tobytes(), arr.shape[1]
+    except (TypeError, ValueError):
+        pass
     dim = max((len(f) for f in feats if f is not None), default=0)
     if dim == 0:
         return None, 0
-    try:  # the common case: every candidate has features of one length
-        arr = np.array(feats, dtype=np.float64)
-        if arr.shape == (len(feats), dim):
-            return arr.tobytes(), dim
-    except (TypeError, ValueError):
-        pass
     out = np.full((len(feats), dim), np.nan)
     for i, f in enumerate(feats):
         if f is not None:
