@@ -16,7 +16,7 @@ from typing import Any
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from recloop.serve.store import unpack_context
+from recloop.serve.records import unpack_context
 
 LOG_SCHEMA = pa.schema([
     ("event_id", pa.string()),

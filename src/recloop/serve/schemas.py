@@ -11,7 +11,7 @@ import numpy as np
 import orjson
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, StrictInt, StrictStr
 
-from recloop.serve.store import pack_features
+from recloop.serve.records import pack_features
 
 EVENT_ID_PATTERN = r"^[A-Za-z0-9._:\-]{1,128}$"
 

@@ -23,7 +23,6 @@ import json
 import time
 import zlib
 from collections import namedtuple
-from dataclasses import dataclass, field
 from typing import Any, Iterator, Sequence
 
 import numpy as np
@@ -33,6 +32,8 @@ from sqlalchemy import (Boolean, Column, Float, Index, Integer, LargeBinary, Met
 from sqlalchemy.engine import Engine
 
 from recloop.core.types import Feedback
+from recloop.serve.records import (Decision, Joined, RewardIn, pack_features, unpack_context,
+                                   unpack_features)
 
 _meta = MetaData()
 
@@ -78,48 +79,6 @@ models = Table(
 )
 
 Index("ix_recloop_rewards_ts", rewards.c.ts)
-
-
-@dataclass(frozen=True, slots=True)
-class Decision:
-    """One ranked request, as stored."""
-
-    event_id: str
-    context: list[float]
-    candidates: list[tuple[str, list[float] | None]]
-    items: list[str]
-    scores: list[float]
-    propensities: list[float]
-    model_version: str
-    request_hash: str
-    ts: float = 0.0
-    # the candidates' features already packed (pack_features), when the caller has them
-    packed: tuple[bytes | None, int] | None = field(default=None, compare=False, repr=False)
-
-    @property
-    def chosen(self) -> str:
-        return self.items[0]
-
-
-@dataclass(frozen=True, slots=True)
-class RewardIn:
-    """A reward as received (``item_id=None``: the chosen item)."""
-
-    event_id: str
-    value: float
-    item_id: str | None = None
-    is_default: bool = False
-    received: float = 0.0  # perf_counter at arrival, for the learning-lag metric
-
-
-@dataclass(frozen=True, slots=True)
-class Joined:
-    """A (decision, reward) pair committed under reward sequence number ``seq``."""
-
-    seq: int
-    feedback: Feedback
-    received: float = 0.0
-    is_default: bool = False
 
 
 # The write path's SQL, as plain DBAPI text (see Store._writer_conn).
@@ -493,32 +452,6 @@ def _decision_row(d: Decision, ts: float) -> tuple:
             d.chosen, d.propensities[0], d.model_version, d.request_hash)
 
 
-def pack_features(feats: list[list[float] | None]) -> tuple[bytes | None, int]:
-    """Candidate features as float64 bytes (rows NaN-padded to the longest) and that length."""
-    try:  # the common case: every candidate has features of one (non-zero) length
-        arr = np.array(feats, dtype=np.float64)
-        if arr.ndim == 2 and arr.shape[1]:
-            return arr.tobytes(), arr.shape[1]
-    except (TypeError, ValueError):
-        pass
-    dim = max((len(f) for f in feats if f is not None), default=0)
-    if dim == 0:
-        return None, 0
-    out = np.full((len(feats), dim), np.nan)
-    for i, f in enumerate(feats):
-        if f is not None:
-            out[i, :len(f)] = f  # shorter vectors are NaN-padded
-    return out.tobytes(), dim
-
-
-def unpack_features(blob: bytes | None, dim: int, n: int) -> list[list[float] | None]:
-    """Candidate features as stored (None for a candidate sent without features)."""
-    if blob is None or dim == 0:
-        return [None] * n
-    arr = np.frombuffer(blob, dtype=np.float64).reshape(n, dim)
-    return [None if np.isnan(row).all() else row[~np.isnan(row)].tolist() for row in arr]
-
-
 def _decision_from_row(row: Any) -> Decision:
     ranking = json.loads(row.ranking)
     ids = json.loads(row.candidates)
@@ -528,10 +461,6 @@ def _decision_from_row(row: Any) -> Decision:
         items=[r[0] for r in ranking], scores=[r[1] for r in ranking], propensities=[r[2] for r in ranking],
         model_version=row.model_version, request_hash=row.request_hash, ts=row.ts,
     )
-
-
-def unpack_context(blob: bytes) -> np.ndarray:
-    return np.frombuffer(blob, dtype=np.float64).copy()  # a writable copy, not a view of the row
 
 
 def _feedback(row: Any, value: float) -> Feedback:

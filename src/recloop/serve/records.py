@@ -1,0 +1,86 @@
+"""What the service stores, as Python records, and the byte packing of their vectors.
+
+Kept apart from the store's SQL so the request path (schemas, writer) can build records
+without the database layer. Vectors are stored as float64 bytes: printing 20 x 16 floats
+as JSON cost more than the rest of a decision row together.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from recloop.core.types import Feedback
+
+
+@dataclass(frozen=True, slots=True)
+class Decision:
+    """One ranked request, as stored."""
+
+    event_id: str
+    context: list[float]
+    candidates: list[tuple[str, list[float] | None]]
+    items: list[str]
+    scores: list[float]
+    propensities: list[float]
+    model_version: str
+    request_hash: str
+    ts: float = 0.0
+    # the candidates' features already packed (pack_features), when the caller has them
+    packed: tuple[bytes | None, int] | None = field(default=None, compare=False, repr=False)
+
+    @property
+    def chosen(self) -> str:
+        return self.items[0]
+
+
+@dataclass(frozen=True, slots=True)
+class RewardIn:
+    """A reward as received (``item_id=None``: the chosen item)."""
+
+    event_id: str
+    value: float
+    item_id: str | None = None
+    is_default: bool = False
+    received: float = 0.0  # perf_counter at arrival, for the learning-lag metric
+
+
+@dataclass(frozen=True, slots=True)
+class Joined:
+    """A (decision, reward) pair committed under reward sequence number ``seq``."""
+
+    seq: int
+    feedback: Feedback
+    received: float = 0.0
+    is_default: bool = False
+
+
+def pack_features(feats: list[list[float] | None]) -> tuple[bytes | None, int]:
+    """Candidate features as float64 bytes (rows NaN-padded to the longest) and that length."""
+    try:  # the common case: every candidate has features of one (non-zero) length
+        arr = np.array(feats, dtype=np.float64)
+        if arr.ndim == 2 and arr.shape[1]:
+            return arr.tobytes(), arr.shape[1]
+    except (TypeError, ValueError):
+        pass
+    dim = max((len(f) for f in feats if f is not None), default=0)
+    if dim == 0:
+        return None, 0
+    out = np.full((len(feats), dim), np.nan)
+    for i, f in enumerate(feats):
+        if f is not None:
+            out[i, :len(f)] = f  # shorter vectors are NaN-padded
+    return out.tobytes(), dim
+
+
+def unpack_features(blob: bytes | None, dim: int, n: int) -> list[list[float] | None]:
+    """Candidate features as stored (None for a candidate sent without features)."""
+    if blob is None or dim == 0:
+        return [None] * n
+    arr = np.frombuffer(blob, dtype=np.float64).reshape(n, dim)
+    return [None if np.isnan(row).all() else row[~np.isnan(row)].tolist() for row in arr]
+
+
+def unpack_context(blob: bytes) -> np.ndarray:
+    return np.frombuffer(blob, dtype=np.float64).copy()  # a writable copy, not a view of the row
