@@ -50,9 +50,9 @@ class SQN(NeuralRecommender):
     name = "sqn"
 
     def __init__(self, *, encoder: str = "gru", head: str = "sqn", dim: int = 64, dropout: float = 0.3,
-                 max_len: int = 50, batch_size: int = 64, lr: float = 3e-3, gamma: float = 0.5,
+                 max_len: int = 50, batch_size: int = 128, lr: float = 3e-3, gamma: float = 0.5,
                  q_weight: float = 1.0, tau: float = 0.01, like_threshold: float = 4.0, rank_with: str = "ce",
-                 sac_warmup: int = 500, weight_decay: float = 0.0, epochs: int = 200, patience: int = 5,
+                 sac_warmup: int = 100, weight_decay: float = 0.0, epochs: int = 200, patience: int = 10,
                  seed: int = 0):
         if rank_with not in ("ce", "q"):
             raise ValueError(f"rank_with must be 'ce' or 'q', got {rank_with!r}")
