@@ -11,8 +11,11 @@ process (torch with one thread), RecBole's models included, so neighbours' load 
 machine does not tilt the comparison. Each trained model also plays --episodes episodes on the fitted
 user simulator (``recloop.envs.movielens.MovieLensSimulator``): long-term return.
 
-    .venv/bin/python benchmarks/movielens_ranking.py --budget 30 --seeds 0 1 2 --recbole-seeds 0 \
+    .venv/bin/python benchmarks/movielens_ranking.py --budget 120 --seeds 0 1 2 --recbole-seeds 0 \
         --episodes 20 --workers 4
+
+Several invocations with ``--append`` (e.g. one seed each, under the benchmark lock) merge into
+one JSON; ``--render`` rewrites the markdown table from the JSON without training anything.
 """
 
 from __future__ import annotations
@@ -21,6 +24,7 @@ import argparse
 import json
 import os
 import platform
+import shlex
 import subprocess
 import sys
 import tempfile
@@ -171,7 +175,8 @@ def markdown(summary: dict, args: argparse.Namespace, refs: dict) -> str:
         kind = "RecBole 1.2.1" if name.startswith("recbole") else ("RL" if parse_model(name)[0] in RL else "supervised")
         sim = f"{e['sim_return'][0]:.2f} ± {e['sim_return'][1]:.2f}" if "sim_return" in e else "n/a"
         ep = f"{e['epochs'][0]:.0f}" if "epochs" in e else "-"
-        budget = f"{e['budget_cpu_s'][0]:g}" if "budget_cpu_s" in e else "-"
+        trained = e.get("epochs", [1])[0] > 0  # pop and item-kNN have nothing to train
+        budget = f"{e['budget_cpu_s'][0]:g}" if "budget_cpu_s" in e and trained else "-"
         spent = f"{e['train_cpu_s'][0]:.0f}" if "train_cpu_s" in e else "-"
         lines.append(f"| {name} | {kind} | {budget} | {spent} | {cell(e, 'test', 'hr@10')} | {cell(e, 'test', 'ndcg@10')} | {cell(e, 'test', 'mrr@10')} "
                      f"| {cell(e, 'test', 'coverage@10')} | {cell(e, 'test_seen_filtered', 'ndcg@10')} "
@@ -180,6 +185,20 @@ def markdown(summary: dict, args: argparse.Namespace, refs: dict) -> str:
         lines += ["", f"Simulator references ({args.episodes} episodes): random {refs['random']:.2f}, "
                       f"greedy on the true expected reward {refs['greedy-oracle']:.2f}."]
     return "\n".join(lines) + "\n"
+
+
+def write_markdown(path: str, table: str) -> None:
+    """The table, then whatever follows a ``## Reading the table`` heading already in the file
+    (the hand-written reading of the numbers survives a re-run)."""
+    target = Path(path)
+    tail = ""
+    if target.exists() and "\n## Reading the table" in target.read_text():
+        tail = "\n## Reading the table" + target.read_text().split("\n## Reading the table", 1)[1]
+    target.parent.mkdir(parents=True, exist_ok=True)
+    target.write_text("# MovieLens-100k ranking results\n\n"
+                      "Produced by `benchmarks/movielens_ranking.py` (see docs/movielens.md for the protocol); the "
+                      "commands and load averages of each invocation are in `benchmarks/results/movielens_ranking.json`.\n\n"
+                      + table + tail)
 
 
 def main() -> None:
@@ -195,7 +214,13 @@ def main() -> None:
     ap.add_argument("--episodes", type=int, default=100)
     ap.add_argument("--out", default=str(ROOT / "benchmarks/results/movielens_ranking.json"))
     ap.add_argument("--markdown", default=str(ROOT / "docs/movielens_results.md"))
+    ap.add_argument("--render", action="store_true", help="only rewrite --markdown from --out")
     args = ap.parse_args()
+    if args.render:
+        result = json.loads(Path(args.out).read_text())
+        args.episodes = result["episodes"]
+        write_markdown(args.markdown, markdown(result["summary"], args, result["simulator_references"]))
+        return
     from recloop.data.movielens import ensure_ml100k
 
     ensure_ml100k()  # fetch/extract once, before workers race for it
@@ -216,7 +241,7 @@ def main() -> None:
             print(json.dumps({k: r[k] for k in r if k in ("model", "seed", "test", "test_seen_filtered", "sim_return", "error")}),
                   file=sys.stderr, flush=True)
         refs = refs_job.result()
-    invocation = {"command": " ".join(["benchmarks/movielens_ranking.py", *sys.argv[1:]]), "load_before": load_before,
+    invocation = {"command": shlex.join(["benchmarks/movielens_ranking.py", *sys.argv[1:]]), "load_before": load_before,
                   "load_after": os.getloadavg(), "wall_s": time.perf_counter() - start}
     invocations = [invocation]
     if args.append and Path(args.out).exists():
@@ -235,10 +260,7 @@ def main() -> None:
               "invocations": invocations, "simulator_references": refs, "summary": summary, "runs": runs}
     Path(args.out).parent.mkdir(parents=True, exist_ok=True)
     Path(args.out).write_text(json.dumps(result, indent=1))
-    md = markdown(summary, args, refs)
-    Path(args.markdown).parent.mkdir(parents=True, exist_ok=True)
-    Path(args.markdown).write_text("# MovieLens-100k ranking results\n\n"
-                                   "Produced by `benchmarks/movielens_ranking.py` (see docs/movielens.md for the protocol).\n\n" + md)
+    write_markdown(args.markdown, markdown(summary, args, refs))
     print(json.dumps({k: v for k, v in result.items() if k != "runs"}, indent=1))
 
 
