@@ -172,7 +172,10 @@ def markdown(summary: dict, args: argparse.Namespace, refs: dict) -> str:
         if "error" in e and "test" not in e:
             lines.append(f"| {name} | - | failed: {e['error'].strip().splitlines()[-1][:80] if e['error'].strip() else '?'} |||||||||")
             continue
-        kind = "RecBole 1.2.1" if name.startswith("recbole") else ("RL" if parse_model(name)[0] in RL else "supervised")
+        base, extra = parse_model(name) if not name.startswith("recbole") else (name, {})
+        kind = ("RecBole 1.2.1" if name.startswith("recbole") else
+                "control: no RL loss" if base in RL and extra.get("q_weight") == 0 else
+                "RL" if base in RL else "supervised")
         sim = f"{e['sim_return'][0]:.2f} ± {e['sim_return'][1]:.2f}" if "sim_return" in e else "n/a"
         ep = f"{e['epochs'][0]:.0f}" if "epochs" in e else "-"
         trained = e.get("epochs", [1])[0] > 0  # pop and item-kNN have nothing to train
