@@ -11,8 +11,11 @@ process (torch with one thread), RecBole's models included, so neighbours' load 
 machine does not tilt the comparison. Each trained model also plays --episodes episodes on the fitted
 user simulator (``recloop.envs.movielens.MovieLensSimulator``): long-term return.
 
-    .venv/bin/python benchmarks/movielens_ranking.py --budget 30 --seeds 0 1 2 --recbole-seeds 0 \
+    .venv/bin/python benchmarks/movielens_ranking.py --budget 120 --seeds 0 1 2 --recbole-seeds 0 \
         --episodes 20 --workers 4
+
+Several invocations with ``--append`` (e.g. one seed each, under the benchmark lock) merge into
+one JSON; ``--render`` rewrites the markdown table from the JSON without training anything.
 """
 
 from __future__ import annotations
@@ -21,6 +24,7 @@ import argparse
 import json
 import os
 import platform
+import shlex
 import subprocess
 import sys
 import tempfile
@@ -84,11 +88,12 @@ def run_one(spec: str, seed: int, budget: float, episodes: int) -> dict:
     params = ({} if name in ("pop", "itemknn") else {"seed": seed}) | extra
     wall, cpu = time.perf_counter(), time.process_time()
     model = make_recommender(name, **params).fit(split, time_budget_s=budget)
-    out = {"model": spec, "seed": seed, "valid": evaluate(model, split, "valid"), "train_cpu_s": time.process_time() - cpu,
+    out = {"model": spec, "seed": seed, "budget_cpu_s": budget, "load_before": os.getloadavg(), "valid": evaluate(model, split, "valid"), "train_cpu_s": time.process_time() - cpu,
            "train_wall_s": time.perf_counter() - wall, "epochs": len(getattr(model, "log_", [])),
            "test": evaluate(model, split, "test"), "test_seen_filtered": evaluate(model, split, "test", exclude_history=True)}
     sim = MovieLensSimulator(ml, split, seed=0)
     out["sim_return"] = simulator_return(model, sim, episodes, seed)
+    out["load_after"] = os.getloadavg()
     return out
 
 
@@ -144,7 +149,7 @@ def summarise(runs: list[dict]) -> dict:
             if proto in rs[0]:
                 entry[proto] = {m: [float(np.mean([r[proto][m] for r in rs])), float(np.std([r[proto][m] for r in rs], ddof=1)) if len(rs) > 1 else 0.0]
                                 for m in rs[0][proto]}
-        for key in ("sim_return", "train_cpu_s", "epochs"):
+        for key in ("sim_return", "train_cpu_s", "epochs", "budget_cpu_s"):
             if key in rs[0]:
                 entry[key] = [float(np.mean([r[key] for r in rs])), float(np.std([r[key] for r in rs], ddof=1)) if len(rs) > 1 else 0.0]
         entry["seeds"] = [r["seed"] for r in rs]
@@ -158,24 +163,45 @@ def markdown(summary: dict, args: argparse.Namespace, refs: dict) -> str:
         mean, sd = entry[proto][m]
         return f"{mean:.4f} ± {sd:.4f}"
 
-    lines = [f"Budget: {args.budget:g} CPU-seconds of training per model and seed (one torch thread), "
-             f"mean ± sd over the seeds listed per row; ML-100k, chronological leave-one-out, full ranking over 1682 items, 943 test users.", "",
-             "| model | kind | HR@10 | NDCG@10 | MRR@10 | coverage@10 | NDCG@10 seen filtered | HR@10 seen filtered | sim return | epochs | seeds |",
-             "|---|---|---|---|---|---|---|---|---|---|---|"]
+    lines = ["Budget: the training CPU-seconds per model and seed in the `budget` column (one torch thread; "
+             "RecBole checks it only after an epoch, so it may overrun - see `train CPU-s`), "
+             "mean ± sd over the seeds listed per row; ML-100k, chronological leave-one-out, full ranking over 1682 items, 943 test users.", "",
+             "| model | kind | budget | train CPU-s | HR@10 | NDCG@10 | MRR@10 | coverage@10 | NDCG@10 seen filtered | HR@10 seen filtered | sim return | epochs | seeds |",
+             "|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
     for name, e in summary.items():
         if "error" in e and "test" not in e:
-            lines.append(f"| {name} | - | failed: {e['error'].strip().splitlines()[-1][:80] if e['error'].strip() else '?'} |||||||")
+            lines.append(f"| {name} | - | failed: {e['error'].strip().splitlines()[-1][:80] if e['error'].strip() else '?'} |||||||||")
             continue
-        kind = "RecBole 1.2.1" if name.startswith("recbole") else ("RL" if parse_model(name)[0] in RL else "supervised")
+        base, extra = parse_model(name) if not name.startswith("recbole") else (name, {})
+        kind = ("RecBole 1.2.1" if name.startswith("recbole") else
+                "control: no RL loss" if base in RL and extra.get("q_weight") == 0 else
+                "RL" if base in RL else "supervised")
         sim = f"{e['sim_return'][0]:.2f} ± {e['sim_return'][1]:.2f}" if "sim_return" in e else "n/a"
         ep = f"{e['epochs'][0]:.0f}" if "epochs" in e else "-"
-        lines.append(f"| {name} | {kind} | {cell(e, 'test', 'hr@10')} | {cell(e, 'test', 'ndcg@10')} | {cell(e, 'test', 'mrr@10')} "
+        trained = e.get("epochs", [1])[0] > 0  # pop and item-kNN have nothing to train
+        budget = f"{e['budget_cpu_s'][0]:g}" if "budget_cpu_s" in e and trained else "-"
+        spent = f"{e['train_cpu_s'][0]:.0f}" if "train_cpu_s" in e else "-"
+        lines.append(f"| {name} | {kind} | {budget} | {spent} | {cell(e, 'test', 'hr@10')} | {cell(e, 'test', 'ndcg@10')} | {cell(e, 'test', 'mrr@10')} "
                      f"| {cell(e, 'test', 'coverage@10')} | {cell(e, 'test_seen_filtered', 'ndcg@10')} "
                      f"| {cell(e, 'test_seen_filtered', 'hr@10')} | {sim} | {ep} | {','.join(map(str, e.get('seeds', [])))} |")
     if refs:
         lines += ["", f"Simulator references ({args.episodes} episodes): random {refs['random']:.2f}, "
                       f"greedy on the true expected reward {refs['greedy-oracle']:.2f}."]
     return "\n".join(lines) + "\n"
+
+
+def write_markdown(path: str, table: str) -> None:
+    """The table, then whatever follows a ``## Reading the table`` heading already in the file
+    (the hand-written reading of the numbers survives a re-run)."""
+    target = Path(path)
+    tail = ""
+    if target.exists() and "\n## Reading the table" in target.read_text():
+        tail = "\n## Reading the table" + target.read_text().split("\n## Reading the table", 1)[1]
+    target.parent.mkdir(parents=True, exist_ok=True)
+    target.write_text("# MovieLens-100k ranking results\n\n"
+                      "Produced by `benchmarks/movielens_ranking.py` (see docs/movielens.md for the protocol); the "
+                      "commands and load averages of each invocation are in `benchmarks/results/movielens_ranking.json`.\n\n"
+                      + table + tail)
 
 
 def main() -> None:
@@ -191,11 +217,17 @@ def main() -> None:
     ap.add_argument("--episodes", type=int, default=100)
     ap.add_argument("--out", default=str(ROOT / "benchmarks/results/movielens_ranking.json"))
     ap.add_argument("--markdown", default=str(ROOT / "docs/movielens_results.md"))
+    ap.add_argument("--render", action="store_true", help="only rewrite --markdown from --out")
     args = ap.parse_args()
+    if args.render:
+        result = json.loads(Path(args.out).read_text())
+        args.episodes = result["episodes"]
+        write_markdown(args.markdown, markdown(result["summary"], args, result["simulator_references"]))
+        return
     from recloop.data.movielens import ensure_ml100k
 
     ensure_ml100k()  # fetch/extract once, before workers race for it
-    start = time.perf_counter()
+    start, load_before = time.perf_counter(), os.getloadavg()
     with ProcessPoolExecutor(args.workers) as pool:
         jobs = [pool.submit(run_one, m, s, args.budget, args.episodes) for m in args.models for s in args.seeds]
         jobs += [pool.submit(run_recbole, m, s, args.budget) for m in args.recbole for s in (args.recbole_seeds or args.seeds)]
@@ -212,11 +244,15 @@ def main() -> None:
             print(json.dumps({k: r[k] for k in r if k in ("model", "seed", "test", "test_seen_filtered", "sim_return", "error")}),
                   file=sys.stderr, flush=True)
         refs = refs_job.result()
+    invocation = {"command": shlex.join(["benchmarks/movielens_ranking.py", *sys.argv[1:]]), "load_before": load_before,
+                  "load_after": os.getloadavg(), "wall_s": time.perf_counter() - start}
+    invocations = [invocation]
     if args.append and Path(args.out).exists():
         new = {(r["model"], r["seed"]) for r in runs}
         old = json.loads(Path(args.out).read_text())
         runs = [r for r in old["runs"] if (r["model"], r["seed"]) not in new] + runs
         refs = old.get("simulator_references", refs)
+        invocations = old.get("invocations", []) + invocations
     names = [f"recbole-{m}" for m in RECBOLE] + MODELS + args.models
     order = {m: i for i, m in reversed(list(enumerate(names)))}
     runs.sort(key=lambda r: (order.get(r["model"], 99), r["seed"]))
@@ -224,13 +260,10 @@ def main() -> None:
     result = {"benchmark": "movielens_ranking", "budget_cpu_s": args.budget, "seeds": args.seeds,
               "recbole_seeds": args.recbole_seeds or args.seeds, "episodes": args.episodes,
               "machine": f"{platform.machine()}, {os.cpu_count()} cores (shared with other jobs)",
-              "wall_s": time.perf_counter() - start, "simulator_references": refs, "summary": summary, "runs": runs}
+              "invocations": invocations, "simulator_references": refs, "summary": summary, "runs": runs}
     Path(args.out).parent.mkdir(parents=True, exist_ok=True)
     Path(args.out).write_text(json.dumps(result, indent=1))
-    md = markdown(summary, args, refs)
-    Path(args.markdown).parent.mkdir(parents=True, exist_ok=True)
-    Path(args.markdown).write_text("# MovieLens-100k ranking results\n\n"
-                                   "Produced by `benchmarks/movielens_ranking.py` (see docs/movielens.md for the protocol).\n\n" + md)
+    write_markdown(args.markdown, markdown(summary, args, refs))
     print(json.dumps({k: v for k, v in result.items() if k != "runs"}, indent=1))
 
 

@@ -116,3 +116,38 @@ def test_real_ml100k():
     split = leave_one_out(ml)
     assert len(split.eval_users) == 943
     assert ml.titles[ml.item_index(1)] == "Toy Story"
+
+
+def test_metadata_item_embeddings_are_cached_cosines_of_genres_and_decade(tmp_path, write_grouplens):
+    from recloop.data.movielens import metadata_item_embeddings
+
+    write_grouplens(tmp_path / "ml", ROWS + [(2, 13, 4, 40)])
+    ml = load_movielens(tmp_path / "ml")
+    emb = metadata_item_embeddings(ml, cache=tmp_path / "cache")
+    assert emb.shape == (ml.n_items, len(ml.genre_names) + 9) and emb.dtype == np.float32
+    np.testing.assert_allclose(np.linalg.norm(emb, axis=1), 1.0, rtol=1e-6)
+    # Items 10 and 12 (1990, 1992): same genres, same decade -> identical; item 7 is from 1995
+    # too; every toy film shares the genres, so all cosines are at least the genre half (0.5).
+    a, b = ml.item_index(10), ml.item_index(12)
+    np.testing.assert_allclose(emb[a], emb[b])
+    assert np.all(emb @ emb.T >= 0.5 - 1e-6)
+    # Cached: a second call reads the file (proved by editing it), and use_cache=False recomputes.
+    (path,) = (tmp_path / "cache" / "embeddings").glob("*.npy")
+    np.save(path, np.zeros_like(emb))
+    assert not metadata_item_embeddings(ml, cache=tmp_path / "cache").any()
+    np.testing.assert_allclose(metadata_item_embeddings(ml, cache=tmp_path / "cache", use_cache=False), emb)
+
+
+def test_metadata_embedding_decades_separate_old_and_new_films():
+    from recloop.data.movielens import MovieLens, metadata_item_embeddings
+
+    genres = np.array([[1, 0], [1, 0], [1, 0], [0, 1]], np.int8)
+    ml = MovieLens(name="toy", users=np.zeros(1, np.int64), items=np.zeros(1, np.int64),
+                   ratings=np.ones(1, np.float32), timestamps=np.zeros(1, np.int64), user_ids=np.array([1]),
+                   item_ids=np.arange(4), titles=("a", "b", "c", "d"), years=np.array([1925, 1995, 1999, 0]),
+                   genres=genres, genre_names=("x", "y"), user_features={})
+    emb = metadata_item_embeddings(ml, use_cache=False)
+    cos = emb @ emb.T
+    assert cos[1, 2] == pytest.approx(1.0)   # same genre, same decade
+    assert cos[0, 1] == pytest.approx(0.5)   # same genre, different decade
+    assert cos[2, 3] == pytest.approx(0.0, abs=1e-7)  # nothing shared (year unknown)

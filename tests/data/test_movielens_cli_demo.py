@@ -62,3 +62,19 @@ def test_demo_stage_on_ml100k(tmp_path, monkeypatch):
     assert section.images[0].exists()
     knn, pop = section.rows[1], section.rows[0]
     assert knn["ndcg@10"] > pop["ndcg@10"]
+
+
+def test_train_takes_hyper_parameters(tmp_path, write_grouplens):
+    data = tmp_path / "gl"
+    write_grouplens(data, ROWS)
+    runner = CliRunner()
+    ckpt = tmp_path / "knn.npz"
+    res = runner.invoke(app(), ["movielens", "train", "itemknn", "-p", "neighbours=3", "--data", str(data), "--out", str(ckpt)])
+    assert res.exit_code == 0, res.output
+    from recloop.agents.reco import load_recommender
+
+    assert load_recommender(ckpt).get_params()["neighbours"] == 3
+    res = runner.invoke(app(), ["movielens", "train", "itemknn", "-p", "neighbours", "--data", str(data)])
+    assert res.exit_code == 2 and "KEY=VALUE" in res.output
+    res = runner.invoke(app(), ["movielens", "train", "itemknn", "-p", "colour=3", "--data", str(data)])
+    assert res.exit_code == 2 and "colour" in res.output

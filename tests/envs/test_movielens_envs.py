@@ -90,3 +90,22 @@ def test_simulator_truth_and_boredom():
     greedy = run(lambda: int(np.argmax(sim.expected_rewards())))
     rand = run(lambda: int(sim.np_random.integers(split.n_items)))
     assert greedy > rand
+
+
+def test_registry_builds_the_movielens_envs_from_a_folder(tmp_path, monkeypatch):
+    from recloop.core.registry import make
+
+    monkeypatch.setenv("RECLOOP_CACHE", str(tmp_path / "cache"))  # the metadata embedding cache
+
+    data, _ = tiny()
+    rows = "".join(f"{u + 1}\t{i + 1}\t{int(r)}\t{t}\n" for u, i, r, t in zip(data.users, data.items, data.ratings, data.timestamps))
+    (tmp_path / "u.data").write_text(rows)
+    (tmp_path / "u.item").write_text("".join(f"{i}|Film {i} (199{i % 10})|||x|" + "|".join("1" if g == i % 19 else "0" for g in range(19)) + "\n"
+                                             for i in range(1, 13)))
+    frame = make("env", "movielens-frame", path=str(tmp_path), frame=3)
+    obs, _ = frame.reset(seed=0)
+    assert obs.shape == (3, 19 + 9 + 1)  # metadata embedding (genres + decades) + rating
+    seq = make("env", "movielens-seq", path=str(tmp_path), max_len=6)
+    assert seq.reset(seed=0)[0]["items"].shape == (6,)
+    sim = make("env", "movielens-sim", path=str(tmp_path), frame=3, dim=4)
+    check_env(sim, skip_render_check=True)

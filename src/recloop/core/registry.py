@@ -14,8 +14,10 @@ _CANONICAL: dict[str, set[str]] = {}  # names without their aliases, for listing
 _PROVIDERS: dict[str, list[str]] = {
     "policy": ["recloop.agents.bandits", "recloop.agents.tabular"],
     "env": ["recloop.envs.bandits", "recloop.envs.gridworld", "recloop.envs.trading", "recloop.envs.tabular_reco",
-            "recloop.envs.slate"],
+            "recloop.envs.slate", "recloop.envs.movielens"],
     "agent": ["recloop.agents.deep"],
+    # Next-item recommenders on logged sequences (MovieLens); torch loads only when one is built.
+    "recommender": ["recloop.agents.reco"],
 }
 _loaded: set[str] = set()
 

@@ -76,6 +76,22 @@ def recommend(
     console.print(recs)
 
 
+def _parse_params(pairs: list[str]) -> dict:
+    """``["head=sac", "q_weight=0.5"]`` -> ``{"head": "sac", "q_weight": 0.5}`` (JSON values, else strings)."""
+    import json
+
+    out = {}
+    for pair in pairs:
+        key, sep, value = pair.partition("=")
+        if not sep or not key:
+            raise ValueError(f"--param needs KEY=VALUE, got {pair!r}")
+        try:
+            out[key] = json.loads(value)
+        except json.JSONDecodeError:
+            out[key] = value
+    return out
+
+
 @ml_app.command("train")
 def train(
     model: str = typer.Argument(..., help=MODEL_HELP),
@@ -83,6 +99,8 @@ def train(
     budget: float = typer.Option(60.0, "--budget", help="Training budget in CPU seconds."),
     seed: int = typer.Option(0, "--seed", help="Random seed."),
     data: Optional[Path] = typer.Option(None, "--data", help="GroupLens folder (default: the cached ML-100k)."),
+    param: Optional[list[str]] = typer.Option(None, "--param", "-p",
+                                              help="Hyper-parameter KEY=VALUE, repeatable (e.g. -p head=sac -p q_weight=0.5)."),
 ) -> None:
     """Train a recommender on the leave-one-out split, report test HR/NDCG/MRR@10, save it."""
     from rich.console import Console
@@ -94,8 +112,11 @@ def train(
     console = Console()
     try:
         ml, split = _load(data)
-        params = {} if model.lower() in ("pop", "itemknn") else {"seed": seed}
+        params = ({} if model.lower() in ("pop", "itemknn") else {"seed": seed}) | _parse_params(param or [])
         rec = make_recommender(model, **params)
+    except TypeError as err:  # an unknown hyper-parameter name
+        console.print(f"[red]error:[/red] {model}: {err}")
+        raise typer.Exit(2) from None
     except (KeyError, ValueError, FileNotFoundError) as err:
         fail(console, err)
     with Progress(SpinnerColumn(), TextColumn("{task.description}"), TimeElapsedColumn(), console=console) as bar:

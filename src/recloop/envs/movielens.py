@@ -22,6 +22,7 @@ import gymnasium as gym
 import numpy as np
 from gymnasium import spaces
 
+from recloop.core.registry import register
 from recloop.data.movielens import MovieLens
 from recloop.data.splits import SequentialSplit
 
@@ -246,3 +247,35 @@ class MovieLensSimulator(gym.Env):
         terminated = self._patience <= 0
         truncated = self._steps >= self.episode_length and not terminated
         return self._observe(), reward, terminated, truncated, self._info()
+
+
+# ---------------------------------------------------------------------- registry factories
+# Each loads MovieLens (default: the cached ML-100k; ``path=`` a GroupLens / atomic folder) and
+# its chronological leave-one-out split when called, never at import.
+def _data_and_split(path: str | None) -> tuple[MovieLens, SequentialSplit]:
+    from recloop.data.movielens import load_movielens
+    from recloop.data.splits import leave_one_out
+
+    data = load_movielens(path)
+    return data, leave_one_out(data)
+
+
+@register("env", "movielens-frame", "movielens_frame")
+def movielens_frame_env(path: str | None = None, **params: Any) -> FrameEnv:
+    """MovieLens replay, state = last N items' metadata embeddings (genres, decade) + ratings."""
+    from recloop.data.movielens import metadata_item_embeddings
+
+    data, split = _data_and_split(path)
+    return FrameEnv(split, metadata_item_embeddings(data), **params)
+
+
+@register("env", "movielens-seq", "movielens_seq")
+def movielens_seq_env(path: str | None = None, **params: Any) -> SeqEnv:
+    """MovieLens replay, state = the user's whole recent history (padded item ids + ratings)."""
+    return SeqEnv(_data_and_split(path)[1], **params)
+
+
+@register("env", "movielens-sim", "movielens_sim", "movielens-simulator")
+def movielens_simulator(path: str | None = None, **params: Any) -> MovieLensSimulator:
+    """A user simulator fitted to MovieLens ratings (MF rating -> click, boredom, patience)."""
+    return MovieLensSimulator(*_data_and_split(path), **params)

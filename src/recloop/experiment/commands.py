@@ -110,7 +110,7 @@ def register(app: typer.Typer) -> None:
         run_demo(out, seed=seed, n_seeds=seeds, only=only.split(",") if only else None)
 
     @app.command("list")
-    def list_components(kind: str = typer.Argument("policy", help="policy, env or agent.")) -> None:
+    def list_components(kind: str = typer.Argument("policy", help="policy, env, agent or recommender.")) -> None:
         """List the registered component names (usable in configs and commands)."""
         from recloop.core.registry import lookup, names
 

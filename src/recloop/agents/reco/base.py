@@ -11,6 +11,7 @@ from typing import Any, Sequence
 import numpy as np
 
 from recloop.core import persist
+from recloop.core.registry import register
 from recloop.core.types import Recommendation
 from recloop.data.splits import SequentialSplit
 
@@ -39,6 +40,23 @@ def _resolve(name: str) -> type:
 def make_recommender(name: str, **params: Any) -> "SequentialRecommender":
     """Build a recommender by its short name (``pop``, ``gru4rec``, ``sqn`` ...)."""
     return _resolve(name)(**params)
+
+
+def _registry_factory(name: str) -> Any:
+    """A factory for ``recloop.core.registry`` that imports the class only when called, so
+    ``recloop list recommender`` works without importing torch."""
+    module, cls = MODELS[name].split(":")
+
+    def factory(**params: Any) -> "SequentialRecommender":
+        return make_recommender(name, **params)
+
+    factory.__name__ = factory.__qualname__ = cls
+    factory.__doc__ = f"Next-item recommender {cls} ({module}); fit(split), score(histories), recommend(...)."
+    return factory
+
+
+for _name in MODELS:
+    register("recommender", _name)(_registry_factory(_name))
 
 
 class SequentialRecommender(ABC):

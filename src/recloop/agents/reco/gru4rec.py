@@ -28,8 +28,8 @@ class GRU4Rec(NeuralRecommender):
 
     name = "gru4rec"
 
-    def __init__(self, *, dim: int = 64, dropout: float = 0.3, max_len: int = 50, batch_size: int = 64,
-                 lr: float = 3e-3, epochs: int = 200, patience: int = 5, seed: int = 0):
+    def __init__(self, *, dim: int = 64, dropout: float = 0.3, max_len: int = 50, batch_size: int = 128,
+                 lr: float = 3e-3, epochs: int = 200, patience: int = 10, seed: int = 0):
         self.dim, self.dropout, self.max_len, self.batch_size = dim, dropout, max_len, batch_size
         self.lr, self.epochs, self.patience, self.seed = lr, epochs, patience, seed
 

@@ -1,12 +1,24 @@
-"""SQN: self-supervised Q-learning for next-item recommendation (Xin et al., SIGIR 2020).
+"""SQN and SAC: self-supervised Q-learning / actor-critic for next-item recommendation
+(Xin et al., "Self-Supervised Reinforcement Learning for Recommender Systems", SIGIR 2020).
 
 One sequence encoder (GRU4Rec's by default, or SASRec's) feeds two heads: a supervised
 cross-entropy head over the next item and a Q-learning head whose Q(s_t, a) is trained with
 one-step TD targets ``r_t + gamma * Q'(s_{t+1}, argmax_a Q(s_{t+1}, a))`` (double Q-learning;
 the target Q' is a Polyak-averaged copy of the Q head, read on the online encoder's next
-state - the paper keeps a whole second network, which would double the cost per step). The logged next item is the action; its reward comes from
-the rating. Both losses update the encoder, so the RL signal shapes the state, and - as in the
-paper - the cross-entropy head ranks at serving time (``rank_with="q"`` ranks by Q instead).
+state - the paper keeps a whole second network, which would double the cost per step). The
+logged next item is the action; its reward comes from the rating. Both losses update the
+encoder, so the RL signal shapes the state, and - as in the paper - the cross-entropy head
+ranks at serving time (``rank_with="q"`` ranks by Q instead).
+
+``head="sac"`` is the paper's SAC variant: the cross-entropy (actor) term of each logged step
+is weighted by the critic's detached Q(s_t, a_t), so steps the critic values more pull the
+policy harder. We normalise the weights to mean 1 in the batch (the paper uses raw Q; with
+Q near 0 at the start that would stall the actor) and start weighting after ``sac_warmup``
+optimiser steps, before which the critic is still noise.
+
+Cost: the Q of the logged action is a dot product with one row of the Q head, and the target
+head is read at one action only, so the critic adds one forward-only catalogue-wide product
+(for the argmax at s_{t+1}) to the encoder's cross-entropy - not three full heads.
 """
 
 from __future__ import annotations
@@ -37,26 +49,32 @@ def rating_reward(ratings: torch.Tensor, *, like_threshold: float = 4.0, like: f
 class SQN(NeuralRecommender):
     name = "sqn"
 
-    def __init__(self, *, encoder: str = "gru", dim: int = 64, dropout: float = 0.3, max_len: int = 50,
-                 batch_size: int = 64, lr: float = 3e-3, gamma: float = 0.5, q_weight: float = 1.0,
-                 tau: float = 0.01, like_threshold: float = 4.0, rank_with: str = "ce", epochs: int = 200,
-                 patience: int = 5, seed: int = 0):
+    def __init__(self, *, encoder: str = "gru", head: str = "sqn", dim: int = 64, dropout: float = 0.3,
+                 max_len: int = 50, batch_size: int = 128, lr: float = 3e-3, gamma: float = 0.5,
+                 q_weight: float = 1.0, tau: float = 0.01, like_threshold: float = 4.0, rank_with: str = "ce",
+                 sac_warmup: int = 100, weight_decay: float = 0.0, epochs: int = 200, patience: int = 10,
+                 seed: int = 0):
         if rank_with not in ("ce", "q"):
             raise ValueError(f"rank_with must be 'ce' or 'q', got {rank_with!r}")
+        if head not in ("sqn", "sac"):
+            raise ValueError(f"head must be 'sqn' or 'sac', got {head!r}")
         if not 0.0 <= gamma < 1.0:
             raise ValueError(f"gamma must be in [0, 1), got {gamma}")
-        self.encoder, self.dim, self.dropout, self.max_len = encoder, dim, dropout, max_len
+        self.encoder, self.head, self.dim, self.dropout, self.max_len = encoder, head, dim, dropout, max_len
         self.batch_size, self.lr, self.gamma, self.q_weight, self.tau = batch_size, lr, gamma, q_weight, tau
         self.like_threshold, self.rank_with = like_threshold, rank_with
+        self.sac_warmup, self.weight_decay = sac_warmup, weight_decay
         self.epochs, self.patience, self.seed = epochs, patience, seed
 
     def _build(self, n_items: int) -> nn.Module:
         net = _Net(make_encoder(self.encoder, n_items, max_len=self.max_len, dim=self.dim, dropout=self.dropout),
                    self.dim, n_items)
         self.target_ = copy.deepcopy(net.q_head).requires_grad_(False)
+        self.steps_ = 0
         return net
 
     def _after_step(self) -> None:
+        self.steps_ += 1
         with torch.no_grad():
             for p, tp in zip(self.net_.q_head.parameters(), self.target_.parameters()):
                 tp.lerp_(p, self.tau)
@@ -68,13 +86,17 @@ class SQN(NeuralRecommender):
         reward = rating_reward(ratings[:, 1:], like_threshold=self.like_threshold)
         terminal = last[:, 1:].float()
         s, a, s2, r, d = states[valid], actions[valid], next_states[valid], reward[valid], terminal[valid]
-        ce = F.cross_entropy(item_logits(self.net_.encoder, s), a)
-        q = self.net_.q_head(s).gather(1, a[:, None]).squeeze(1)
+        ce = F.cross_entropy(item_logits(self.net_.encoder, s), a, reduction="none")
+        head = self.net_.q_head
+        q = (s * head.weight[a]).sum(1) + head.bias[a]  # Q(s, a) of the logged action only
         with torch.no_grad():
-            best_next = self.net_.q_head(s2).argmax(1, keepdim=True)  # double Q: online head picks,
-            q_next = self.target_(s2).gather(1, best_next).squeeze(1)   # target head evaluates
+            best_next = head(s2).argmax(1)  # double Q: online head picks,
+            q_next = (s2 * self.target_.weight[best_next]).sum(1) + self.target_.bias[best_next]  # target evaluates
             target = r + self.gamma * (1.0 - d) * q_next
-        return ce + self.q_weight * F.smooth_l1_loss(q, target)
+        if self.head == "sac" and self.steps_ >= self.sac_warmup:
+            w = q.detach().clamp_min(0.0)
+            ce = ce * (w / w.mean().clamp_min(1e-6))
+        return ce.mean() + self.q_weight * F.smooth_l1_loss(q, target)
 
     def _scores(self, states: torch.Tensor) -> torch.Tensor:
         if self.rank_with == "q":
@@ -84,3 +106,4 @@ class SQN(NeuralRecommender):
     def _set_state(self, state):
         super()._set_state(state)
         self.target_ = copy.deepcopy(self.net_.q_head)
+        self.steps_ = 0
