@@ -12,7 +12,7 @@ Defaults are the rl-baselines3-zoo CartPole-v1 settings (8 envs x 32 steps,
 Example:
     >>> from recloop.agents.deep import PPO
     >>> agent = PPO(seed=0).learn("CartPole-v1", total_steps=512)
-    >>> float(agent.probabilities([0.0, 0.0, 0.0, 0.0]).sum())
+    >>> round(float(agent.probabilities([0.0, 0.0, 0.0, 0.0]).sum()), 9)
     1.0
 """
 
