@@ -51,3 +51,45 @@ def test_dqn_acts_through_numpy_only_for_mlps():
 
     assert DQN(seed=0, learning_starts=10).learn(IdentityEnv(), 20)._q_numpy is not None
     assert DQN(seed=0, learning_starts=10, hidden=(8,)).learn(RecallEnv(), 20)._q_numpy is None  # GRU encoder
+
+
+@pytest.mark.parametrize("activation,ent_coef,max_norm", [("tanh", 0.0, None), ("relu", 0.01, None),
+                                                          ("tanh", 0.0, 0.05)])
+def test_numpy_ppo_gradients_match_torch_autograd(activation, ent_coef, max_norm):
+    from recloop.agents.deep.networks import clip_grads
+    from recloop.agents.deep.onpolicy import ActorCritic
+    from recloop.agents.deep.ppo_numpy import NumpyPPOGrad
+
+    torch.manual_seed(0)
+    model = ActorCritic((4,), 3, True, hidden=(16, 8), activation=activation)
+    rng = np.random.default_rng(0)
+    n, clip, vf_coef = 40, 0.2, 0.5
+    x = rng.normal(size=(n, 4)).astype(np.float32)
+    actions = rng.integers(0, 3, n)
+    old_logp = (np.log(np.full(n, 1 / 3)) + rng.normal(0, 0.3, n)).astype(np.float32)  # some ratios clip
+    adv, returns = rng.normal(size=n).astype(np.float32), rng.normal(size=n).astype(np.float32)
+    out, values = model(torch.as_tensor(x))
+    logp, entropy = model.log_prob_entropy(out, torch.as_tensor(actions))
+    ratio = (logp - torch.as_tensor(old_logp)).exp()
+    a = torch.as_tensor(adv)
+    loss = (-torch.min(ratio * a, ratio.clamp(1 - clip, 1 + clip) * a).mean()
+            + vf_coef * (values - torch.as_tensor(returns)).pow(2).mean() - ent_coef * entropy.mean())
+    loss.backward()
+    clip_grads(list(model.parameters()), max_norm)
+    expected = [p.grad.clone() for p in model.parameters()]
+    assert 0 < float(((ratio - 1).abs() > clip).float().mean()) < 1  # both branches of the min are exercised
+    grad = NumpyPPOGrad(model)
+    grad.attach()
+    got = grad(x, actions, old_logp, adv, returns, clip, vf_coef, ent_coef, max_norm)
+    assert np.isclose(got["vf"], float((values - torch.as_tensor(returns)).pow(2).mean().detach()), rtol=1e-5)
+    for p, e in zip(model.parameters(), expected):
+        assert p.grad.shape == e.shape and torch.allclose(p.grad, e, atol=1e-6, rtol=1e-4)
+
+
+def test_ppo_update_runs_through_numpy_only_for_discrete_mlps():
+    from .toy_envs import RecallEnv
+
+    assert PPO(seed=0, hidden=(8,), n_envs=2, n_steps=8, batch_size=16).learn(IdentityEnv(), 16)._numpy_grad()
+    assert PPO(seed=0, hidden=(8,), n_envs=2, n_steps=8, batch_size=16).learn(RecallEnv(), 16)._numpy_grad() is None
+    assert PPO(seed=0, hidden=(8,), n_envs=2, n_steps=8,
+               batch_size=16).learn(ContinuousIdentityEnv(), 16)._numpy_grad() is None

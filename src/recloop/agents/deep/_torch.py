@@ -19,10 +19,13 @@ __all__ = ["torch", "threads"]
 
 @contextlib.contextmanager
 def threads(n: int | None) -> Iterator[None]:
-    """Run a block with ``n`` intra-op threads, then restore the previous setting.
+    """Run a block with ``n`` intra-op threads in torch and in numpy's BLAS, then restore both.
 
     Small networks are faster on one thread: the cost of waking a thread pool
-    exceeds the work of a 64x64 matmul, and the machine is usually shared.
+    exceeds the work of a 64x64 matmul, and the machine is usually shared. The
+    BLAS limit matters because the numpy code paths (acting, PPO's gradients)
+    multiply 256x64 matrices, where OpenBLAS's threads cost several times the
+    work; it needs ``threadpoolctl`` (in the ``[deep]`` extra) and is skipped without it.
     """
     if n is None:
         yield
@@ -30,6 +33,15 @@ def threads(n: int | None) -> Iterator[None]:
     before = torch.get_num_threads()
     torch.set_num_threads(int(n))
     try:
-        yield
+        with _blas_threads(int(n)):
+            yield
     finally:
         torch.set_num_threads(before)
+
+
+def _blas_threads(n: int) -> contextlib.AbstractContextManager:
+    try:
+        from threadpoolctl import threadpool_limits
+    except ImportError:  # pragma: no cover - the [deep] extra installs it
+        return contextlib.nullcontext()
+    return threadpool_limits(limits=n, user_api="blas")

@@ -25,8 +25,9 @@ import numpy as np
 
 from recloop.agents.deep._torch import torch
 from recloop.agents.deep.callbacks import Hooks, UpdateEnd
-from recloop.agents.deep.onpolicy import (OnPolicyAgent, clip_grads, collect_rollout, linear_decay,
+from recloop.agents.deep.onpolicy import (OnPolicyAgent, PairedMLP, clip_grads, collect_rollout, linear_decay,
                                           make_runner_and_buffer, rollout_tensors, set_lr)
+from recloop.agents.deep.ppo_numpy import NumpyPPOGrad
 from recloop.core.registry import register
 
 
@@ -59,7 +60,10 @@ class PPO(OnPolicyAgent):
             last_values = collect_rollout(self, runner, buffer, hooks, self.gamma, end)
             if not buffer.full:
                 break
-            metrics = self._update(rollout_tensors(self, buffer.finish(last_values, self.gamma, self.gae_lambda)), clip)
+            data = buffer.finish(last_values, self.gamma, self.gae_lambda)
+            grad = self._numpy_grad()
+            metrics = (self._update_numpy(grad, data, clip) if grad is not None
+                       else self._update(rollout_tensors(self, data), clip))
             if hooks.callbacks:
                 hooks.emit(UpdateEnd(self.steps_, metrics))
 
@@ -94,27 +98,65 @@ class PPO(OnPolicyAgent):
                     "losses/clip_frac": float(((ratio - 1).abs() > clip).float().mean()),
                     "losses/kl": self._approx_kl(log_ratio, ratio), "charts/epochs": float(epoch + 1)}
 
-    def _minibatches(self, data: dict[str, torch.Tensor], n: int):
+    def _numpy_grad(self) -> NumpyPPOGrad | None:
+        """The numpy loss/gradient for discrete MLP actor-critics (see ``ppo_numpy``), else None."""
+        if not self.discrete or not isinstance(self.model_.torso, PairedMLP) or self._numpy_model is None:
+            return None
+        if getattr(self, "_grad_np", None) is None or self._grad_np.params[0] is not self._params[0]:
+            self._grad_np = NumpyPPOGrad(self.model_)
+        return self._grad_np
+
+    def _update_numpy(self, grad: NumpyPPOGrad, data: dict[str, np.ndarray], clip: float) -> dict[str, float]:
+        """``_update`` with the loss and gradients computed by ``grad``; the torch optimiser steps."""
+        n = len(data["returns"])
+        scale = self.spaces_["obs_scale"]
+        obs = data["obs"].reshape(n, -1).astype(np.float32)
+        if scale != 1.0:
+            obs *= scale
+        cols = {"obs": obs, "actions": data["actions"].astype(np.int64), "log_probs": data["log_probs"],
+                "returns": data["returns"], "advantages": data["advantages"]}
+        if self.batch_size >= n:
+            cols["advantages"] = self._normalised(cols["advantages"])
+        grad.attach()
+        for epoch in range(self.n_epochs):
+            for mb in self._minibatches(cols, n):
+                out = grad(mb["obs"], mb["actions"], mb["log_probs"], mb["advantages"], mb["returns"], clip,
+                           self.vf_coef, self.ent_coef, self.max_grad_norm)
+                self.optimizer_.step()
+            if self.target_kl is not None and self._approx_kl(out["log_ratio"], out["ratio"]) > 1.5 * self.target_kl:
+                break
+        ratio = out["ratio"]
+        return {"losses/pg": out["pg"], "losses/vf": out["vf"], "losses/entropy": float(out["entropy"].mean()),
+                "losses/clip_frac": float((np.abs(ratio - 1) > clip).mean()),
+                "losses/kl": self._approx_kl(out["log_ratio"], ratio), "charts/epochs": float(epoch + 1)}
+
+    def _minibatches(self, data: dict, n: int):
         """One epoch of shuffled minibatches with advantages normalised per minibatch. When one
         minibatch is the whole rollout (the zoo CartPole setting) shuffling changes nothing, so the
         rollout is used as it is, normalised once per update: a few ops fewer per gradient step."""
         if self.batch_size >= n:
             yield data
             return
-        perm = torch.as_tensor(self.rng_.permutation(n))
+        perm = self.rng_.permutation(n)
+        perm = torch.as_tensor(perm) if torch.is_tensor(data["obs"]) else perm
         for i in range(0, n - self.batch_size + 1, self.batch_size):
             idx = perm[i:i + self.batch_size]
             mb = {k: data[k][idx] for k in ("obs", "actions", "log_probs", "returns", "advantages")}
             mb["advantages"] = self._normalised(mb["advantages"])
             yield mb
 
-    def _normalised(self, adv: torch.Tensor) -> torch.Tensor:
+    def _normalised(self, adv):
+        """Advantages scaled to mean 0, std 1 (torch tensor or numpy array; std with Bessel's correction
+        in both, as torch's ``std``)."""
         if not self.normalize_advantages or len(adv) < 2:
             return adv
-        return (adv - adv.mean()) / (adv.std() + 1e-8)
+        std = adv.std() if torch.is_tensor(adv) else adv.std(ddof=1)
+        return (adv - adv.mean()) / (std + 1e-8)
 
     @staticmethod
-    def _approx_kl(log_ratio: torch.Tensor, ratio: torch.Tensor) -> float:
+    def _approx_kl(log_ratio, ratio) -> float:
         """KL(old || new) estimated as E[(r - 1) - log r] (Schulman's k3 estimator: unbiased, >= 0)."""
+        if not torch.is_tensor(ratio):
+            return float(((ratio - 1) - log_ratio).mean())
         with torch.no_grad():
             return float(((ratio - 1) - log_ratio).mean())
