@@ -137,7 +137,8 @@ def _naive_sqn_loss(model, tokens, ratings, last):
     ce = F.cross_entropy(item_logits(model.net_.encoder, s), a, reduction="none")
     q = model.net_.q_head(s).gather(1, a[:, None]).squeeze(1)
     with torch.no_grad():
-        q_next = model.target_(s2).gather(1, model.net_.q_head(s2).argmax(1, keepdim=True)).squeeze(1)
+        picker = model.net_.q_head(s2) if model.next_action == "q" else item_logits(model.net_.encoder, s2)
+        q_next = model.target_(s2).gather(1, picker.argmax(1, keepdim=True)).squeeze(1)
         target = r + model.gamma * (1 - d) * q_next
     if model.head == "sac" and model.steps_ >= model.sac_warmup:
         w = q.detach().clamp_min(0.0)
@@ -145,19 +146,23 @@ def _naive_sqn_loss(model, tokens, ratings, last):
     return ce.mean() + model.q_weight * F.smooth_l1_loss(q, target)
 
 
-@pytest.mark.parametrize("head", ["sqn", "sac"])
-def test_sqn_fast_loss_equals_the_naive_one(planted, head):
+@pytest.mark.parametrize("head,next_action", [("sqn", "q"), ("sac", "q"), ("sqn", "ce"), ("sac", "ce")])
+def test_sqn_fast_loss_equals_the_naive_one(planted, head, next_action):
     from recloop.agents.reco.training import make_windows
 
-    model = make_recommender("sqn", head=head, dim=8, dropout=0.0, max_len=6, epochs=1, sac_warmup=0, seed=1)
+    model = make_recommender("sqn", head=head, next_action=next_action, dim=8, dropout=0.0, max_len=6, epochs=1,
+                             sac_warmup=0, seed=1)
     model.fit(planted)
     with torch.no_grad():  # a target head different from the online one, as after training
         for p in model.target_.parameters():
             p.add_(torch.randn_like(p) * 0.1)
     w = make_windows(planted, 6, np.random.default_rng(0))
-    batch = (w.tokens[:32], w.ratings[:32], w.last[:32])
-    got, want = model._loss(*batch), _naive_sqn_loss(model, *batch)
-    assert got.item() == pytest.approx(want.item(), rel=1e-5)
+    # also with no terminal flags, so the window's last state (whose CE logits the fast path
+    # computes separately for next_action="ce") enters the target
+    for last in (w.last[:32], torch.zeros_like(w.last[:32])):
+        batch = (w.tokens[:32], w.ratings[:32], last)
+        got, want = model._loss(*batch), _naive_sqn_loss(model, *batch)
+        assert got.item() == pytest.approx(want.item(), rel=1e-5)
 
 
 def test_sac_beats_popularity_on_planted_pattern(fitted, planted):
@@ -167,3 +172,5 @@ def test_sac_beats_popularity_on_planted_pattern(fitted, planted):
     assert got > pop + 0.2, f"SAC: NDCG@5 {got:.3f} vs popularity {pop:.3f}"
     with pytest.raises(ValueError, match="head must be"):
         make_recommender("sqn", head="ac")
+    with pytest.raises(ValueError, match="next_action must be"):
+        make_recommender("sqn", next_action="max")

@@ -19,6 +19,15 @@ optimiser steps, before which the critic is still noise.
 Cost: the Q of the logged action is a dot product with one row of the Q head, and the target
 head is read at one action only, so the critic adds one forward-only catalogue-wide product
 (for the argmax at s_{t+1}) to the encoder's cross-entropy - not three full heads.
+
+``next_action="ce"`` removes that last product too: the action at s_{t+1} is the argmax of
+the cross-entropy head's logits, which the CE term has already computed for every state of
+the window except its last one (s_{t+1} of step t is the state of step t+1). The TD target
+then evaluates the greedy action of the policy that actually ranks at serving time (the CE
+head), an on-policy target for the deployed ranker rather than the Q head's own max - the
+same double-Q split (one head picks, the target head evaluates) with a different picker.
+Only the one state per window whose logits were not computed gets a small extra product.
+The default ``next_action="q"`` keeps the paper's Q-head argmax.
 """
 
 from __future__ import annotations
@@ -52,18 +61,20 @@ class SQN(NeuralRecommender):
     def __init__(self, *, encoder: str = "gru", head: str = "sqn", dim: int = 64, dropout: float = 0.3,
                  max_len: int = 50, batch_size: int = 128, lr: float = 3e-3, gamma: float = 0.5,
                  q_weight: float = 1.0, tau: float = 0.01, like_threshold: float = 4.0, rank_with: str = "ce",
-                 sac_warmup: int = 100, weight_decay: float = 0.0, epochs: int = 200, patience: int = 10,
+                 sac_warmup: int = 100, next_action: str = "q", weight_decay: float = 0.0, epochs: int = 200, patience: int = 10,
                  seed: int = 0):
         if rank_with not in ("ce", "q"):
             raise ValueError(f"rank_with must be 'ce' or 'q', got {rank_with!r}")
         if head not in ("sqn", "sac"):
             raise ValueError(f"head must be 'sqn' or 'sac', got {head!r}")
+        if next_action not in ("q", "ce"):
+            raise ValueError(f"next_action must be 'q' or 'ce', got {next_action!r}")
         if not 0.0 <= gamma < 1.0:
             raise ValueError(f"gamma must be in [0, 1), got {gamma}")
         self.encoder, self.head, self.dim, self.dropout, self.max_len = encoder, head, dim, dropout, max_len
         self.batch_size, self.lr, self.gamma, self.q_weight, self.tau = batch_size, lr, gamma, q_weight, tau
         self.like_threshold, self.rank_with = like_threshold, rank_with
-        self.sac_warmup, self.weight_decay = sac_warmup, weight_decay
+        self.sac_warmup, self.next_action, self.weight_decay = sac_warmup, next_action, weight_decay
         self.epochs, self.patience, self.seed = epochs, patience, seed
 
     def _build(self, n_items: int) -> nn.Module:
@@ -86,17 +97,35 @@ class SQN(NeuralRecommender):
         reward = rating_reward(ratings[:, 1:], like_threshold=self.like_threshold)
         terminal = last[:, 1:].float()
         s, a, s2, r, d = states[valid], actions[valid], next_states[valid], reward[valid], terminal[valid]
-        ce = F.cross_entropy(item_logits(self.net_.encoder, s), a, reduction="none")
+        logits = item_logits(self.net_.encoder, s)
+        ce = F.cross_entropy(logits, a, reduction="none")
         head = self.net_.q_head
         q = (s * head.weight[a]).sum(1) + head.bias[a]  # Q(s, a) of the logged action only
         with torch.no_grad():
-            best_next = head(s2).argmax(1)  # double Q: online head picks,
+            if self.next_action == "ce":
+                best_next = self._ce_next_action(logits, valid, s2)  # CE head picks,
+            else:
+                best_next = head(s2).argmax(1)  # double Q: online head picks,
             q_next = (s2 * self.target_.weight[best_next]).sum(1) + self.target_.bias[best_next]  # target evaluates
             target = r + self.gamma * (1.0 - d) * q_next
         if self.head == "sac" and self.steps_ >= self.sac_warmup:
             w = q.detach().clamp_min(0.0)
             ce = ce * (w / w.mean().clamp_min(1e-6))
         return ce.mean() + self.q_weight * F.smooth_l1_loss(q, target)
+
+    def _ce_next_action(self, logits: torch.Tensor, valid: torch.Tensor, s2: torch.Tensor) -> torch.Tensor:
+        """argmax of the CE logits at s_{t+1} for each valid step t, reusing the rows already computed.
+
+        Row j of ``logits`` belongs to grid cell (b, t) of ``valid``; s_{t+1} is cell (b, t+1) of the
+        states grid, whose logits exist iff that cell is valid too - in a left-padded window all but
+        the last column. The rest are scored here (about one row per window)."""
+        grid = torch.full((valid.shape[0], valid.shape[1] + 1), -1, dtype=torch.long, device=logits.device)
+        grid[:, :-1][valid] = logits.argmax(1)
+        best = grid[:, 1:][valid]
+        missing = best < 0
+        if missing.any():
+            best[missing] = item_logits(self.net_.encoder, s2[missing]).argmax(1)
+        return best
 
     def _scores(self, states: torch.Tensor) -> torch.Tensor:
         if self.rank_with == "q":
