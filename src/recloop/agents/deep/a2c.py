@@ -20,7 +20,8 @@ import gymnasium as gym
 
 from recloop.agents.deep._torch import torch
 from recloop.agents.deep.callbacks import Hooks, UpdateEnd
-from recloop.agents.deep.onpolicy import (OnPolicyAgent, clip_grads, collect_rollout, linear_decay,
+from recloop.agents.deep.networks import clip_grads
+from recloop.agents.deep.onpolicy import (OnPolicyAgent, collect_rollout, linear_decay,
                                           make_runner_and_buffer, rollout_tensors, set_lr)
 from recloop.core.registry import register
 

@@ -124,6 +124,13 @@ class DeepAgent(ABC):
             raise RuntimeError(f"{type(self).__name__} has no networks yet: call learn(env, ...) or load(path) first")
 
     # ------------------------------------------------------------------ acting
+    def _obs_array(self, obs: np.ndarray) -> np.ndarray:
+        """A batch of rollout observations as scaled float32 (the numpy acting paths' input; rollout
+        observations come from our own envs, so their shape is not re-checked here)."""
+        x = obs.astype(np.float32, copy=False)
+        scale = self.spaces_["obs_scale"]
+        return x * scale if scale != 1.0 else x
+
     def _obs_tensor(self, obs: Any, batched: bool) -> torch.Tensor:
         self._require_built()
         x = np.asarray(obs)

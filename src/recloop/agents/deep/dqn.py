@@ -121,9 +121,7 @@ class DQN(DeepAgent):
         actions = self.rng_.integers(0, self.n_actions, n)
         if not rand.all():  # skip the forward pass when every copy explores
             if self._q_numpy is not None:
-                x = obs.astype(np.float32, copy=False)
-                greedy = self._q_numpy(x * self.spaces_["obs_scale"] if self.spaces_["obs_scale"] != 1.0 else x)
-                greedy = greedy.argmax(axis=1)
+                greedy = self._q_numpy(self._obs_array(obs)).argmax(axis=1)
             else:
                 with torch.no_grad():
                     greedy = self.q_(self._obs_tensor(obs, batched=True)).argmax(dim=1).numpy()

@@ -10,7 +10,7 @@ reset at once, so the next observation is always the start of a live episode.
 from __future__ import annotations
 
 import copy
-from typing import Any, Callable
+from typing import Callable
 
 import gymnasium as gym
 import numpy as np

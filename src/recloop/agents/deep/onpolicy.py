@@ -19,7 +19,7 @@ from recloop.agents.deep._torch import torch
 from recloop.agents.deep.base import DeepAgent, action_bounds
 from recloop.agents.deep.callbacks import Hooks
 from recloop.agents.deep.environments import EnvRunner
-from recloop.agents.deep.networks import clip_grads, init_orthogonal, make_encoder, numpy_mlp  # noqa: F401
+from recloop.agents.deep.networks import init_orthogonal, make_encoder, numpy_mlp
 from recloop.agents.deep.rollout import RolloutBuffer
 
 nn = torch.nn
@@ -196,8 +196,7 @@ class OnPolicyAgent(DeepAgent):
     def _rollout_step(self, obs: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """``(actions, log pi(a|s), V(s))`` for a batch of raw observations, exploring."""
         if self._numpy_model is not None:
-            x = obs.astype(np.float32, copy=False)
-            out, values = self._numpy_model(x * self.spaces_["obs_scale"] if self.spaces_["obs_scale"] != 1.0 else x)
+            out, values = self._numpy_model(self._obs_array(obs))
         else:
             with torch.no_grad():
                 out, values = (t.numpy() for t in self.model_(self._obs_tensor(obs, batched=True)))
@@ -206,8 +205,7 @@ class OnPolicyAgent(DeepAgent):
 
     def _values(self, obs: np.ndarray) -> np.ndarray:
         if self._numpy_model is not None:
-            x = obs.astype(np.float32, copy=False)
-            return self._numpy_model(x * self.spaces_["obs_scale"] if self.spaces_["obs_scale"] != 1.0 else x)[1]
+            return self._numpy_model(self._obs_array(obs))[1]
         with torch.no_grad():
             return self.model_.value(self._obs_tensor(obs, batched=True)).numpy()
 

@@ -25,7 +25,8 @@ import numpy as np
 
 from recloop.agents.deep._torch import torch
 from recloop.agents.deep.callbacks import Hooks, UpdateEnd
-from recloop.agents.deep.onpolicy import (OnPolicyAgent, PairedMLP, clip_grads, collect_rollout, linear_decay,
+from recloop.agents.deep.networks import clip_grads
+from recloop.agents.deep.onpolicy import (OnPolicyAgent, PairedMLP, collect_rollout, linear_decay,
                                           make_runner_and_buffer, rollout_tensors, set_lr)
 from recloop.agents.deep.ppo_numpy import NumpyPPOGrad
 from recloop.core.registry import register

@@ -23,7 +23,8 @@ import numpy as np
 from recloop.agents.deep._torch import torch
 from recloop.agents.deep.callbacks import Hooks, UpdateEnd
 from recloop.agents.deep.environments import EnvRunner
-from recloop.agents.deep.onpolicy import OnPolicyAgent, clip_grads
+from recloop.agents.deep.networks import clip_grads
+from recloop.agents.deep.onpolicy import OnPolicyAgent
 from recloop.core.registry import register
 
 
