@@ -115,8 +115,7 @@ def train(
         params = ({} if model.lower() in ("pop", "itemknn") else {"seed": seed}) | _parse_params(param or [])
         rec = make_recommender(model, **params)
     except TypeError as err:  # an unknown hyper-parameter name
-        console.print(f"[red]error:[/red] {model}: {err}")
-        raise typer.Exit(2) from None
+        fail(console, f"{model}: {err}")
     except (KeyError, ValueError, FileNotFoundError) as err:
         fail(console, err)
     with Progress(SpinnerColumn(), TextColumn("{task.description}"), TimeElapsedColumn(), console=console) as bar:
