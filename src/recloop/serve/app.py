@@ -145,7 +145,7 @@ class Service:
             policy, watermark = self.learner.freeze()
             parent = self.learner.version
             row = await asyncio.to_thread(self.learner.write_snapshot, policy, watermark, parent=parent, note=note)
-            self.learner.version, self.learner.snap_watermark = row["version"], watermark
+            self.learner.adopt_snapshot(row, watermark)
             self._snap_watermark = max(self._snap_watermark, watermark)
             self.metrics.version.set(row["version"])
             return row

@@ -178,9 +178,13 @@ class OnlineLearner:
     def snapshot(self, note: str = "manual") -> dict:
         policy, watermark = self.freeze()
         row = self.write_snapshot(policy, watermark, parent=self.version if self.version >= 0 else None, note=note)
+        self.adopt_snapshot(row, watermark)
+        return row
+
+    def adopt_snapshot(self, row: dict, watermark: int) -> None:
+        """Snapshot ``row``, written at ``watermark``, is now the named base of the live model."""
         self.version, self.snap_watermark = row["version"], watermark
         self.last_snapshot = time.monotonic()
-        return row
 
     def load_version(self, version: int) -> tuple[BanditPolicy, dict]:
         rows = {r["version"]: r for r in self.store.list_models()}
