@@ -61,8 +61,8 @@ class SQN(NeuralRecommender):
     def __init__(self, *, encoder: str = "gru", head: str = "sqn", dim: int = 64, dropout: float = 0.3,
                  max_len: int = 50, batch_size: int = 128, lr: float = 3e-3, gamma: float = 0.5,
                  q_weight: float = 1.0, tau: float = 0.01, like_threshold: float = 4.0, rank_with: str = "ce",
-                 sac_warmup: int = 100, next_action: str = "q", weight_decay: float = 0.0, epochs: int = 200, patience: int = 10,
-                 seed: int = 0):
+                 sac_warmup: int = 100, next_action: str = "q", weight_decay: float = 0.0, epochs: int = 200,
+                 patience: int = 10, seed: int = 0):
         if rank_with not in ("ce", "q"):
             raise ValueError(f"rank_with must be 'ce' or 'q', got {rank_with!r}")
         if head not in ("sqn", "sac"):
@@ -100,13 +100,13 @@ class SQN(NeuralRecommender):
         logits = item_logits(self.net_.encoder, s)
         ce = F.cross_entropy(logits, a, reduction="none")
         head = self.net_.q_head
-        q = (s * head.weight[a]).sum(1) + head.bias[a]  # Q(s, a) of the logged action only
+        q = _q_at(head, s, a)  # Q(s, a) of the logged action only
         with torch.no_grad():
             if self.next_action == "ce":
                 best_next = self._ce_next_action(logits, valid, s2)  # CE head picks,
             else:
                 best_next = head(s2).argmax(1)  # double Q: online head picks,
-            q_next = (s2 * self.target_.weight[best_next]).sum(1) + self.target_.bias[best_next]  # target evaluates
+            q_next = _q_at(self.target_, s2, best_next)  # target head evaluates
             target = r + self.gamma * (1.0 - d) * q_next
         if self.head == "sac" and self.steps_ >= self.sac_warmup:
             w = q.detach().clamp_min(0.0)
@@ -136,3 +136,8 @@ class SQN(NeuralRecommender):
         super()._set_state(state)
         self.target_ = copy.deepcopy(self.net_.q_head)
         self.steps_ = 0
+
+
+def _q_at(head: nn.Linear, states: torch.Tensor, actions: torch.Tensor) -> torch.Tensor:
+    """``head(states)[i, actions[i]]`` from one weight row per state, not the whole catalogue."""
+    return (states * head.weight[actions]).sum(1) + head.bias[actions]
