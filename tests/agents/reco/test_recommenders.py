@@ -121,7 +121,7 @@ def test_registry_builds_recommenders_and_lists_them_without_torch():
     subprocess.run([sys.executable, "-c", code], check=True)
 
 
-def _naive_sqn_loss(model, tokens, ratings, last):
+def _naive_sqn_loss(model, tokens, ratings, last, negatives_seed=0):
     """SQN's loss written the slow, obvious way: full Q heads everywhere, then gather."""
     import torch.nn.functional as F
 
@@ -140,18 +140,28 @@ def _naive_sqn_loss(model, tokens, ratings, last):
         picker = model.net_.q_head(s2) if model.next_action == "q" else item_logits(model.net_.encoder, s2)
         q_next = model.target_(s2).gather(1, picker.argmax(1, keepdim=True)).squeeze(1)
         target = r + model.gamma * (1 - d) * q_next
+    td = F.smooth_l1_loss(q, target)
+    if model.negatives:  # SNQN: sampled items, reward 0, the user stays at s
+        torch.manual_seed(negatives_seed)
+        neg = torch.randint(0, model.n_items_, (model.negatives,))
+        with torch.no_grad():
+            picker = model.net_.q_head(s) if model.next_action == "q" else item_logits(model.net_.encoder, s)
+            stay = model.gamma * model.target_(s).gather(1, picker.argmax(1, keepdim=True))
+        q_neg = model.net_.q_head(s)[:, neg]
+        td = td + F.smooth_l1_loss(q_neg, stay.expand_as(q_neg))
     if model.head == "sac" and model.steps_ >= model.sac_warmup:
         w = q.detach().clamp_min(0.0)
         ce = ce * w / w.mean()
-    return ce.mean() + model.q_weight * F.smooth_l1_loss(q, target)
+    return ce.mean() + model.q_weight * td
 
 
-@pytest.mark.parametrize("head,next_action", [("sqn", "q"), ("sac", "q"), ("sqn", "ce"), ("sac", "ce")])
-def test_sqn_fast_loss_equals_the_naive_one(planted, head, next_action):
+@pytest.mark.parametrize("head,next_action,negatives", [("sqn", "q", 0), ("sac", "q", 0), ("sqn", "ce", 0),
+                                                        ("sac", "ce", 0), ("sqn", "q", 7), ("sac", "ce", 7)])
+def test_sqn_fast_loss_equals_the_naive_one(planted, head, next_action, negatives):
     from recloop.agents.reco.training import make_windows
 
-    model = make_recommender("sqn", head=head, next_action=next_action, dim=8, dropout=0.0, max_len=6, epochs=1,
-                             sac_warmup=0, seed=1)
+    model = make_recommender("sqn", head=head, next_action=next_action, negatives=negatives, dim=8, dropout=0.0,
+                             max_len=6, epochs=1, sac_warmup=0, seed=1)
     model.fit(planted)
     with torch.no_grad():  # a target head different from the online one, as after training
         for p in model.target_.parameters():
@@ -161,7 +171,9 @@ def test_sqn_fast_loss_equals_the_naive_one(planted, head, next_action):
     # computes separately for next_action="ce") enters the target
     for last in (w.last[:32], torch.zeros_like(w.last[:32])):
         batch = (w.tokens[:32], w.ratings[:32], last)
-        got, want = model._loss(*batch), _naive_sqn_loss(model, *batch)
+        torch.manual_seed(5)  # the same negatives for both
+        got = model._loss(*batch)
+        want = _naive_sqn_loss(model, *batch, negatives_seed=5)
         assert got.item() == pytest.approx(want.item(), rel=1e-5)
 
 
@@ -174,3 +186,17 @@ def test_sac_beats_popularity_on_planted_pattern(fitted, planted):
         make_recommender("sqn", head="ac")
     with pytest.raises(ValueError, match="next_action must be"):
         make_recommender("sqn", next_action="max")
+
+
+def test_linear_lr_schedule_decays_to_zero_over_the_epochs(planted):
+    lr, epochs = 0.01, 4
+    model = make_recommender("gru4rec", **(FAST["gru4rec"] | {"epochs": epochs, "lr_schedule": "linear"})).fit(planted)
+    # the step size of each epoch's last batch: between the schedule's values at the epoch's ends
+    for e, entry in enumerate(model.log_):
+        assert lr * (1 - (e + 1) / epochs) <= entry["lr"] <= lr * (1 - e / epochs)
+    assert model.log_[-1]["lr"] < lr / epochs
+    assert make_recommender("gru4rec", **FAST["gru4rec"]).fit(planted).log_[-1]["lr"] == lr  # constant by default
+    with pytest.raises(ValueError, match="lr_schedule must be"):
+        make_recommender("sqn", **(FAST["sqn"] | {"epochs": 1, "lr_schedule": "cosine"})).fit(planted)
+    with pytest.raises(ValueError, match="negatives must be"):
+        make_recommender("sqn", negatives=-1)

@@ -29,9 +29,10 @@ class GRU4Rec(NeuralRecommender):
     name = "gru4rec"
 
     def __init__(self, *, dim: int = 64, dropout: float = 0.3, max_len: int = 50, batch_size: int = 128,
-                 lr: float = 3e-3, epochs: int = 200, patience: int = 10, seed: int = 0):
+                 lr: float = 3e-3, lr_schedule: str = "constant", epochs: int = 200, patience: int = 10,
+                 seed: int = 0):
         self.dim, self.dropout, self.max_len, self.batch_size = dim, dropout, max_len, batch_size
-        self.lr, self.epochs, self.patience, self.seed = lr, epochs, patience, seed
+        self.lr, self.lr_schedule, self.epochs, self.patience, self.seed = lr, lr_schedule, epochs, patience, seed
 
     def _build(self, n_items: int) -> nn.Module:
         return _Net(make_encoder("gru", n_items, max_len=self.max_len, dim=self.dim, dropout=self.dropout))

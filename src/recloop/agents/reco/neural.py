@@ -50,7 +50,8 @@ class NeuralRecommender(SequentialRecommender):
         self.log_ = fit_loop(self.net_, self._loss, lambda: evaluate(self, split, "valid")["ndcg@10"], split,
                              max_len=self.max_len, batch_size=self.batch_size, lr=self.lr, epochs=self.epochs,
                              time_budget_s=time_budget_s, patience=self.patience, seed=self.seed,
-                             after_step=self._after_step, weight_decay=getattr(self, "weight_decay", 0.0))
+                             after_step=self._after_step, weight_decay=getattr(self, "weight_decay", 0.0),
+                             lr_schedule=getattr(self, "lr_schedule", "constant"))
         return self
 
     @torch.no_grad()

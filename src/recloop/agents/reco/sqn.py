@@ -59,22 +59,26 @@ class SQN(NeuralRecommender):
     name = "sqn"
 
     def __init__(self, *, encoder: str = "gru", head: str = "sqn", dim: int = 64, dropout: float = 0.3,
-                 max_len: int = 50, batch_size: int = 128, lr: float = 3e-3, gamma: float = 0.5,
-                 q_weight: float = 1.0, tau: float = 0.01, like_threshold: float = 4.0, rank_with: str = "ce",
-                 sac_warmup: int = 100, next_action: str = "q", weight_decay: float = 0.0, epochs: int = 200,
-                 patience: int = 10, seed: int = 0):
+                 max_len: int = 50, batch_size: int = 128, lr: float = 3e-3, lr_schedule: str = "constant",
+                 gamma: float = 0.5, q_weight: float = 1.0, tau: float = 0.01, like_threshold: float = 4.0,
+                 rank_with: str = "ce",
+                 sac_warmup: int = 100, next_action: str = "q", negatives: int = 0, weight_decay: float = 0.0,
+                 epochs: int = 200, patience: int = 10, seed: int = 0):
         if rank_with not in ("ce", "q"):
             raise ValueError(f"rank_with must be 'ce' or 'q', got {rank_with!r}")
         if head not in ("sqn", "sac"):
             raise ValueError(f"head must be 'sqn' or 'sac', got {head!r}")
         if next_action not in ("q", "ce"):
             raise ValueError(f"next_action must be 'q' or 'ce', got {next_action!r}")
+        if negatives < 0:
+            raise ValueError(f"negatives must be >= 0, got {negatives}")
         if not 0.0 <= gamma < 1.0:
             raise ValueError(f"gamma must be in [0, 1), got {gamma}")
         self.encoder, self.head, self.dim, self.dropout, self.max_len = encoder, head, dim, dropout, max_len
         self.batch_size, self.lr, self.gamma, self.q_weight, self.tau = batch_size, lr, gamma, q_weight, tau
         self.like_threshold, self.rank_with = like_threshold, rank_with
-        self.sac_warmup, self.next_action, self.weight_decay = sac_warmup, next_action, weight_decay
+        self.sac_warmup, self.next_action, self.negatives = sac_warmup, next_action, negatives
+        self.weight_decay, self.lr_schedule = weight_decay, lr_schedule
         self.epochs, self.patience, self.seed = epochs, patience, seed
 
     def _build(self, n_items: int) -> nn.Module:
@@ -108,10 +112,26 @@ class SQN(NeuralRecommender):
                 best_next = head(s2).argmax(1)  # double Q: online head picks,
             q_next = _q_at(self.target_, s2, best_next)  # target head evaluates
             target = r + self.gamma * (1.0 - d) * q_next
+        td = F.smooth_l1_loss(q, target)
+        if self.negatives:
+            td = td + self._negative_td(s, logits)
         if self.head == "sac" and self.steps_ >= self.sac_warmup:
             w = q.detach().clamp_min(0.0)
             ce = ce * (w / w.mean().clamp_min(1e-6))
-        return ce.mean() + self.q_weight * F.smooth_l1_loss(q, target)
+        return ce.mean() + self.q_weight * td
+
+    def _negative_td(self, s: torch.Tensor, logits: torch.Tensor) -> torch.Tensor:
+        """SNQN's negative actions (Xin et al. 2022): items not chosen get reward 0 and leave the
+        user where they were, so their target is ``gamma * Q'(s_t, a*)``, with a* picked at s_t
+        as ``next_action`` picks at s_{t+1}. ``negatives`` uniform samples per batch."""
+        head = self.net_.q_head
+        # One sample of negatives shared by the batch: a (steps x negatives) product, not a gather per step.
+        neg = torch.randint(0, head.out_features, (self.negatives,), device=s.device)
+        q_neg = s @ head.weight[neg].T + head.bias[neg]
+        with torch.no_grad():
+            best_here = logits.argmax(1) if self.next_action == "ce" else head(s).argmax(1)
+            target = self.gamma * _q_at(self.target_, s, best_here)
+        return F.smooth_l1_loss(q_neg, target[:, None].expand_as(q_neg))
 
     def _ce_next_action(self, logits: torch.Tensor, valid: torch.Tensor, s2: torch.Tensor) -> torch.Tensor:
         """argmax of the CE logits at s_{t+1} for each valid step t, reusing the rows already computed.

@@ -77,13 +77,20 @@ def make_windows(split: SequentialSplit, max_len: int, rng: np.random.Generator)
 def fit_loop(module: torch.nn.Module, step: Callable[[torch.Tensor, torch.Tensor, torch.Tensor], torch.Tensor],
              validate: Callable[[], float], split: SequentialSplit, *, max_len: int, batch_size: int,
              lr: float, epochs: int, time_budget_s: float | None, patience: int, seed: int,
-             after_step: Callable[[], None] | None = None, weight_decay: float = 0.0) -> list[dict]:
+             after_step: Callable[[], None] | None = None, weight_decay: float = 0.0,
+             lr_schedule: str = "constant") -> list[dict]:
     """Adam over shuffled windows until ``epochs`` or the CPU-time budget runs out.
 
     ``step(tokens, ratings, last)`` returns the loss of one batch. After each epoch the model is
     scored on the validation targets; the best state is restored at the end (early stopping
     after ``patience`` epochs without improvement). Returns one log dict per epoch.
+
+    ``lr_schedule="linear"`` decays the step size linearly to zero over the run: over the CPU
+    budget when there is one (the last epochs then move little, so the validation-best epoch
+    is a settled model rather than one point of a noisy walk), otherwise over ``epochs``.
     """
+    if lr_schedule not in ("constant", "linear"):
+        raise ValueError(f"lr_schedule must be 'constant' or 'linear', got {lr_schedule!r}")
     torch.manual_seed(seed)
     rng = np.random.default_rng(seed)
     opt = torch.optim.Adam(module.parameters(), lr=lr, weight_decay=weight_decay)
@@ -96,6 +103,11 @@ def fit_loop(module: torch.nn.Module, step: Callable[[torch.Tensor, torch.Tensor
         total, out_of_time = 0.0, False
         for lo in range(0, len(perm), batch_size):
             idx = perm[lo:lo + batch_size]
+            if lr_schedule == "linear":
+                done = (budget.elapsed() / time_budget_s if time_budget_s
+                        else (epoch + lo / len(perm)) / epochs)
+                for group in opt.param_groups:
+                    group["lr"] = lr * max(0.0, 1.0 - done)
             loss = step(w.tokens[idx], w.ratings[idx], w.last[idx])
             opt.zero_grad()
             loss.backward()
@@ -110,7 +122,7 @@ def fit_loop(module: torch.nn.Module, step: Callable[[torch.Tensor, torch.Tensor
         with torch.no_grad():
             score = validate()
         log.append({"epoch": epoch, "loss": total / len(perm), "valid_ndcg@10": score,
-                    "cpu_s": budget.elapsed()})
+                    "cpu_s": budget.elapsed(), "lr": opt.param_groups[0]["lr"]})
         if score > best:
             best, best_state, since = score, copy.deepcopy(module.state_dict()), 0
         else:
