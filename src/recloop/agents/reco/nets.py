@@ -67,6 +67,14 @@ def item_logits(encoder: nn.Module, states: torch.Tensor) -> torch.Tensor:
     return states @ encoder.item_emb.weight[1:].T
 
 
+def row_argmax(scores: torch.Tensor) -> torch.Tensor:
+    """``scores.argmax(1)`` without gradient; on the CPU through numpy, whose argmax over a
+    (2400 x 1682) batch of catalogue scores takes 0.8 ms against torch's 7 ms (one thread)."""
+    if scores.device.type != "cpu":
+        return scores.argmax(1)
+    return torch.from_numpy(scores.detach().numpy().argmax(1))
+
+
 def pad_histories(histories: list[np.ndarray], max_len: int) -> torch.Tensor:
     """Last ``max_len`` items of each history as left-padded tokens (item + 1)."""
     out = np.zeros((len(histories), max_len), dtype=np.int64)

@@ -38,7 +38,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from recloop.agents.reco.nets import item_logits, make_encoder
+from recloop.agents.reco.nets import item_logits, make_encoder, row_argmax
 from recloop.agents.reco.neural import NeuralRecommender, next_item_pairs
 
 
@@ -109,7 +109,7 @@ class SQN(NeuralRecommender):
             if self.next_action == "ce":
                 best_next = self._ce_next_action(logits, valid, s2)  # CE head picks,
             else:
-                best_next = head(s2).argmax(1)  # double Q: online head picks,
+                best_next = row_argmax(head(s2))  # double Q: online head picks,
             q_next = _q_at(self.target_, s2, best_next)  # target head evaluates
             target = r + self.gamma * (1.0 - d) * q_next
         td = F.smooth_l1_loss(q, target)
@@ -129,7 +129,7 @@ class SQN(NeuralRecommender):
         neg = torch.randint(0, head.out_features, (self.negatives,), device=s.device)
         q_neg = s @ head.weight[neg].T + head.bias[neg]
         with torch.no_grad():
-            best_here = logits.argmax(1) if self.next_action == "ce" else head(s).argmax(1)
+            best_here = row_argmax(logits if self.next_action == "ce" else head(s))
             target = self.gamma * _q_at(self.target_, s, best_here)
         return F.smooth_l1_loss(q_neg, target[:, None].expand_as(q_neg))
 
@@ -140,11 +140,11 @@ class SQN(NeuralRecommender):
         states grid, whose logits exist iff that cell is valid too - in a left-padded window all but
         the last column. The rest are scored here (about one row per window)."""
         grid = torch.full((valid.shape[0], valid.shape[1] + 1), -1, dtype=torch.long, device=logits.device)
-        grid[:, :-1][valid] = logits.argmax(1)
+        grid[:, :-1][valid] = row_argmax(logits)
         best = grid[:, 1:][valid]
         missing = best < 0
         if missing.any():
-            best[missing] = item_logits(self.net_.encoder, s2[missing]).argmax(1)
+            best[missing] = row_argmax(item_logits(self.net_.encoder, s2[missing]))
         return best
 
     def _scores(self, states: torch.Tensor) -> torch.Tensor:
