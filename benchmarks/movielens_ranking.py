@@ -190,7 +190,7 @@ def markdown(summary: dict, args: argparse.Namespace, refs: dict) -> str:
     return "\n".join(lines) + "\n"
 
 
-def write_markdown(path: str, table: str) -> None:
+def write_markdown(path: str, table: str, results: str) -> None:
     """The table, then whatever follows a ``## Reading the table`` heading already in the file
     (the hand-written reading of the numbers survives a re-run)."""
     target = Path(path)
@@ -200,8 +200,13 @@ def write_markdown(path: str, table: str) -> None:
     target.parent.mkdir(parents=True, exist_ok=True)
     target.write_text("# MovieLens-100k ranking results\n\n"
                       "Produced by `benchmarks/movielens_ranking.py` (see docs/movielens.md for the protocol); the "
-                      "commands and load averages of each invocation are in `benchmarks/results/movielens_ranking.json`.\n\n"
+                      f"commands and load averages of each invocation are in `{_repo_path(results)}`.\n\n"
                       + table + tail)
+
+
+def _repo_path(path: str) -> str:
+    p = Path(path).resolve()
+    return str(p.relative_to(ROOT)) if p.is_relative_to(ROOT) else str(p)
 
 
 def main() -> None:
@@ -222,7 +227,7 @@ def main() -> None:
     if args.render:
         result = json.loads(Path(args.out).read_text())
         args.episodes = result["episodes"]
-        write_markdown(args.markdown, markdown(result["summary"], args, result["simulator_references"]))
+        write_markdown(args.markdown, markdown(result["summary"], args, result["simulator_references"]), args.out)
         return
     from recloop.data.movielens import ensure_ml100k
 
@@ -263,7 +268,7 @@ def main() -> None:
               "invocations": invocations, "simulator_references": refs, "summary": summary, "runs": runs}
     Path(args.out).parent.mkdir(parents=True, exist_ok=True)
     Path(args.out).write_text(json.dumps(result, indent=1))
-    write_markdown(args.markdown, markdown(summary, args, refs))
+    write_markdown(args.markdown, markdown(summary, args, refs), args.out)
     print(json.dumps({k: v for k, v in result.items() if k != "runs"}, indent=1))
 
 
