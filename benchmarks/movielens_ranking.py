@@ -204,6 +204,25 @@ def write_markdown(path: str, table: str, results: str) -> None:
                       + table + tail)
 
 
+def compare(runs: list[dict], first: str, second: str, metric: str = "ndcg@10") -> dict:
+    """Test ``metric`` of two models over their seeds: means, the difference and Welch's t-test.
+
+    Seeds are independent training runs, so the runs are two samples, not pairs; the one-sided
+    p-value is for ``second`` scoring higher than ``first``."""
+    from scipy import stats
+
+    a = [r["test"][metric] for r in runs if r["model"] == first and "test" in r]
+    b = [r["test"][metric] for r in runs if r["model"] == second and "test" in r]
+    if len(a) < 2 or len(b) < 2:
+        raise SystemExit(f"--compare needs >= 2 seeds of each model; got {len(a)} of {first!r}, {len(b)} of {second!r}")
+    t = stats.ttest_ind(b, a, equal_var=False, alternative="greater")
+    return {"metric": metric, first: {"mean": float(np.mean(a)), "sd": float(np.std(a, ddof=1)), "n": len(a)},
+            second: {"mean": float(np.mean(b)), "sd": float(np.std(b, ddof=1)), "n": len(b)},
+            "difference": float(np.mean(b) - np.mean(a)),
+            "standard_error": float(np.sqrt(np.var(a, ddof=1) / len(a) + np.var(b, ddof=1) / len(b))),
+            "welch_t": float(t.statistic), "p_one_sided": float(t.pvalue)}
+
+
 def _repo_path(path: str) -> str:
     p = Path(path).resolve()
     return str(p.relative_to(ROOT)) if p.is_relative_to(ROOT) else str(p)
@@ -223,7 +242,12 @@ def main() -> None:
     ap.add_argument("--out", default=str(ROOT / "benchmarks/results/movielens_ranking.json"))
     ap.add_argument("--markdown", default=str(ROOT / "docs/movielens_results.md"))
     ap.add_argument("--render", action="store_true", help="only rewrite --markdown from --out")
+    ap.add_argument("--compare", nargs=2, metavar=("A", "B"),
+                    help="only print, from --out, whether B's test NDCG@10 beats A's over the seeds (Welch's t-test)")
     args = ap.parse_args()
+    if args.compare:
+        print(json.dumps(compare(json.loads(Path(args.out).read_text())["runs"], *args.compare), indent=1))
+        return
     if args.render:
         result = json.loads(Path(args.out).read_text())
         args.episodes = result["episodes"]
