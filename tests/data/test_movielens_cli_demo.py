@@ -78,3 +78,5 @@ def test_train_takes_hyper_parameters(tmp_path, write_grouplens):
     assert res.exit_code == 2 and "KEY=VALUE" in res.output
     res = runner.invoke(app(), ["movielens", "train", "itemknn", "-p", "colour=3", "--data", str(data)])
     assert res.exit_code == 2 and "colour" in res.output
+    res = runner.invoke(app(), ["movielens", "train", "gru4rec", "-p", "lr_schedule=cosine", "--data", str(data)])
+    assert res.exit_code == 2 and "lr_schedule must be 'constant' or 'linear'" in res.output

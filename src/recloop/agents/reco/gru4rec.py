@@ -8,6 +8,7 @@ from torch import nn
 
 from recloop.agents.reco.nets import item_logits, make_encoder
 from recloop.agents.reco.neural import NeuralRecommender, next_item_pairs
+from recloop.agents.reco.training import check_lr_schedule
 
 
 class _Net(nn.Module):
@@ -32,7 +33,8 @@ class GRU4Rec(NeuralRecommender):
                  lr: float = 3e-3, lr_schedule: str = "constant", epochs: int = 200, patience: int = 10,
                  seed: int = 0):
         self.dim, self.dropout, self.max_len, self.batch_size = dim, dropout, max_len, batch_size
-        self.lr, self.lr_schedule, self.epochs, self.patience, self.seed = lr, lr_schedule, epochs, patience, seed
+        self.lr, self.lr_schedule = lr, check_lr_schedule(lr_schedule)
+        self.epochs, self.patience, self.seed = epochs, patience, seed
 
     def _build(self, n_items: int) -> nn.Module:
         return _Net(make_encoder("gru", n_items, max_len=self.max_len, dim=self.dim, dropout=self.dropout))

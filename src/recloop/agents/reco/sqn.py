@@ -40,6 +40,7 @@ from torch import nn
 
 from recloop.agents.reco.nets import item_logits, make_encoder, row_argmax
 from recloop.agents.reco.neural import NeuralRecommender, next_item_pairs
+from recloop.agents.reco.training import check_lr_schedule
 
 
 class _Net(nn.Module):
@@ -78,7 +79,7 @@ class SQN(NeuralRecommender):
         self.batch_size, self.lr, self.gamma, self.q_weight, self.tau = batch_size, lr, gamma, q_weight, tau
         self.like_threshold, self.rank_with = like_threshold, rank_with
         self.sac_warmup, self.next_action, self.negatives = sac_warmup, next_action, negatives
-        self.weight_decay, self.lr_schedule = weight_decay, lr_schedule
+        self.weight_decay, self.lr_schedule = weight_decay, check_lr_schedule(lr_schedule)
         self.epochs, self.patience, self.seed = epochs, patience, seed
 
     def _build(self, n_items: int) -> nn.Module:

@@ -74,6 +74,13 @@ def make_windows(split: SequentialSplit, max_len: int, rng: np.random.Generator)
                    torch.from_numpy(np.stack(lasts)))
 
 
+def check_lr_schedule(name: str) -> str:
+    """``name`` if it is a schedule ``fit_loop`` knows, else a ValueError naming the choices."""
+    if name not in ("constant", "linear"):
+        raise ValueError(f"lr_schedule must be 'constant' or 'linear', got {name!r}")
+    return name
+
+
 def fit_loop(module: torch.nn.Module, step: Callable[[torch.Tensor, torch.Tensor, torch.Tensor], torch.Tensor],
              validate: Callable[[], float], split: SequentialSplit, *, max_len: int, batch_size: int,
              lr: float, epochs: int, time_budget_s: float | None, patience: int, seed: int,
@@ -89,8 +96,7 @@ def fit_loop(module: torch.nn.Module, step: Callable[[torch.Tensor, torch.Tensor
     budget when there is one (the last epochs then move little, so the validation-best epoch
     is a settled model rather than one point of a noisy walk), otherwise over ``epochs``.
     """
-    if lr_schedule not in ("constant", "linear"):
-        raise ValueError(f"lr_schedule must be 'constant' or 'linear', got {lr_schedule!r}")
+    check_lr_schedule(lr_schedule)
     torch.manual_seed(seed)
     rng = np.random.default_rng(seed)
     opt = torch.optim.Adam(module.parameters(), lr=lr, weight_decay=weight_decay)
