@@ -72,6 +72,8 @@ DECLINE = [
     _req(k=0), _req(k=1001), _req(k=1.0), _req(k="1"),
     _req(excluded="a"), _req(excluded=[None]), _req(excluded=["a"] * 1001),
     _req(candidates=[{"id": "a", "features": [18446744073709551615]}]),   # beyond int64
+    _req(candidates=[{"id": "a", "features": [1e300]}]),                  # beyond VALUE_LIMIT
+    _req(context=[0.0, -2e15, 0.0, 0.0]),
 ]
 
 
@@ -110,3 +112,25 @@ def test_a_retry_is_recognised_whichever_parser_read_it(sqlite_db, tmp_path, con
         assert again.status_code == 200 and again.json() == first.json()
         other = c.post("/v1/rank", content=_req(event_id="r1", k=2), headers={"content-type": "application/json"})
         assert other.status_code == 409
+
+
+HUGE = [  # each would overflow LinUCB's x x^T and leave NaN in its matrices once rewarded
+    (_req(context=[1e300, 0.0, 0.0, 0.0]), "context"),
+    (_req(candidates=[{"id": "a", "features": [1.0, 2e15, 0.0, 0.0]}]), "features"),
+    (_req(context={"a": 0.1, "b": -1e200, "c": 0.0, "d": 0.0}), "context"),
+]
+
+
+@pytest.mark.parametrize("raw,field", HUGE, ids=[f for _, f in HUGE])
+def test_numbers_beyond_the_limit_are_refused_and_the_model_keeps_serving(sqlite_db, tmp_path, config, raw, field):
+    with TestClient(create_app(config(sqlite_db, tmp_path))) as c:
+        r = c.post("/v1/rank", content=raw, headers={"content-type": "application/json"})
+        assert r.status_code == 422 and field in r.json()["error"] and "1000000000000000" in r.json()["error"], r.text
+        ok = c.post("/v1/rank", content=_req(), headers={"content-type": "application/json"})
+        assert ok.status_code == 200, ok.text
+        reward = c.post(f"/v1/events/{ok.json()['event_id']}/reward", json={"value": 1e300})
+        assert reward.status_code == 422 and "value" in reward.json()["error"], reward.text
+        assert c.app.state.service.store.counts()["decisions"] == 1
+        c.post(f"/v1/events/{ok.json()['event_id']}/reward", json={"value": 1.0})
+        again = c.post("/v1/rank", content=_req(), headers={"content-type": "application/json"})
+        assert again.status_code == 200 and np.isfinite([i["probability"] for i in again.json()["ranking"]]).all()

@@ -22,9 +22,13 @@ def _id_text(v: Any) -> Any:
     return v
 
 
+# Features and rewards beyond this size are refused: the linear policies square them (x x^T,
+# x^T A x), so one 1e300 feature would overflow to inf, turn the model's matrices into NaN at its
+# reward, and every later decision would fail. 1e15 leaves room for raw counts and prices.
+VALUE_LIMIT = 1e15
 # strict: JSON numbers only (ints welcome), never booleans or numeric strings; no NaN/inf.
 # A core (Rust) check, not a Python validator: a request carries hundreds of these.
-FiniteFloat = Annotated[float, Field(strict=True, allow_inf_nan=False)]
+FiniteFloat = Annotated[float, Field(strict=True, allow_inf_nan=False, ge=-VALUE_LIMIT, le=VALUE_LIMIT)]
 ItemId = Annotated[Union[StrictStr, StrictInt], BeforeValidator(_id_text),
                    Field(description="item id (string; integers are turned into strings)")]
 EventId = Annotated[str, Field(pattern=EVENT_ID_PATTERN, description="1-128 characters of [A-Za-z0-9._:-]")]
@@ -136,6 +140,11 @@ class RankInput:
         return h.hexdigest()
 
 
+def _in_range(a: np.ndarray) -> bool:
+    """Finite and within ``VALUE_LIMIT`` (NaN fails the comparison too)."""
+    return bool((np.abs(a) <= VALUE_LIMIT).all())
+
+
 def fast_rank(raw: bytes) -> RankInput | None:
     """``raw`` parsed as a RankRequest, or None: "let RankRequest decide"."""
     if b"true" in raw or b"false" in raw:  # numpy would read a JSON boolean as 1/0
@@ -186,9 +195,9 @@ def fast_rank(raw: bytes) -> RankInput | None:
         if type(ctx) is not list or x.ndim != 1 or (x.dtype not in _NUMERIC and x.size):
             return None
         x = x.astype(np.float64)
-        if not np.isfinite(x).all():
+        if not _in_range(x):
             return None
     F = F.astype(np.float64)  # a copy: the row bytes are what is stored
-    if not np.isfinite(F).all():
+    if not _in_range(F):
         return None
     return RankInput(event_id, x, ids, list(F), (F.tobytes(), F.shape[1]), k, excluded)
