@@ -258,7 +258,9 @@ def main() -> None:
     ensure_ml100k()  # fetch/extract once, before workers race for it
     start, load_before = time.perf_counter(), os.getloadavg()
     with ProcessPoolExecutor(args.workers) as pool:
-        jobs = [pool.submit(run_one, m, s, args.budget, args.episodes) for m in args.models for s in args.seeds]
+        # Seed-major order: the models of one seed run side by side, so a change in the machine's
+        # load during the invocation falls on all models alike.
+        jobs = [pool.submit(run_one, m, s, args.budget, args.episodes) for s in args.seeds for m in args.models]
         jobs += [pool.submit(run_recbole, m, s, args.budget) for m in args.recbole for s in (args.recbole_seeds or args.seeds)]
         refs_job = pool.submit(sim_references, args.episodes)
         runs = []
