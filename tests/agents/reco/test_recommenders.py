@@ -201,3 +201,24 @@ def test_linear_lr_schedule_decays_to_zero_over_the_epochs(planted):
             make_recommender(name, lr_schedule="cosine")
     with pytest.raises(ValueError, match="negatives must be"):
         make_recommender("sqn", negatives=-1)
+
+
+def test_gru4rec_rating_weight_is_the_reward_weighted_cross_entropy(planted):
+    import torch.nn.functional as F
+
+    from recloop.agents.reco.training import make_windows
+
+    model = make_recommender("gru4rec", rating_weight=True, dim=8, dropout=0.0, max_len=6, epochs=1, seed=1)
+    model.fit(planted)
+    w = make_windows(planted, 6, np.random.default_rng(0))
+    tokens, last = w.tokens[:32], w.last[:32]
+    valid = (tokens[:, :-1] > 0) & (tokens[:, 1:] > 0)
+    with torch.no_grad():
+        logits = model.net_.encoder(tokens)[:, :-1][valid] @ model.net_.encoder.item_emb.weight[1:].T
+        ce = F.cross_entropy(logits, tokens[:, 1:][valid] - 1, reduction="none")
+        ratings = torch.full(tokens.shape, 3.0)  # nothing liked: every weight equal -> the plain loss
+        assert model._loss(tokens, ratings, last).item() == pytest.approx(ce.mean().item(), rel=1e-6)
+        ratings[:, ::2] = 5.0  # liked films weigh 1.0 against 0.2
+        weight = torch.where(ratings[:, 1:][valid] >= 4.0, 1.0, 0.2)
+        want = (ce * weight).sum() / weight.sum()
+        assert model._loss(tokens, ratings, last).item() == pytest.approx(want.item(), rel=1e-6)

@@ -1,4 +1,9 @@
-"""GRU4Rec with a full-softmax cross-entropy loss (Hidasi et al. 2016; loss as in RecBole's CE setting)."""
+"""GRU4Rec with a full-softmax cross-entropy loss (Hidasi et al. 2016; loss as in RecBole's CE setting).
+
+``rating_weight=True`` weights each step's cross-entropy by SQN's two-level reward of the next
+item (1.0 for a liked rating, 0.2 otherwise; normalised to mean 1 in the batch): the supervised
+control for SQN's SAC head, which weights the same term by a learned Q(s, a) of that reward.
+"""
 
 from __future__ import annotations
 
@@ -8,6 +13,7 @@ from torch import nn
 
 from recloop.agents.reco.nets import item_logits, make_encoder
 from recloop.agents.reco.neural import NeuralRecommender, next_item_pairs
+from recloop.agents.reco.sqn import rating_reward
 from recloop.agents.reco.training import check_lr_schedule
 
 
@@ -30,10 +36,11 @@ class GRU4Rec(NeuralRecommender):
     name = "gru4rec"
 
     def __init__(self, *, dim: int = 64, dropout: float = 0.3, max_len: int = 50, batch_size: int = 128,
-                 lr: float = 3e-3, lr_schedule: str = "constant", epochs: int = 200, patience: int = 10,
-                 seed: int = 0):
+                 lr: float = 3e-3, lr_schedule: str = "constant", rating_weight: bool = False,
+                 like_threshold: float = 4.0, epochs: int = 200, patience: int = 10, seed: int = 0):
         self.dim, self.dropout, self.max_len, self.batch_size = dim, dropout, max_len, batch_size
         self.lr, self.lr_schedule = lr, check_lr_schedule(lr_schedule)
+        self.rating_weight, self.like_threshold = rating_weight, like_threshold
         self.epochs, self.patience, self.seed = epochs, patience, seed
 
     def _build(self, n_items: int) -> nn.Module:
@@ -41,4 +48,8 @@ class GRU4Rec(NeuralRecommender):
 
     def _loss(self, tokens: torch.Tensor, ratings: torch.Tensor, last: torch.Tensor) -> torch.Tensor:
         states, targets, valid = next_item_pairs(self.net_.encoder(tokens), tokens)
-        return F.cross_entropy(item_logits(self.net_.encoder, states[valid]), targets[valid])
+        logits = item_logits(self.net_.encoder, states[valid])
+        if not self.rating_weight:
+            return F.cross_entropy(logits, targets[valid])
+        w = rating_reward(ratings[:, 1:], like_threshold=self.like_threshold)[valid]
+        return (F.cross_entropy(logits, targets[valid], reduction="none") * (w / w.mean())).mean()
