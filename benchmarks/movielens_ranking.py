@@ -208,7 +208,8 @@ def compare(runs: list[dict], first: str, second: str, metric: str = "ndcg@10") 
     """Test ``metric`` of two models over their seeds: means, the difference and Welch's t-test.
 
     Seeds are independent training runs, so the runs are two samples, not pairs; the one-sided
-    p-value is for ``second`` scoring higher than ``first``."""
+    p-value is for ``second`` scoring higher than ``first``. ``spread_p_two_sided`` is the
+    Brown-Forsythe test (Levene's, centred on medians) of equal spread over the seeds."""
     from scipy import stats
 
     a = [r["test"][metric] for r in runs if r["model"] == first and "test" in r]
@@ -220,7 +221,8 @@ def compare(runs: list[dict], first: str, second: str, metric: str = "ndcg@10") 
             second: {"mean": float(np.mean(b)), "sd": float(np.std(b, ddof=1)), "n": len(b)},
             "difference": float(np.mean(b) - np.mean(a)),
             "standard_error": float(np.sqrt(np.var(a, ddof=1) / len(a) + np.var(b, ddof=1) / len(b))),
-            "welch_t": float(t.statistic), "p_one_sided": float(t.pvalue)}
+            "welch_t": float(t.statistic), "p_one_sided": float(t.pvalue),
+            "spread_p_two_sided": float(stats.levene(a, b, center="median").pvalue)}
 
 
 def _repo_path(path: str) -> str:
@@ -244,9 +246,12 @@ def main() -> None:
     ap.add_argument("--render", action="store_true", help="only rewrite --markdown from --out")
     ap.add_argument("--compare", nargs=2, metavar=("A", "B"),
                     help="only print, from --out, whether B's test NDCG@10 beats A's over the seeds (Welch's t-test)")
+    ap.add_argument("--also", nargs="+", default=[], metavar="JSON",
+                    help="with --compare: more result files whose runs join --out's (the same spec is the same model)")
     args = ap.parse_args()
     if args.compare:
-        print(json.dumps(compare(json.loads(Path(args.out).read_text())["runs"], *args.compare), indent=1))
+        runs = [r for f in [args.out, *args.also] for r in json.loads(Path(f).read_text())["runs"]]
+        print(json.dumps(compare(runs, *args.compare), indent=1))
         return
     if args.render:
         result = json.loads(Path(args.out).read_text())

@@ -7,6 +7,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from scipy import stats
 
 _PATH = Path(__file__).resolve().parents[2] / "benchmarks" / "movielens_ranking.py"
 _spec = importlib.util.spec_from_file_location("movielens_ranking", _PATH)
@@ -32,6 +33,12 @@ def test_compare_is_welchs_t_on_the_seeds():
     assert out["standard_error"] == pytest.approx(se)
     assert out["welch_t"] == pytest.approx((np.mean(b) - np.mean(a)) / se)
     assert 0 < out["p_one_sided"] < 0.05 and out["b"]["n"] == 3
+    # Brown-Forsythe: one-way ANOVA of the absolute deviations from each group's median
+    z = [np.abs(np.array(x) - np.median(x)) for x in (a, b)]
+    grand = np.concatenate(z).mean()
+    between = sum(len(x) * (x.mean() - grand) ** 2 for x in z)
+    within = sum(((x - x.mean()) ** 2).sum() for x in z)
+    assert out["spread_p_two_sided"] == pytest.approx(stats.f.sf(between / (within / (7 - 2)), 1, 5))
     # the other way round the one-sided p-value flips
     assert bench.compare(_runs("a", a) + _runs("b", b), "b", "a")["p_one_sided"] == pytest.approx(1 - out["p_one_sided"])
     with pytest.raises(SystemExit, match="needs >= 2 seeds"):
