@@ -11,7 +11,7 @@ BUDGET_CPU_S = 15.0
 # A 15-second budget is ~3 epochs at the library defaults (tuned for minutes): SQN then
 # ranks below popularity. A larger step size on the last 20 films learns in time, and SNQN's
 # sampled negatives with the CE head picking the TD target's action learn faster still
-# (NDCG@10, seed 0: 0.050-0.054 over three runs, seed 1: 0.062; without them 0.048 / 0.047;
+# (NDCG@10, seed 0: 0.050-0.059 over four runs, seed 1: 0.062; without them 0.048 / 0.047;
 # item-kNN 0.034).
 # No lr decay here: over 4 epochs a linear schedule slows learning (0.043 / 0.045).
 DEMO_SQN = {"lr": 1e-2, "max_len": 20, "negatives": 50, "next_action": "ce"}
