@@ -152,11 +152,16 @@ def _naive_sqn_loss(model, tokens, ratings, last, negatives_seed=0):
     if model.head == "sac" and model.steps_ >= model.sac_warmup:
         w = q.detach().clamp_min(0.0)
         ce = ce * w / w.mean()
+    if model.head == "sa2c" and model.steps_ >= model.sac_warmup:  # advantage over logged + sampled
+        q_neg = model.net_.q_head(s).detach()[:, neg]
+        w = (q.detach() - (q.detach() + q_neg.sum(1)) / (1 + model.negatives)).clamp_min(0.0)
+        ce = ce * w / w.mean()
     return ce.mean() + model.q_weight * td
 
 
 @pytest.mark.parametrize("head,next_action,negatives", [("sqn", "q", 0), ("sac", "q", 0), ("sqn", "ce", 0),
-                                                        ("sac", "ce", 0), ("sqn", "q", 7), ("sac", "ce", 7)])
+                                                        ("sac", "ce", 0), ("sqn", "q", 7), ("sac", "ce", 7),
+                                                        ("sa2c", "ce", 7), ("sa2c", "q", 3)])
 def test_sqn_fast_loss_equals_the_naive_one(planted, head, next_action, negatives):
     from recloop.agents.reco.training import make_windows
 
@@ -186,6 +191,8 @@ def test_sac_beats_popularity_on_planted_pattern(fitted, planted):
         make_recommender("sqn", head="ac")
     with pytest.raises(ValueError, match="next_action must be"):
         make_recommender("sqn", next_action="max")
+    with pytest.raises(ValueError, match="set negatives >= 1"):
+        make_recommender("sqn", head="sa2c")
 
 
 def test_linear_lr_schedule_decays_to_zero_over_the_epochs(planted):

@@ -16,6 +16,12 @@ policy harder. We normalise the weights to mean 1 in the batch (the paper uses r
 Q near 0 at the start that would stall the actor) and start weighting after ``sac_warmup``
 optimiser steps, before which the critic is still noise.
 
+``head="sa2c"`` (needs ``negatives``) is SA2C (Xin et al. 2022): the weight is the advantage
+Q(s_t, a_t) minus the mean Q over the logged and the sampled items at s_t - how much better the
+logged item is than a typical one - rather than Q itself. We clip it at 0 and normalise it to
+mean 1 as for ``sac`` (the paper multiplies by the raw advantage, so a below-average step
+pushes its item's probability down).
+
 Cost: the Q of the logged action is a dot product with one row of the Q head, and the target
 head is read at one action only, so the critic adds one forward-only catalogue-wide product
 (for the argmax at s_{t+1}) to the encoder's cross-entropy - not three full heads.
@@ -75,12 +81,14 @@ class SQN(NeuralRecommender):
                  weight_decay: float = 0.0, epochs: int = 200, patience: int = 10, seed: int = 0):
         if rank_with not in ("ce", "q"):
             raise ValueError(f"rank_with must be 'ce' or 'q', got {rank_with!r}")
-        if head not in ("sqn", "sac"):
-            raise ValueError(f"head must be 'sqn' or 'sac', got {head!r}")
+        if head not in ("sqn", "sac", "sa2c"):
+            raise ValueError(f"head must be 'sqn', 'sac' or 'sa2c', got {head!r}")
         if next_action not in ("q", "ce"):
             raise ValueError(f"next_action must be 'q' or 'ce', got {next_action!r}")
         if negatives < 0:
             raise ValueError(f"negatives must be >= 0, got {negatives}")
+        if head == "sa2c" and not negatives:
+            raise ValueError("head='sa2c' compares the logged item with sampled ones: set negatives >= 1")
         if not 0.0 <= gamma < 1.0:
             raise ValueError(f"gamma must be in [0, 1), got {gamma}")
         self.encoder, self.head, self.dim, self.dropout, self.max_len = encoder, head, dim, dropout, max_len
@@ -126,17 +134,21 @@ class SQN(NeuralRecommender):
             target = r + self.gamma * (1.0 - d) * q_next
         td = F.smooth_l1_loss(q, target)
         if self.negatives:
-            td = td + self._negative_td(s, greedy)
-        if self.head == "sac" and self.steps_ >= self.sac_warmup:
-            w = q.detach().clamp_min(0.0)
+            neg_td, q_neg = self._negative_td(s, greedy)
+            td = td + neg_td
+        if self.head != "sqn" and self.steps_ >= self.sac_warmup:
+            w = q.detach()
+            if self.head == "sa2c":  # advantage over the mean of the logged and sampled items
+                w = w - torch.cat([w[:, None], q_neg.detach()], 1).mean(1)
+            w = w.clamp_min(0.0)
             ce = ce * (w / w.mean().clamp_min(1e-6))
         return ce.mean() + self.q_weight * td
 
-    def _negative_td(self, s: torch.Tensor, greedy: torch.Tensor | None) -> torch.Tensor:
+    def _negative_td(self, s: torch.Tensor, greedy: torch.Tensor | None) -> tuple[torch.Tensor, torch.Tensor]:
         """SNQN's negative actions (Xin et al. 2022): items not chosen get reward 0 and leave the
         user where they were, so their target is ``gamma * Q'(s_t, a*)``, with a* picked at s_t
         as ``next_action`` picks at s_{t+1} (``greedy``: the CE head's picks, when it picks).
-        ``negatives`` uniform samples per batch."""
+        ``negatives`` uniform samples per batch. Returns the loss and the (steps x negatives) Q."""
         head = self.net_.q_head
         # One sample of negatives shared by the batch: a (steps x negatives) product, not a gather per step.
         neg = torch.randint(0, head.out_features, (self.negatives,), device=s.device)
@@ -144,7 +156,7 @@ class SQN(NeuralRecommender):
         with torch.no_grad():
             best_here = greedy if greedy is not None else row_argmax(head(s))
             target = self.gamma * _q_at(self.target_, s, best_here)
-        return F.smooth_l1_loss(q_neg, target[:, None].expand_as(q_neg))
+        return F.smooth_l1_loss(q_neg, target[:, None].expand_as(q_neg)), q_neg
 
     def _ce_next_action(self, greedy: torch.Tensor, valid: torch.Tensor, s2: torch.Tensor) -> torch.Tensor:
         """argmax of the CE logits at s_{t+1} for each valid step t, reusing ``greedy``, the argmax
