@@ -123,15 +123,13 @@ class SQN(NeuralRecommender):
         ce = F.cross_entropy(logits, a, reduction="none")
         head = self.net_.q_head
         q = _q_at(head, s, a)  # Q(s, a) of the logged action only
-        # The CE head's greedy item at every s_t: it picks the action at s_{t+1} and, for the
-        # negatives, at s_t itself - one catalogue argmax serves both.
-        greedy = row_argmax(logits) if self.next_action == "ce" else None
         with torch.no_grad():
-            if greedy is not None:
-                best_next = self._ce_next_action(greedy, valid, s2)  # CE head picks,
-            else:
-                best_next = row_argmax(head(s2))  # double Q: online head picks,
-            q_next = _q_at(self.target_, s2, best_next)  # target head evaluates
+            # The picker's greedy item at every s_t (the CE logits are already there; else the
+            # online Q head, as in double Q): shifted one step it is the action at s_{t+1}, and
+            # the negatives' target uses it at s_t itself - one catalogue argmax serves both.
+            greedy = row_argmax(logits if self.next_action == "ce" else head(s))
+            best_next = self._next_action(greedy, valid, s2)
+            q_next = _q_at(self.target_, s2, best_next)  # the target head evaluates
             target = r + self.gamma * (1.0 - d) * q_next
         td = F.smooth_l1_loss(q, target)
         if self.negatives:
@@ -145,33 +143,34 @@ class SQN(NeuralRecommender):
             ce = ce * (w / w.mean().clamp_min(1e-6))
         return ce.mean() + self.q_weight * td
 
-    def _negative_td(self, s: torch.Tensor, greedy: torch.Tensor | None) -> tuple[torch.Tensor, torch.Tensor]:
+    def _negative_td(self, s: torch.Tensor, greedy: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """SNQN's negative actions (Xin et al. 2022): items not chosen get reward 0 and leave the
-        user where they were, so their target is ``gamma * Q'(s_t, a*)``, with a* picked at s_t
-        as ``next_action`` picks at s_{t+1} (``greedy``: the CE head's picks, when it picks).
+        user where they were, so their target is ``gamma * Q'(s_t, a*)``, with a* = ``greedy``,
+        picked at s_t as ``next_action`` picks at s_{t+1}.
         ``negatives`` uniform samples per batch. Returns the loss and the (steps x negatives) Q."""
         head = self.net_.q_head
         # One sample of negatives shared by the batch: a (steps x negatives) product, not a gather per step.
         neg = torch.randint(0, head.out_features, (self.negatives,), device=s.device)
         q_neg = s @ head.weight[neg].T + head.bias[neg]
         with torch.no_grad():
-            best_here = greedy if greedy is not None else row_argmax(head(s))
-            target = self.gamma * _q_at(self.target_, s, best_here)
+            target = self.gamma * _q_at(self.target_, s, greedy)
         return F.smooth_l1_loss(q_neg, target[:, None].expand_as(q_neg)), q_neg
 
-    def _ce_next_action(self, greedy: torch.Tensor, valid: torch.Tensor, s2: torch.Tensor) -> torch.Tensor:
-        """argmax of the CE logits at s_{t+1} for each valid step t, reusing ``greedy``, the argmax
+    def _next_action(self, greedy: torch.Tensor, valid: torch.Tensor, s2: torch.Tensor) -> torch.Tensor:
+        """The picker's argmax at s_{t+1} for each valid step t, reusing ``greedy``, its argmax
         at every s_t.
 
         Row j of ``greedy`` belongs to grid cell (b, t) of ``valid``; s_{t+1} is cell (b, t+1) of the
-        states grid, whose logits exist iff that cell is valid too - in a left-padded window all but
+        states grid, whose argmax exists iff that cell is valid too - in a left-padded window all but
         the last column. The rest are scored here (about one row per window)."""
         grid = torch.full((valid.shape[0], valid.shape[1] + 1), -1, dtype=torch.long, device=greedy.device)
         grid[:, :-1][valid] = greedy
         best = grid[:, 1:][valid]
         missing = best < 0
         if missing.any():
-            best[missing] = row_argmax(item_logits(self.net_.encoder, s2[missing]))
+            rest = s2[missing]
+            best[missing] = row_argmax(item_logits(self.net_.encoder, rest) if self.next_action == "ce"
+                                       else self.net_.q_head(rest))
         return best
 
     def _scores(self, states: torch.Tensor) -> torch.Tensor:
