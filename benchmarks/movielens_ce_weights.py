@@ -22,8 +22,10 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))
 
 
 def cv(w) -> float:
-    w = w.clamp_min(0.0)
-    return float(w.std() / w.mean())
+    """sd / mean of the weights as training uses them (``mean_one``: clipped at 0, mean 1)."""
+    from recloop.agents.reco.neural import mean_one
+
+    return float(mean_one(w).std())
 
 
 def main() -> None:
@@ -37,8 +39,8 @@ def main() -> None:
 
     torch.set_num_threads(1)
     from recloop.agents.reco import make_recommender
-    from recloop.agents.reco.neural import next_item_pairs
-    from recloop.agents.reco.sqn import _q_at, rating_reward
+    from recloop.agents.reco.neural import next_item_pairs, rating_reward
+    from recloop.agents.reco.sqn import _q_at, sa2c_advantage
     from recloop.agents.reco.training import make_windows
     from recloop.data.movielens import load_movielens
     from recloop.data.splits import leave_one_out
@@ -53,7 +55,7 @@ def main() -> None:
         s, a = states[valid], actions[valid]
         q = _q_at(model.net_.q_head, s, a)
         sampled = model.net_.q_head(s)[:, torch.randint(0, model.n_items_, (50,))]
-        advantage = q - torch.cat([q[:, None], sampled], 1).mean(1)
+        advantage = sa2c_advantage(q, sampled)
         reward = rating_reward(ratings[:, 1:])[valid]
     print(json.dumps({"head": args.head, "budget_cpu_s": args.budget, "seed": args.seed, "epochs": len(model.log_),
                       "steps": int(valid.sum()), "advantage_share_clipped": float((advantage <= 0).float().mean()),

@@ -127,7 +127,7 @@ def _naive_sqn_loss(model, tokens, ratings, last, negatives_seed=0):
 
     from recloop.agents.reco.nets import item_logits
     from recloop.agents.reco.neural import next_item_pairs
-    from recloop.agents.reco.sqn import rating_reward
+    from recloop.agents.reco.neural import rating_reward
 
     states_all = model.net_.encoder(tokens)
     states, actions, valid = next_item_pairs(states_all, tokens)

@@ -26,7 +26,7 @@ from torch import nn
 
 from recloop.agents.reco.base import SequentialRecommender, evaluate
 from recloop.agents.reco.nets import load_state_arrays, state_arrays
-from recloop.agents.reco.sqn import rating_reward
+from recloop.agents.reco.neural import rating_reward
 from recloop.agents.reco.training import Budget
 from recloop.data.splits import SequentialSplit
 

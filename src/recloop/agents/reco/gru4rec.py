@@ -12,8 +12,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from recloop.agents.reco.nets import item_logits, make_encoder
-from recloop.agents.reco.neural import NeuralRecommender, next_item_pairs
-from recloop.agents.reco.sqn import rating_reward
+from recloop.agents.reco.neural import NeuralRecommender, mean_one, next_item_pairs, rating_reward
 from recloop.agents.reco.training import check_lr_schedule
 
 
@@ -52,4 +51,4 @@ class GRU4Rec(NeuralRecommender):
         if not self.rating_weight:
             return F.cross_entropy(logits, targets[valid])
         w = rating_reward(ratings[:, 1:], like_threshold=self.like_threshold)[valid]
-        return (F.cross_entropy(logits, targets[valid], reduction="none") * (w / w.mean())).mean()
+        return (F.cross_entropy(logits, targets[valid], reduction="none") * mean_one(w)).mean()

@@ -73,6 +73,19 @@ class NeuralRecommender(SequentialRecommender):
         self.net_.eval()
 
 
+def rating_reward(ratings: torch.Tensor, *, like_threshold: float = 4.0, like: float = 1.0,
+                  other: float = 0.2) -> torch.Tensor:
+    """SQN's two-level reward (there: purchase 1.0 / click 0.2); here a liked rating vs any other."""
+    return torch.where(ratings >= like_threshold, torch.full_like(ratings, like), torch.full_like(ratings, other))
+
+
+def mean_one(w: torch.Tensor) -> torch.Tensor:
+    """Per-step loss weights ``w`` clipped at 0 and scaled to mean 1: they tilt the loss between
+    steps without changing its scale (and so the step size it needs)."""
+    w = w.clamp_min(0.0)
+    return w / w.mean().clamp_min(1e-6)
+
+
 def next_item_pairs(states: torch.Tensor, tokens: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     """(state_t, target item_{t+1}, valid mask) over a window: drop pads and the first item."""
     valid = (tokens[:, :-1] > 0) & (tokens[:, 1:] > 0)

@@ -55,7 +55,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from recloop.agents.reco.nets import item_logits, make_encoder, row_argmax
-from recloop.agents.reco.neural import NeuralRecommender, next_item_pairs
+from recloop.agents.reco.neural import NeuralRecommender, mean_one, next_item_pairs, rating_reward
 from recloop.agents.reco.training import check_lr_schedule
 
 
@@ -64,12 +64,6 @@ class _Net(nn.Module):
         super().__init__()
         self.encoder = encoder
         self.q_head = nn.Linear(dim, n_items)
-
-
-def rating_reward(ratings: torch.Tensor, *, like_threshold: float = 4.0, like: float = 1.0,
-                  other: float = 0.2) -> torch.Tensor:
-    """SQN's two-level reward (there: purchase 1.0 / click 0.2); here a liked rating vs any other."""
-    return torch.where(ratings >= like_threshold, torch.full_like(ratings, like), torch.full_like(ratings, other))
 
 
 class SQN(NeuralRecommender):
@@ -136,11 +130,8 @@ class SQN(NeuralRecommender):
             neg_td, q_neg = self._negative_td(s, greedy)
             td = td + neg_td
         if self.head != "sqn" and self.steps_ >= self.sac_warmup:
-            w = q.detach()
-            if self.head == "sa2c":  # advantage over the mean of the logged and sampled items
-                w = w - torch.cat([w[:, None], q_neg.detach()], 1).mean(1)
-            w = w.clamp_min(0.0)
-            ce = ce * (w / w.mean().clamp_min(1e-6))
+            w = sa2c_advantage(q.detach(), q_neg.detach()) if self.head == "sa2c" else q.detach()
+            ce = ce * mean_one(w)
         return ce.mean() + self.q_weight * td
 
     def _negative_td(self, s: torch.Tensor, greedy: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
@@ -182,6 +173,11 @@ class SQN(NeuralRecommender):
         super()._set_state(state)
         self.target_ = copy.deepcopy(self.net_.q_head)
         self.steps_ = 0
+
+
+def sa2c_advantage(q: torch.Tensor, q_neg: torch.Tensor) -> torch.Tensor:
+    """SA2C's advantage of the logged item: its Q minus the mean Q over it and the sampled items."""
+    return q - torch.cat([q[:, None], q_neg], 1).mean(1)
 
 
 def _q_at(head: nn.Linear, states: torch.Tensor, actions: torch.Tensor) -> torch.Tensor:

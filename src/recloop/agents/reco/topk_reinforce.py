@@ -21,8 +21,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from recloop.agents.reco.nets import item_logits, make_encoder
-from recloop.agents.reco.neural import NeuralRecommender, next_item_pairs
-from recloop.agents.reco.sqn import rating_reward
+from recloop.agents.reco.neural import NeuralRecommender, next_item_pairs, rating_reward
 
 
 def topk_correction_weight(pi: torch.Tensor, beta: torch.Tensor, k: int, cap: float) -> torch.Tensor:
