@@ -43,3 +43,14 @@ def test_compare_is_welchs_t_on_the_seeds():
     assert bench.compare(_runs("a", a) + _runs("b", b), "b", "a")["p_one_sided"] == pytest.approx(1 - out["p_one_sided"])
     with pytest.raises(SystemExit, match="needs >= 2 seeds"):
         bench.compare(_runs("a", a) + _runs("b", b[:1]), "a", "b")
+
+
+def test_compare_counts_each_seed_once():
+    # seed 0 of "a" ran twice (two invocations): its runs are averaged into one sample
+    runs = _runs("a", [0.066, 0.070, 0.072]) + [{"model": "a", "seed": 0, "test": {"ndcg@10": 0.068}}]
+    runs += _runs("b", [0.071, 0.073, 0.074])
+    out = bench.compare(runs, "a", "b")
+    assert out["a"]["n"] == 3 and out["a"]["runs"] == 4
+    assert out["a"]["mean"] == pytest.approx(np.mean([0.067, 0.070, 0.072]))
+    assert out["welch_t"] == pytest.approx(stats.ttest_ind([0.071, 0.073, 0.074], [0.067, 0.070, 0.072],
+                                                           equal_var=False).statistic)
