@@ -147,8 +147,10 @@ def summarise(runs: list[dict]) -> dict:
             continue
         for proto in ("valid", "test", "test_seen_filtered"):
             if proto in rs[0]:
+                # metrics every run has (runs from before a metric was added lack it)
+                common = [m for m in rs[0][proto] if all(m in r[proto] for r in rs)]
                 entry[proto] = {m: [float(np.mean([r[proto][m] for r in rs])), float(np.std([r[proto][m] for r in rs], ddof=1)) if len(rs) > 1 else 0.0]
-                                for m in rs[0][proto]}
+                                for m in common}
         for key in ("sim_return", "train_cpu_s", "epochs", "budget_cpu_s"):
             if key in rs[0]:
                 entry[key] = [float(np.mean([r[key] for r in rs])), float(np.std([r[key] for r in rs], ddof=1)) if len(rs) > 1 else 0.0]

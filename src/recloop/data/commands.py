@@ -123,10 +123,11 @@ def train(
         rec.fit(split, time_budget_s=budget)
     table = Table(title=f"{model} on {ml.name}: test, full ranking over {ml.n_items} items")
     table.add_column("protocol")
-    for col in ("hr@10", "ndcg@10", "mrr@10", "coverage@10"):
+    cols = ("hr@10", "ndcg@10", "mrr@10", "coverage@10", "seen@10")
+    for col in cols:
         table.add_column(col)
     for label, flt in (("as ranked", False), ("seen filtered", True)):
         m = evaluate(rec, split, "test", exclude_history=flt)
-        table.add_row(label, *(f"{v:.4f}" for v in m.values()))
+        table.add_row(label, *(f"{m[c]:.4f}" for c in cols))
     console.print(table)
     console.print(f"saved {rec.save(out)}")

@@ -229,3 +229,23 @@ def test_gru4rec_rating_weight_is_the_reward_weighted_cross_entropy(planted):
         weight = torch.where(ratings[:, 1:][valid] >= 4.0, 1.0, 0.2)
         want = (ce * weight).sum() / weight.sum()
         assert model._loss(tokens, ratings, last).item() == pytest.approx(want.item(), rel=1e-6)
+
+
+class _FixedScores:
+    """Scores every history the same: item 0 best, then 1, 2, ..."""
+
+    def __init__(self, n_items):
+        self.n_items = n_items
+
+    def score(self, histories):
+        return np.tile(-np.arange(self.n_items, dtype=float), (len(histories), 1))
+
+
+def test_seen_share_counts_top_k_slots_from_the_users_history():
+    from recloop.data.splits import sequences_split
+
+    # user 0 rated 0..4 (test target 4), user 1 rated 5..9: the top 3 is always [0, 1, 2]
+    split = sequences_split([0] * 5 + [1] * 5, list(range(10)))
+    ranked = evaluate(_FixedScores(10), split, "test", k=3)
+    assert ranked["seen@3"] == pytest.approx(0.5)  # all 3 slots seen for user 0, none for user 1
+    assert evaluate(_FixedScores(10), split, "test", k=3, exclude_history=True)["seen@3"] == 0.0

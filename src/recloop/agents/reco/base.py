@@ -153,19 +153,26 @@ def evaluate(model: SequentialRecommender, split: SequentialSplit, which: str = 
     """HR@k, NDCG@k, MRR@k, coverage@k under full ranking (RecBole's protocol by default).
 
     ``exclude_history=True`` removes already-seen items from each ranking first (RecBole does
-    not for sequential models, so the default keeps numbers comparable).
+    not for sequential models, so the default keeps numbers comparable). ``seen@k`` is the share
+    of top-k slots that hold an item of the user's own history (0 once they are excluded): in
+    data where nobody repeats an item, those slots can never hit.
     """
     from recloop.metrics import ranking_metrics, target_ranks, top_k
 
     if k > split.n_items:
         raise ValueError(f"k={k} exceeds the catalogue of {split.n_items} items")
     _, hists, targets = split.eval_set(which)
-    ranks, tops = [], []
+    ranks, tops, seen = [], [], []
     for lo in range(0, len(hists), batch_size):
         s = np.asarray(model.score(hists[lo:lo + batch_size]), dtype=np.float64)
+        rated = np.zeros(s.shape, bool)
+        for row, h in enumerate(hists[lo:lo + batch_size]):
+            rated[row, h] = True
         if exclude_history:
-            for row, h in enumerate(hists[lo:lo + batch_size]):
-                s[row, h] = -np.inf
+            s[rated] = -np.inf
         ranks.append(target_ranks(s, targets[lo:lo + batch_size]))
         tops.append(top_k(s, k))
-    return ranking_metrics(np.concatenate(ranks), np.concatenate(tops), split.n_items, k)
+        seen.append(np.take_along_axis(rated, tops[-1], 1).mean(1))
+    out = ranking_metrics(np.concatenate(ranks), np.concatenate(tops), split.n_items, k)
+    out[f"seen@{k}"] = float(np.concatenate(seen).mean())
+    return out
