@@ -220,31 +220,28 @@ def compare(runs: list[dict], first: str, second: str, metric: str = "ndcg@10") 
     so the spread test then favours the model with more runs per seed.)"""
     from scipy import stats
 
-    a, b = _seed_means(runs, first, metric), _seed_means(runs, second, metric)
+    by_a, by_b = _runs_by_seed(runs, first, metric), _runs_by_seed(runs, second, metric)
+    a, b = [float(np.mean(v)) for v in by_a.values()], [float(np.mean(v)) for v in by_b.values()]
     if len(a) < 2 or len(b) < 2:
         raise SystemExit(f"--compare needs >= 2 seeds of each model; got {len(a)} of {first!r}, {len(b)} of {second!r}")
     t = stats.ttest_ind(b, a, equal_var=False, alternative="greater")
     return {"metric": metric, first: {"mean": float(np.mean(a)), "sd": float(np.std(a, ddof=1)), "n": len(a),
-                                      "runs": _n_runs(runs, first)},
+                                      "runs": sum(map(len, by_a.values()))},
             second: {"mean": float(np.mean(b)), "sd": float(np.std(b, ddof=1)), "n": len(b),
-                     "runs": _n_runs(runs, second)},
+                     "runs": sum(map(len, by_b.values()))},
             "difference": float(np.mean(b) - np.mean(a)),
             "standard_error": float(np.sqrt(np.var(a, ddof=1) / len(a) + np.var(b, ddof=1) / len(b))),
             "welch_t": float(t.statistic), "p_one_sided": float(t.pvalue),
             "spread_p_two_sided": float(stats.levene(a, b, center="median").pvalue)}
 
 
-def _seed_means(runs: list[dict], model: str, metric: str) -> list[float]:
-    """One value per seed of ``model``: the mean of its finished runs with that seed."""
+def _runs_by_seed(runs: list[dict], model: str, metric: str) -> dict[int, list[float]]:
+    """Test ``metric`` of each finished run of ``model``, grouped by seed (in seed order)."""
     by_seed: dict[int, list[float]] = {}
-    for r in runs:
+    for r in sorted(runs, key=lambda r: r["seed"]):
         if r["model"] == model and "test" in r:
             by_seed.setdefault(r["seed"], []).append(r["test"][metric])
-    return [float(np.mean(v)) for _, v in sorted(by_seed.items())]
-
-
-def _n_runs(runs: list[dict], model: str) -> int:
-    return sum(1 for r in runs if r["model"] == model and "test" in r)
+    return by_seed
 
 
 def _repo_path(path: str) -> str:
