@@ -50,6 +50,8 @@ def test_bad_input_is_a_clear_error(tmp_path, write_grouplens):
     assert res.exit_code == 2 and "does not" in res.output and "MovieLens folder" in res.output
     res = runner.invoke(app(), ["movielens", "train", "gru5rec", "--data", str(data)])
     assert res.exit_code == 2 and "unknown recommender" in res.output
+    res = runner.invoke(app(), ["movielens", "train", "gru4rec", "-p", "lr_shedule=linear", "--data", str(data)])
+    assert res.exit_code == 2 and "no hyper-parameter 'lr_shedule'" in res.output and "lr_schedule" in res.output
 
 
 @pytest.mark.skipif(not (cache_dir() / "ml-100k" / "ml-100k.inter").is_file(), reason="ML-100k not cached here")

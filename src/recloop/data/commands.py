@@ -114,9 +114,7 @@ def train(
         ml, split = _load(data)
         params = ({} if model.lower() in ("pop", "itemknn") else {"seed": seed}) | _parse_params(param or [])
         rec = make_recommender(model, **params)
-    except TypeError as err:  # an unknown hyper-parameter name
-        fail(console, f"{model}: {err}")
-    except (KeyError, ValueError, FileNotFoundError) as err:
+    except (TypeError, KeyError, ValueError, FileNotFoundError) as err:  # TypeError: a misspelt hyper-parameter
         fail(console, err)
     with Progress(SpinnerColumn(), TextColumn("{task.description}"), TimeElapsedColumn(), console=console) as bar:
         bar.add_task(f"training {model} on {ml.name} (budget {budget:g} CPU-s)", total=None)

@@ -76,6 +76,8 @@ def test_unfitted_and_unknown_names():
         make_recommender("gru5rec")
     with pytest.raises(ValueError, match="rank_with"):
         make_recommender("sqn", rank_with="v")
+    with pytest.raises(TypeError, match=r"sqn has no hyper-parameter 'negative'; it takes: .*negatives"):
+        make_recommender("sqn", negative=50)
 
 
 def test_topk_weight_equals_formula():

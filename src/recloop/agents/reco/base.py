@@ -38,8 +38,16 @@ def _resolve(name: str) -> type:
 
 
 def make_recommender(name: str, **params: Any) -> "SequentialRecommender":
-    """Build a recommender by its short name (``pop``, ``gru4rec``, ``sqn`` ...)."""
-    return _resolve(name)(**params)
+    """Build a recommender by its short name (``pop``, ``gru4rec``, ``sqn`` ...).
+
+    A misspelt hyper-parameter is a ``TypeError`` that lists the ones the model takes."""
+    cls = _resolve(name)
+    takes = [p for p in inspect.signature(cls).parameters if p != "self"]
+    unknown = sorted(set(params) - set(takes))
+    if unknown:
+        raise TypeError(f"{name} has no hyper-parameter {', '.join(map(repr, unknown))}; "
+                        f"it takes: {', '.join(takes)}")
+    return cls(**params)
 
 
 def _registry_factory(name: str) -> Any:
