@@ -67,6 +67,9 @@ def test_frame_env_rejects_bad_input():
 def test_simulator_truth_and_boredom():
     data, split = tiny()
     sim = MovieLensSimulator(data, split, frame=3, dim=4, genre_boredom=2.0)
+    assert sim.user == -1  # no episode yet
+    _, info = sim.reset(seed=0, options={"user": 7})
+    assert sim.user == info["user"] == 7
     sim.reset(seed=0, options={"user": 0})
     before = sim.expected_rewards()
     assert before.shape == (split.n_items,) and np.all((before >= 0) & (before <= 1))

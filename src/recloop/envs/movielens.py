@@ -188,6 +188,11 @@ class MovieLensSimulator(gym.Env):
         self.observation_space = spaces.Box(-2.0, 2.0, (frame, emb.shape[1] + 1), np.float32)
         self._user = -1
 
+    @property
+    def user(self) -> int:
+        """Index of this episode's user (-1 before the first reset)."""
+        return self._user
+
     def predicted_ratings(self, user: int) -> np.ndarray:
         return np.clip(self.mu_ + self.bu_[user] + self.bi_ + self.q_ @ self.p_[user], 1.0, 5.0)
 
