@@ -42,9 +42,14 @@ RL = {"sqn", "topk-reinforce", "ddpg", "td3"}
 RECBOLE = ["Pop", "GRU4Rec", "SASRec"]
 
 
-def simulator_return(model, sim, episodes: int, seed: int) -> float:
-    """Mean episode return when the model greedily recommends its best not-yet-shown item."""
-    total = 0.0
+def simulator_rollouts(model, sim, episodes: int, seed: int) -> dict:
+    """Episodes in which the model greedily recommends its best not-yet-shown item.
+
+    ``return``: mean episode return. Why it is what it is: ``steps`` (recommendations before the
+    user leaves or the episode ends), and, over all recommendations, ``rating`` (the user's true
+    predicted rating of the film; clicks need about ``sim.threshold``) and ``boredom`` (rating
+    points lost to genre fatigue and repeats when it was shown)."""
+    total, steps, rating, boredom = 0.0, 0, 0.0, 0.0
     for ep in range(episodes):
         _, info = sim.reset(seed=seed * 10_000 + ep)
         shown: list[int] = []
@@ -55,10 +60,13 @@ def simulator_return(model, sim, episodes: int, seed: int) -> float:
             s[shown] = -np.inf
             a = int(np.argmax(s))
             shown.append(a)
+            rating += sim.predicted_ratings(sim.user)[a]
+            boredom += sim.boredom()[a]
             _, r, term, trunc, info = sim.step(a)
             total += r
+            steps += 1
             done = term or trunc
-    return total / episodes
+    return {"return": total / episodes, "steps": steps / episodes, "rating": rating / steps, "boredom": boredom / steps}
 
 
 def parse_model(spec: str) -> tuple[str, dict]:
@@ -92,7 +100,7 @@ def run_one(spec: str, seed: int, budget: float, episodes: int) -> dict:
            "train_wall_s": time.perf_counter() - wall, "epochs": len(getattr(model, "log_", [])),
            "test": evaluate(model, split, "test"), "test_seen_filtered": evaluate(model, split, "test", exclude_history=True)}
     sim = MovieLensSimulator(ml, split, seed=0)
-    out["sim_return"] = simulator_return(model, sim, episodes, seed)
+    out.update({f"sim_{k}": v for k, v in simulator_rollouts(model, sim, episodes, seed).items()})
     out["load_after"] = os.getloadavg()
     return out
 
@@ -119,6 +127,7 @@ def run_recbole(model: str, seed: int, budget: float) -> dict:
 
 
 def sim_references(episodes: int) -> dict:
+    """``simulator_rollouts`` of three references: random, greedy on taste alone, greedy on the truth."""
     from recloop.data.movielens import load_movielens
     from recloop.data.splits import leave_one_out
     from recloop.envs.movielens import MovieLensSimulator
@@ -135,8 +144,8 @@ def sim_references(episodes: int) -> dict:
         def score(self, _hist):
             return [sim.predicted_ratings(sim.user)]
 
-    return {"random": simulator_return(None, sim, episodes, 0), "greedy-taste": simulator_return(Taste(), sim, episodes, 0),
-            "greedy-oracle": simulator_return(Oracle(), sim, episodes, 0)}
+    return {name: simulator_rollouts(policy, sim, episodes, 0)
+            for name, policy in (("random", None), ("greedy-taste", Taste()), ("greedy-oracle", Oracle()))}
 
 
 def summarise(runs: list[dict]) -> dict:
@@ -156,8 +165,8 @@ def summarise(runs: list[dict]) -> dict:
                 common = [m for m in rs[0][proto] if all(m in r[proto] for r in rs)]
                 entry[proto] = {m: [float(np.mean([r[proto][m] for r in rs])), float(np.std([r[proto][m] for r in rs], ddof=1)) if len(rs) > 1 else 0.0]
                                 for m in common}
-        for key in ("sim_return", "train_cpu_s", "epochs", "budget_cpu_s"):
-            if key in rs[0]:
+        for key in ("sim_return", "sim_steps", "sim_rating", "sim_boredom", "train_cpu_s", "epochs", "budget_cpu_s"):
+            if all(key in r for r in rs):
                 entry[key] = [float(np.mean([r[key] for r in rs])), float(np.std([r[key] for r in rs], ddof=1)) if len(rs) > 1 else 0.0]
         entry["seeds"] = [r["seed"] for r in rs]
     return out
@@ -303,9 +312,10 @@ def main() -> None:
             runs.append(r)
             with partial.open("a") as fh:
                 fh.write(json.dumps(r) + "\n")
-            print(json.dumps({k: r[k] for k in r if k in ("model", "seed", "test", "test_seen_filtered", "sim_return", "error")}),
+            print(json.dumps({k: r[k] for k in r if k in ("model", "seed", "test", "test_seen_filtered", "error") or k.startswith("sim_")}),
                   file=sys.stderr, flush=True)
-        refs = refs_job.result()
+        rollouts = refs_job.result()
+        refs = {name: r["return"] for name, r in rollouts.items()}
     invocation = {"command": shlex.join(["benchmarks/movielens_ranking.py", *sys.argv[1:]]), "load_before": load_before,
                   "load_after": os.getloadavg(), "wall_s": time.perf_counter() - start}
     invocations = [invocation]
@@ -314,6 +324,7 @@ def main() -> None:
         old = json.loads(Path(args.out).read_text())
         runs = [r for r in old["runs"] if (r["model"], r["seed"]) not in new] + runs
         refs = old.get("simulator_references", refs)
+        rollouts = old.get("simulator_reference_rollouts", rollouts)
         invocations = old.get("invocations", []) + invocations
     names = [f"recbole-{m}" for m in RECBOLE] + MODELS + args.models
     order = {m: i for i, m in reversed(list(enumerate(names)))}
@@ -322,7 +333,8 @@ def main() -> None:
     result = {"benchmark": "movielens_ranking", "budget_cpu_s": args.budget, "seeds": args.seeds,
               "recbole_seeds": args.recbole_seeds or args.seeds, "episodes": args.episodes,
               "machine": f"{platform.machine()}, {os.cpu_count()} cores (shared with other jobs)",
-              "invocations": invocations, "simulator_references": refs, "summary": summary, "runs": runs}
+              "invocations": invocations, "simulator_references": refs,
+              "simulator_reference_rollouts": rollouts, "summary": summary, "runs": runs}
     Path(args.out).parent.mkdir(parents=True, exist_ok=True)
     Path(args.out).write_text(json.dumps(result, indent=1))
     write_markdown(args.markdown, markdown(summary, args, refs), args.out)

@@ -112,3 +112,36 @@ def test_registry_builds_the_movielens_envs_from_a_folder(tmp_path, monkeypatch)
     assert seq.reset(seed=0)[0]["items"].shape == (6,)
     sim = make("env", "movielens-sim", path=str(tmp_path), frame=3, dim=4)
     check_env(sim, skip_render_check=True)
+
+
+def test_benchmark_rollouts_report_return_length_rating_and_boredom():
+    import importlib.util
+    from pathlib import Path
+
+    path = Path(__file__).resolve().parents[2] / "benchmarks" / "movielens_ranking.py"
+    spec = importlib.util.spec_from_file_location("movielens_ranking", path)
+    bench = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(bench)
+
+    data, split = tiny()
+    sim = MovieLensSimulator(data, split, frame=3, dim=4, patience=2, episode_length=6)
+    seen, step = [], sim.step
+
+    def recording_step(action):  # what the rollout should average, read before the step changes it
+        seen.append((sim.predicted_ratings(sim.user)[action], sim.boredom()[action]))
+        out = step(action)
+        seen[-1] += (out[1],)
+        return out
+
+    sim.step = recording_step
+
+    class ByTaste:
+        def score(self, _hist):
+            return [sim.predicted_ratings(sim.user)]
+
+    out = bench.simulator_rollouts(ByTaste(), sim, episodes=4, seed=1)
+    rating, boredom, reward = np.array(seen).T
+    assert out["steps"] == len(seen) / 4 and 1 <= out["steps"] <= 6
+    assert out["return"] == pytest.approx(reward.sum() / 4)
+    assert out["rating"] == pytest.approx(rating.mean()) and out["boredom"] == pytest.approx(boredom.mean())
+    assert out["boredom"] > 0  # twelve films in three genres: a greedy run repeats genres

@@ -196,7 +196,9 @@ class MovieLensSimulator(gym.Env):
     def predicted_ratings(self, user: int) -> np.ndarray:
         return np.clip(self.mu_ + self.bu_[user] + self.bi_ + self.q_ @ self.p_[user], 1.0, 5.0)
 
-    def _boredom(self) -> np.ndarray:
+    def boredom(self) -> np.ndarray:
+        """How much each item's appeal is down now: genre fatigue from the last ``memory``
+        recommendations plus ``repeat_penalty`` for items consumed this episode (rating points)."""
         recent = self.genres_[self._shown[-self.memory:]] if self._shown else np.zeros((1, self.genres_.shape[1]))
         share = (self.genres_ @ recent.mean(0)) / np.maximum(self.genres_.sum(1), 1.0)
         b = self.genre_boredom * share
@@ -204,12 +206,12 @@ class MovieLensSimulator(gym.Env):
         return b
 
     def click_probabilities(self) -> np.ndarray:
-        z = self.slope * (self._r_hat - self._boredom() - self.threshold)
+        z = self.slope * (self._r_hat - self.boredom() - self.threshold)
         return 1.0 / (1.0 + np.exp(-z))
 
     def expected_rewards(self) -> np.ndarray:
         """Expected immediate reward of each item now (click probability x expected rating / 5)."""
-        return self.click_probabilities() * np.clip(self._r_hat - self._boredom(), 1.0, 5.0) / 5.0
+        return self.click_probabilities() * np.clip(self._r_hat - self.boredom(), 1.0, 5.0) / 5.0
 
     def _observe(self) -> np.ndarray:
         obs = np.zeros(self.observation_space.shape, np.float32)
@@ -237,7 +239,7 @@ class MovieLensSimulator(gym.Env):
 
     def step(self, action):
         item = _checked_action(self, action)
-        boredom = self._boredom()[item]
+        boredom = self.boredom()[item]
         p_click = 1.0 / (1.0 + np.exp(-self.slope * (self._r_hat[item] - boredom - self.threshold)))
         self._shown.append(item)
         reward = 0.0
