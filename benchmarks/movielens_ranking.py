@@ -52,6 +52,7 @@ def simulator_rollouts(model, sim, episodes: int, seed: int) -> dict:
     total, steps, rating, boredom = 0.0, 0, 0.0, 0.0
     for ep in range(episodes):
         _, info = sim.reset(seed=seed * 10_000 + ep)
+        taste = sim.predicted_ratings(sim.user)  # fixed for the episode: one MF product, not one a step
         shown: list[int] = []
         done = False
         while not done:
@@ -60,7 +61,7 @@ def simulator_rollouts(model, sim, episodes: int, seed: int) -> dict:
             s[shown] = -np.inf
             a = int(np.argmax(s))
             shown.append(a)
-            rating += sim.predicted_ratings(sim.user)[a]
+            rating += taste[a]
             boredom += sim.boredom()[a]
             _, r, term, trunc, info = sim.step(a)
             total += r
