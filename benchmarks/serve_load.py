@@ -72,7 +72,7 @@ def client_main(port: int, rate: float, seconds: float, connections: int, seed: 
     """asyncio (uvloop when installed) over raw keep-alive connections. Rank bodies are
     built before the clock starts and carry client-chosen event ids, so the client never
     parses JSON: the chosen item is found by a byte search."""
-    from recloop.serve.traffic import HttpConnection
+    from recloop.apps.traffic import HttpConnection
 
     X, click_table, cand_json = workload(rate, seconds, seed)
     n = len(X)
@@ -170,7 +170,7 @@ def run_wrk(port: int, rate: float, seconds: float, connections: int, workdir: P
 # ---------------------------------------------------------------- the driver
 def _start_server(db: str, schema: str | None, port: int, workdir: Path, extra: list[str]) -> subprocess.Popen:
     import httpx
-    cmd = [sys.executable, "-m", "recloop.serve", "serve", "--policy", "linucb", "--n-features", str(N_FEATURES),
+    cmd = [sys.executable, "-m", "recloop.apps", "serve", "--policy", "linucb", "--n-features", str(N_FEATURES),
            "--db", db, "--port", str(port), "--snapshot-dir", str(workdir / "models"), "--snapshot-every", "30",
            "--log-level", "error", *extra]
     if schema:
@@ -302,7 +302,7 @@ def main() -> None:
     meta = {"machine": f"{platform.machine()}, {os.cpu_count()} cores, shared with other engineers' jobs",
             "load_avg_at_start": os.getloadavg(), "python": platform.python_version()}
     if args.crash:
-        from recloop.serve.crash import drill
+        from recloop.apps.crash import drill
         r = drill(tempfile.mkdtemp(prefix="serve-crash-"), kills=args.crash, n_features=N_FEATURES)
         result = {"benchmark": "serve_crash", **meta, "kills": r.kills, "acked_decisions": r.acked_decisions,
                   "acked_rewards": r.acked_rewards, "missing_decisions": len(r.missing_decisions),

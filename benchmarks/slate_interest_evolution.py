@@ -33,7 +33,7 @@ def main() -> None:
 
     import torch
     torch.set_num_threads(1)
-    from recloop.agents.slate.compare import compare
+    from recloop.apps.slate_compare import compare
 
     agents = tuple(args.agents.split(","))
     rows = []

@@ -42,7 +42,7 @@ def main() -> None:
 
     import torch
     torch.set_num_threads(1)
-    from recloop.agents.slate.compare import compare
+    from recloop.apps.slate_compare import compare
 
     t0 = time.perf_counter()
     agents = tuple(args.agents.split(","))

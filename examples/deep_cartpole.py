@@ -8,7 +8,7 @@ import tempfile
 from pathlib import Path
 
 from recloop.agents.deep import PPO, DeepAgent, EvalCallback, ScalarLogger, evaluate_policy
-from recloop.agents.deep.plots import plot_learning_curve
+from recloop.apps.deep_plots import plot_learning_curve
 
 p = argparse.ArgumentParser()
 p.add_argument("--steps", type=int, default=30_000)

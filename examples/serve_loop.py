@@ -10,7 +10,7 @@ import httpx
 
 from recloop.serve import ServeConfig, create_app
 from recloop.serve.runner import BackgroundServer
-from recloop.serve.traffic import SimulatedUsers, play
+from recloop.apps.traffic import SimulatedUsers, play
 
 with tempfile.TemporaryDirectory() as tmp:
     app = create_app(ServeConfig(policy="linucb", n_features=16, db=f"sqlite:///{tmp}/loop.db", seed=0))

@@ -68,7 +68,7 @@ def test_cli_errors_print_whole_messages_and_exit_2():
     import typer
     from rich.console import Console
 
-    from recloop.console import fail
+    from recloop.apps.console import fail
 
     console = Console(width=30, record=True, force_terminal=False)
     path = "/a/very/long/path/that/would/wrap/in/a/narrow/terminal/ratings.dat"

@@ -6,7 +6,7 @@ import pytest
 import typer
 from typer.testing import CliRunner
 
-from recloop.data.commands import register
+from recloop.apps.commands.movielens import register
 from recloop.data.movielens import cache_dir
 
 ROWS = [(u, i, 1 + (u + i) % 5, 10 * u + i) for u in range(1, 9) for i in range(1, 16) if (u + i) % 4]
@@ -56,7 +56,7 @@ def test_bad_input_is_a_clear_error(tmp_path, write_grouplens):
 
 @pytest.mark.skipif(not (cache_dir() / "ml-100k" / "ml-100k.inter").is_file(), reason="ML-100k not cached here")
 def test_demo_stage_on_ml100k(tmp_path, monkeypatch):
-    from recloop.data import movielens_demo
+    from recloop.apps.demo import movielens as movielens_demo
 
     monkeypatch.setattr(movielens_demo, "BUDGET_CPU_S", 1.0)
     (section,) = movielens_demo.demo_stage(tmp_path, seed=0)

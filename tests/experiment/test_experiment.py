@@ -4,7 +4,7 @@ import pytest
 import yaml
 from typer.testing import CliRunner
 
-from recloop.cli import app
+from recloop.apps.cli import app
 from recloop.experiment.config import ConfigError, load_config, parse_config
 from recloop.experiment.run import run_experiment
 from recloop.experiment.runner import execute, jobs_for

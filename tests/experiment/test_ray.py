@@ -16,7 +16,7 @@ from typer.testing import CliRunner
 ray = pytest.importorskip("ray")
 
 from recloop.agents.bandits import EpsilonGreedy  # noqa: E402
-from recloop.cli import app  # noqa: E402
+from recloop.apps.cli import app  # noqa: E402
 from recloop.envs.bandits import ContextualBandit  # noqa: E402
 from recloop.experiment.config import parse_config  # noqa: E402
 from recloop.experiment.ray_backend import execute_ray, init_ray  # noqa: E402

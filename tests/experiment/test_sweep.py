@@ -6,7 +6,7 @@ import pytest
 import yaml
 from typer.testing import CliRunner
 
-from recloop.cli import app
+from recloop.apps.cli import app
 from recloop.experiment.config import ConfigError, load_config
 from recloop.experiment.run import run_experiment
 from recloop.experiment.sweep import SweepSpec, load_sweep, parse_sweep, run_sweep, trials, tuned_config

@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 from typer.testing import CliRunner
 
-from recloop.cli import app
+from recloop.apps.cli import app
 from recloop.core.registry import make
 from recloop.data.collect import collect_logs
 from recloop.data.obd import bts_position_probs, bts_prior, fetch_open_bandit_dataset, load_open_bandit_dataset
@@ -65,7 +65,7 @@ def test_evaluate_command_errors_are_clear(tmp_path):
 
 
 def test_demo_stage_writes_a_section_and_a_plot(tmp_path):
-    from recloop.ope.demo import demo_stage
+    from recloop.apps.demo.ope import demo_stage
 
     (section,) = demo_stage(tmp_path, seed=0)
     assert section.images[0].exists() and section.rows

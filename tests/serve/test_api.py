@@ -218,7 +218,7 @@ def _wait(cond, timeout=5.0):
 
 def test_learning_beats_uniform_through_the_api(sqlite_db, tmp_path, config):
     """LinUCB behind the API learns the simulated users: CTR of the last block beats the first."""
-    from recloop.serve.traffic import SimulatedUsers
+    from recloop.apps.traffic import SimulatedUsers
     sim = SimulatedUsers(n_arms=10, n_features=4, seed=1, with_features=False)
     cfg = config(sqlite_db, tmp_path, sqlite_synchronous="OFF")  # this test is about learning, not fsync
     with TestClient(create_app(cfg)) as c:

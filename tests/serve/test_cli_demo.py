@@ -4,7 +4,7 @@ import typer
 from typer.testing import CliRunner
 
 from recloop.serve.app import create_app
-from recloop.serve.commands import register
+from recloop.apps.commands.serve import register
 from recloop.serve.runner import BackgroundServer
 
 cli = typer.Typer()
@@ -31,7 +31,7 @@ def test_traffic_plays_users_against_a_live_service(sqlite_db, tmp_path, config,
 
 
 def test_demo_stage_reports_ctr_and_writes_a_png(tmp_path):
-    from recloop.serve.demo import demo_stage
+    from recloop.apps.demo.serve import demo_stage
     (section,) = demo_stage(tmp_path, seed=0, n_users=200)
     assert section.images[0].exists() and section.images[0].stat().st_size > 10_000
     assert len(section.rows) == 4 and {"users", "CTR", "regret/user"} == set(section.rows[0])

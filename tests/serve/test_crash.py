@@ -5,7 +5,7 @@
 
 import pytest
 
-from recloop.serve.crash import drill
+from recloop.apps.crash import drill
 
 
 @pytest.mark.slow

@@ -38,6 +38,7 @@ import numpy as np
 from gymnasium import spaces
 
 from recloop.core.registry import register
+from recloop.planning import value_iteration
 
 MOVES = ((-1, 0), (0, 1), (1, 0), (0, -1))  # up, right, down, left
 ARROWS = "↑→↓←"
@@ -109,7 +110,7 @@ class Maze(gym.Env):
     Observations are state indices (``Discrete``): floor cells numbered row by row.
     ``P[s, a, s']`` is the transition probability and ``R[s, a]`` the expected
     reward; terminal states are absorbing with zero reward, so
-    :func:`recloop.agents.tabular.value_iteration` solves the maze directly.
+    :func:`recloop.planning.value_iteration` solves the maze directly.
     """
 
     metadata = {"render_modes": ["ansi"]}
@@ -201,8 +202,6 @@ class Maze(gym.Env):
 
     def solve(self, gamma: float = 0.99):
         """Optimal values and policy by value iteration (the truth learners are measured against)."""
-        from recloop.agents.tabular.value_iteration import value_iteration
-
         return value_iteration(self.P, self.R, gamma=gamma)
 
     # ------------------------------------------------------------ gymnasium API

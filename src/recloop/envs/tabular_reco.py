@@ -37,6 +37,7 @@ import numpy as np
 from gymnasium import spaces
 
 from recloop.core.registry import register
+from recloop.planning import evaluate_policy, value_iteration
 
 
 @register("env", "session-reco", "session_reco", "session-recommender")
@@ -139,8 +140,6 @@ class SessionRecommender(gym.Env):
 
     def expected_return(self, policy: np.ndarray) -> float:
         """Exact expected clicks per session of a policy (``(n_states,)`` actions or ``(n_states, A)`` probabilities)."""
-        from recloop.agents.tabular.policy_iteration import evaluate_policy
-
         P, R = self.transition_model()
         pol = np.asarray(policy)
         pad = np.zeros((1,) + pol.shape[1:], dtype=pol.dtype)
@@ -156,7 +155,5 @@ class SessionRecommender(gym.Env):
 
     def optimal(self):
         """Optimal values and policy (value iteration, ``gamma = 1``: expected clicks per session)."""
-        from recloop.agents.tabular.value_iteration import value_iteration
-
         P, R = self.transition_model()
         return value_iteration(P, R, gamma=1.0, tol=1e-12)

@@ -4,7 +4,7 @@
 Pieces: :mod:`~recloop.serve.store` (decisions, rewards, snapshots in SQL),
 :mod:`~recloop.serve.writer` (group commit), :mod:`~recloop.serve.learner` (online
 learning, snapshots, recovery), :mod:`~recloop.serve.app` (routes),
-:mod:`~recloop.serve.traffic` (simulated users against a live service).
+:mod:`~recloop.apps.traffic` (simulated users against a live service).
 """
 
 from recloop.serve.config import ServeConfig

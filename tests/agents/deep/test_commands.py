@@ -1,7 +1,8 @@
 import typer
 from typer.testing import CliRunner
 
-from recloop.agents.deep import commands, demo
+from recloop.apps.commands import deep as commands
+from recloop.apps.demo import deep as demo
 
 
 def app() -> typer.Typer:

@@ -4,8 +4,8 @@ import numpy as np
 import typer
 from typer.testing import CliRunner
 
-from recloop.agents.tabular import commands
-from recloop.agents.tabular.demo import demo_stage
+from recloop.apps.commands import tabular as commands
+from recloop.apps.demo.tabular import demo_stage
 from recloop.envs.prices import regime_switching_prices
 
 app = typer.Typer()
@@ -52,8 +52,8 @@ def test_docstring_examples():
     import doctest
     import importlib
 
-    for name in ("agents.tabular.expected_sarsa", "agents.tabular.policy_iteration", "agents.tabular.q_learning",
-                 "agents.tabular.sarsa", "agents.tabular.value_iteration", "envs.gridworld", "envs.prices",
+    for name in ("agents.tabular.expected_sarsa", "planning.policy_iteration", "agents.tabular.q_learning",
+                 "agents.tabular.sarsa", "planning.value_iteration", "envs.gridworld", "envs.prices",
                  "envs.tabular_reco", "envs.trading"):
         module = importlib.import_module(f"recloop.{name}")
         result = doctest.testmod(module, extraglobs={"np": np})

@@ -8,7 +8,7 @@ import pytest
 import typer
 from typer.testing import CliRunner
 
-from recloop.envs.slate import commands
+from recloop.apps.commands import slate as commands
 
 # A fresh app with our command beside another one, so `slate` is a sub-command whatever
 # other areas have registered yet (typer collapses a one-command app into its root).
@@ -39,7 +39,7 @@ def test_cli_slate_long_term_satisfaction(tmp_path):
 
 
 def test_demo_stage(tmp_path, monkeypatch):
-    from recloop.envs.slate import demo
+    from recloop.apps.demo import slate as demo
     monkeypatch.setattr(demo, "STEPS", 300)
     monkeypatch.setattr(demo, "EVAL_USERS", 16)
     (section,) = demo.demo_stage(tmp_path, seed=0)

@@ -9,10 +9,10 @@
 from recloop.agents.tabular.base import TabularAgent
 from recloop.agents.tabular.expected_sarsa import ExpectedSARSA
 from recloop.agents.tabular.learning import EpisodeEnd, LearningCurve, evaluate, learn
-from recloop.agents.tabular.policy_iteration import evaluate_policy, policy_iteration
+from recloop.planning.policy_iteration import evaluate_policy, policy_iteration
 from recloop.agents.tabular.q_learning import QLearning
 from recloop.agents.tabular.sarsa import SARSA
-from recloop.agents.tabular.value_iteration import PlanningResult, q_values, value_iteration
+from recloop.planning.value_iteration import PlanningResult, q_values, value_iteration
 
 __all__ = [
     "EpisodeEnd",

@@ -8,7 +8,7 @@ from typing import Any, Optional
 
 import typer
 
-from recloop.console import fail
+from recloop.apps.console import fail
 
 
 def _read_config(path: Path) -> dict[str, Any]:
@@ -52,7 +52,7 @@ def register(app: typer.Typer) -> None:
         from recloop.agents.deep import Progress as StepEvent
         from recloop.agents.deep.callbacks import Callback
         from recloop.agents.deep.evaluate import evaluate_policy
-        from recloop.agents.deep.plots import plot_learning_curve
+        from recloop.apps.deep_plots import plot_learning_curve
         from recloop.core.registry import make
 
         console = Console()

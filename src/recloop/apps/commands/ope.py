@@ -13,7 +13,7 @@ from typing import Any, Optional
 
 import typer
 
-from recloop.console import fail
+from recloop.apps.console import fail
 
 
 def load_policy(spec: Path, logs: Any) -> Any:
@@ -89,7 +89,7 @@ def _evaluate_logs(console: Any, logs_path: Path, policy_path: Path, *, ci: str,
     from rich.table import Table
 
     from recloop.data.logs import read_parquet
-    from recloop.ope.plot import plot_estimates
+    from recloop.apps.ope_plots import plot_estimates
     from recloop.ope.suite import evaluate_all, on_sample_truth, target_probabilities
 
     logs = read_parquet(logs_path)

@@ -1,8 +1,8 @@
-"""``python -m recloop.serve ...``: the serve/traffic commands without the rest of the CLI."""
+"""``python -m recloop.apps ...``: the serve/traffic commands without the rest of the CLI."""
 
 import typer
 
-from recloop.serve.commands import register
+from recloop.apps.commands.serve import register
 
 app = typer.Typer(add_completion=False, pretty_exceptions_show_locals=False)
 register(app)

@@ -7,7 +7,7 @@ from typing import Optional
 
 import typer
 
-from recloop.console import fail
+from recloop.apps.console import fail
 
 
 def _params(pairs: list[str]) -> dict:
@@ -97,7 +97,7 @@ def register(app: typer.Typer) -> None:
         from rich.console import Console
         from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-        from recloop.serve.traffic import SimulatedUsers, play
+        from recloop.apps.traffic import SimulatedUsers, play
 
         console = Console()
         sim = SimulatedUsers(env, n_arms=n_arms, n_features=n_features, world_seed=world_seed, seed=seed)

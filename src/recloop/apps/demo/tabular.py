@@ -8,7 +8,7 @@ from recloop.experiment.section import Section
 
 
 def demo_stage(out_dir: Path, seed: int) -> list[Section]:
-    from recloop.agents.tabular.studies import maze_study, plot_equity, plot_maze, session_study, trade_study
+    from recloop.apps.studies import maze_study, plot_equity, plot_maze, session_study, trade_study
 
     out_dir = Path(out_dir)
     maze = maze_study("labyrinth", seed=seed, steps=30_000)

@@ -7,7 +7,7 @@ from typing import Optional
 
 import typer
 
-from recloop.console import fail
+from recloop.apps.console import fail
 
 
 def register(app: typer.Typer) -> None:
@@ -27,7 +27,7 @@ def maze(
     from rich.console import Console
     from rich.table import Table
 
-    from recloop.agents.tabular.studies import maze_study, plot_maze
+    from recloop.apps.studies import maze_study, plot_maze
 
     console = Console()
     try:
@@ -76,7 +76,7 @@ def trade(
     from rich.console import Console
     from rich.table import Table
 
-    from recloop.agents.tabular.studies import plot_equity, trade_study
+    from recloop.apps.studies import plot_equity, trade_study
     from recloop.envs.prices import load_prices_csv
 
     console = Console()

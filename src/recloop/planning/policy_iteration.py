@@ -9,7 +9,7 @@ terminate, and their values do not exist); use value iteration there.
 Examples
 --------
 >>> import numpy as np
->>> from recloop.agents.tabular import policy_iteration, value_iteration
+>>> from recloop.planning import policy_iteration, value_iteration
 >>> rng = np.random.default_rng(0)
 >>> P = rng.dirichlet(np.ones(4), size=(4, 2)); R = rng.normal(size=(4, 2))
 >>> pi, vi = policy_iteration(P, R, gamma=0.9), value_iteration(P, R, gamma=0.9)
@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from recloop.agents.tabular.value_iteration import PlanningResult, check_model, q_values
+from recloop.planning.value_iteration import PlanningResult, check_model, q_values
 
 
 def evaluate_policy(P: np.ndarray, R: np.ndarray, policy: np.ndarray, *, gamma: float) -> np.ndarray:

@@ -29,7 +29,7 @@ def register(app: typer.Typer) -> None:
         from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
         from rich.table import Table
 
-        from recloop.agents.slate.compare import ENVS, compare, plot_comparison
+        from recloop.apps.slate_compare import ENVS, compare, plot_comparison
 
         if env not in ENVS:
             raise typer.BadParameter(f"unknown env {env!r}; choose from {', '.join(ENVS)}", param_hint="--env")

@@ -36,7 +36,7 @@ def random_policy_return(env_id: str, episodes: int, seed: int) -> float:
 
 def demo_stage(out_dir: Path, seed: int) -> list:
     from recloop.agents.deep import PPO, EvalCallback, ScalarLogger, evaluate_policy
-    from recloop.agents.deep.plots import plot_learning_curve
+    from recloop.apps.deep_plots import plot_learning_curve
     from recloop.experiment.section import Section
 
     out_dir = Path(out_dir)

@@ -24,12 +24,12 @@ BANDIT_WORLDS = ["bandit-stationary", "bandit-drifting", "bandit-contextual"]
 
 # (stage name, module with demo_stage); a module not built yet is skipped.
 STAGES = [
-    ("tabular", "recloop.agents.tabular.demo"),
-    ("deep", "recloop.agents.deep.demo"),
-    ("slate", "recloop.envs.slate.demo"),
-    ("ope", "recloop.ope.demo"),
-    ("movielens", "recloop.data.movielens_demo"),
-    ("serve", "recloop.serve.demo"),
+    ("tabular", "recloop.apps.demo.tabular"),
+    ("deep", "recloop.apps.demo.deep"),
+    ("slate", "recloop.apps.demo.slate"),
+    ("ope", "recloop.apps.demo.ope"),
+    ("movielens", "recloop.apps.demo.movielens"),
+    ("serve", "recloop.apps.demo.serve"),
 ]
 
 

@@ -11,7 +11,7 @@ EVAL_USERS = 200
 def demo_stage(out_dir: Path, seed: int) -> list:
     import torch
 
-    from recloop.agents.slate.compare import compare, plot_comparison
+    from recloop.apps.slate_compare import compare, plot_comparison
     from recloop.experiment.section import Section
 
     torch.set_num_threads(1)

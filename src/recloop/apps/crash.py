@@ -50,7 +50,7 @@ class DrillResult:
 
 
 def _server_cmd(db: str, port: int, snapshot_dir: Path, n_features: int) -> list[str]:
-    return [sys.executable, "-m", "recloop.serve", "serve", "--db", db, "--port", str(port), "--policy", "linucb",
+    return [sys.executable, "-m", "recloop.apps", "serve", "--db", db, "--port", str(port), "--policy", "linucb",
             "--n-features", str(n_features), "--snapshot-dir", str(snapshot_dir), "--snapshot-every", "0.5",
             "--reward-wait", "3600", "--seed", "0", "--log-level", "error"]
 

@@ -8,7 +8,7 @@ so the result reports it.
 Examples
 --------
 >>> import numpy as np
->>> from recloop.agents.tabular import value_iteration
+>>> from recloop.planning import value_iteration
 >>> P = np.zeros((2, 1, 2)); P[0, 0, 1] = 1; P[1, 0, 1] = 1     # 0 -> 1, 1 absorbing
 >>> R = np.array([[1.0], [0.0]])
 >>> value_iteration(P, R, gamma=0.9).values.round(6).tolist()

@@ -7,7 +7,7 @@ from typing import Optional
 
 import typer
 
-from recloop.console import fail
+from recloop.apps.console import fail
 
 ml_app = typer.Typer(help="MovieLens-100k: next-item recommenders on real ratings.", no_args_is_help=True)
 

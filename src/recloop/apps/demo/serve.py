@@ -22,7 +22,7 @@ def demo_stage(out_dir: Path, seed: int, n_users: int = N_USERS) -> list[Section
     from recloop.serve.app import create_app
     from recloop.serve.config import ServeConfig
     from recloop.serve.runner import BackgroundServer
-    from recloop.serve.traffic import SimulatedUsers, play
+    from recloop.apps.traffic import SimulatedUsers, play
 
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)

@@ -13,7 +13,7 @@ from pathlib import Path
 
 from recloop.experiment.section import Section
 from recloop.ope.estimate import UnsupportedActionWarning
-from recloop.ope.plot import plot_estimates
+from recloop.apps.ope_plots import plot_estimates
 from recloop.ope.reward_model import estimate_q
 from recloop.ope.suite import evaluate_all
 from recloop.ope.synthetic import ContextualWorld, epsilon_greedy_policy, softmax_policy

@@ -7,7 +7,7 @@ from typing import Optional
 
 import typer
 
-from recloop.console import fail
+from recloop.apps.console import fail
 
 
 def register(app: typer.Typer) -> None:
@@ -105,7 +105,7 @@ def register(app: typer.Typer) -> None:
         only: Optional[str] = typer.Option(None, help="Comma-separated stage names to run (default: all)."),
     ) -> None:
         """The main job: the bandit ladder on three worlds, then every other stage; one HTML report."""
-        from recloop.experiment.demo import run_demo
+        from recloop.apps.demo.run import run_demo
 
         run_demo(out, seed=seed, n_seeds=seeds, only=only.split(",") if only else None)
 

@@ -14,7 +14,7 @@ import numpy as np
 
 from recloop.agents.tabular.learning import LearningCurve
 from recloop.agents.tabular.q_learning import QLearning
-from recloop.agents.tabular.value_iteration import PlanningResult
+from recloop.planning.value_iteration import PlanningResult
 from recloop.envs.gridworld import Maze
 from recloop.envs.prices import PriceSeries, regime_switching_prices
 from recloop.envs.tabular_reco import SessionRecommender
@@ -43,7 +43,7 @@ class MazeStudy:
     @property
     def policy_value(self) -> float:
         """True value, from the start, of Q-learning's greedy policy (exact, through the model)."""
-        from recloop.agents.tabular.policy_iteration import evaluate_policy
+        from recloop.planning.policy_iteration import evaluate_policy
 
         values = evaluate_policy(self.env.P, self.env.R, self.agent.greedy_policy(), gamma=self.gamma)
         return float(values[self.env.start_state])

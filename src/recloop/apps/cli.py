@@ -17,13 +17,13 @@ app = typer.Typer(
 # Modules exposing ``register(app: typer.Typer) -> None``. Heavy imports stay inside
 # the commands, so `recloop --help` is fast and a missing extra breaks only its command.
 COMMAND_MODULES = [
-    "recloop.experiment.commands",
-    "recloop.agents.tabular.commands",
-    "recloop.agents.deep.commands",
-    "recloop.envs.slate.commands",
-    "recloop.ope.commands",
-    "recloop.serve.commands",
-    "recloop.data.commands",
+    "recloop.apps.commands.experiment",
+    "recloop.apps.commands.tabular",
+    "recloop.apps.commands.deep",
+    "recloop.apps.commands.slate",
+    "recloop.apps.commands.ope",
+    "recloop.apps.commands.serve",
+    "recloop.apps.commands.movielens",
 ]
 
 

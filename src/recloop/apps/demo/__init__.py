@@ -1,0 +1,1 @@
+"""``recloop demo`` (:mod:`recloop.apps.demo.run`) and its stages, one module per area."""
