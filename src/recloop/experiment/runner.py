@@ -7,10 +7,8 @@ not luck of the draw. Policies get their own seed derived from (seed, label).
 
 from __future__ import annotations
 
-import inspect
 import time
 import traceback
-import zlib
 from concurrent.futures import ProcessPoolExecutor, as_completed
 from dataclasses import dataclass, field
 from typing import Any, Callable
@@ -18,7 +16,8 @@ from typing import Any, Callable
 import numpy as np
 import pyarrow as pa
 
-from recloop.core.registry import lookup, make
+from recloop.core.registry import build, make
+from recloop.core.seeding import derive
 from recloop.experiment.config import EnvSpec, ExperimentConfig, PolicySpec
 
 COLUMNS = ["policy", "seed", "step", "expected_reward", "cum_reward", "cum_expected", "cum_optimal", "regret"]
@@ -45,20 +44,14 @@ class RunResult:
 
 
 def policy_seed(seed: int, label: str) -> int:
-    return (seed * 1_000_003 + zlib.crc32(label.encode())) % 2**31
+    """The seed of policy ``label`` in the run with world seed ``seed``: its own stream, never the world's."""
+    return derive(seed, "policy", label)
 
 
 def build_policy(spec: PolicySpec, env: Any, seed: int) -> Any:
-    """Instantiate a policy, filling ``n_arms`` / ``n_features`` from the env when the policy takes them."""
-    params = dict(spec.params)
-    accepted = inspect.signature(lookup("policy", spec.name)).parameters
-    if "n_arms" in accepted:
-        params.setdefault("n_arms", int(env.action_space.n))
-    if "n_features" in accepted and hasattr(env, "n_features"):
-        params.setdefault("n_features", int(env.n_features))
-    if "seed" in accepted:
-        params.setdefault("seed", policy_seed(seed, spec.label or spec.name))
-    return make("policy", spec.name, **params)
+    """Instantiate a policy, filling ``n_arms`` / ``n_features`` / ``seed`` from the env where the policy takes them."""
+    return build("policy", spec.name, spec.params, n_arms=int(env.action_space.n),
+                 n_features=getattr(env, "n_features", None), seed=policy_seed(seed, spec.label or spec.name))
 
 
 def run_bandit(job: Job) -> RunResult:

@@ -25,7 +25,7 @@ from typing import Any
 import numpy as np
 
 from recloop.agents.bandits.base import BanditPolicy
-from recloop.core.registry import lookup
+from recloop.core.registry import build
 from recloop.serve.config import ServeConfig
 from recloop.serve.store import Joined, Store
 
@@ -36,12 +36,7 @@ def build_policy(config: ServeConfig) -> BanditPolicy:
     """A fresh policy from the config (registered name or saved file)."""
     if config.policy.endswith(".npz"):
         return BanditPolicy.load(config.policy)
-    klass = lookup("policy", config.policy)  # KeyError with suggestions for unknown names
-    params = dict(config.policy_params)
-    if getattr(klass, "contextual", False):
-        params.setdefault("n_features", config.n_features)
-    params.setdefault("seed", config.seed)
-    return klass(**params)
+    return build("policy", config.policy, config.policy_params, n_features=config.n_features, seed=config.seed)
 
 
 def sha256_file(path: Path) -> str:

@@ -76,7 +76,7 @@ def test_unfitted_and_unknown_names():
         make_recommender("gru5rec")
     with pytest.raises(ValueError, match="rank_with"):
         make_recommender("sqn", rank_with="v")
-    with pytest.raises(TypeError, match=r"sqn has no hyper-parameter 'negative'; it takes: .*negatives"):
+    with pytest.raises(TypeError, match=r"recommender 'sqn' has no hyper-parameter 'negative' \(did you mean 'negatives'\?\); it takes: .*negatives"):
         make_recommender("sqn", negative=50)
 
 
@@ -117,8 +117,9 @@ def test_registry_builds_recommenders_and_lists_them_without_torch():
     with pytest.raises(KeyError, match="unknown recommender 'gru5rec'"):
         make("recommender", "gru5rec")
     # Listing must stay cheap: naming the recommenders imports no torch.
-    code = ("import sys; from recloop.core.registry import names, lookup; "
-            "assert 'sasrec' in names('recommender') and lookup('recommender', 'sasrec').__name__ == 'SASRec'; "
+    code = ("import sys; from recloop.core.registry import names, target, summary; "
+            "assert 'sasrec' in names('recommender') and target('recommender', 'sasrec').endswith(':SASRec'); "
+            "assert summary('recommender', 'sasrec').startswith('SASRec'); "
             "assert 'torch' not in sys.modules, 'torch imported'")
     subprocess.run([sys.executable, "-c", code], check=True)
 

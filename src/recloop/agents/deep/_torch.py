@@ -14,7 +14,7 @@ except ImportError as err:  # pragma: no cover - exercised only without the extr
         name="torch",
     ) from err
 
-__all__ = ["torch", "threads"]
+__all__ = ["torch", "threads", "seeded"]
 
 
 @contextlib.contextmanager
@@ -45,3 +45,15 @@ def _blas_threads(n: int) -> contextlib.AbstractContextManager:
     except ImportError:  # pragma: no cover - the [deep] extra installs it
         return contextlib.nullcontext()
     return threadpool_limits(limits=n, user_api="blas")
+
+
+@contextlib.contextmanager
+def seeded(seed: int | None) -> Iterator[None]:
+    """Draw from torch's global generator under ``seed`` (network initialisation), then put it back.
+
+    Layers initialise from the global generator; forking it means building a model never
+    resets the caller's torch seed, and two models built with one seed start alike."""
+    with torch.random.fork_rng(devices=[]):
+        if seed is not None:
+            torch.manual_seed(int(seed))
+        yield

@@ -23,10 +23,8 @@ from recloop.agents.deep.callbacks import Hooks, UpdateEnd
 from recloop.agents.deep.networks import clip_grads
 from recloop.agents.deep.onpolicy import (OnPolicyAgent, collect_rollout, linear_decay,
                                           make_runner_and_buffer, rollout_tensors, set_lr)
-from recloop.core.registry import register
 
 
-@register("agent", "a2c")
 class A2C(OnPolicyAgent):
     def __init__(self, *, network: str = "auto", hidden: Sequence[int] = (64, 64), activation: str = "tanh",
                  n_envs: int = 8, n_steps: int = 5, gamma: float = 0.99, gae_lambda: float = 1.0,

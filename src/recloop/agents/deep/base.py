@@ -17,10 +17,11 @@ from typing import Any, ClassVar, Hashable, Iterable, Sequence
 import gymnasium as gym
 import numpy as np
 
-from recloop.agents.deep._torch import threads, torch
+from recloop.agents.deep._torch import seeded, threads, torch
 from recloop.agents.deep.callbacks import Callback, Hooks
 from recloop.agents.deep.environments import EnvSpec, make_envs
-from recloop.core import persist
+from recloop.core import persist, registry
+from recloop.core.seeding import as_generator
 from recloop.core.types import Recommendation
 
 
@@ -55,7 +56,6 @@ class DeepAgent(ABC):
     action_kind: ClassVar[str] = "any"
     #: True when ``act(explore=True)`` samples from a distribution ``probabilities`` can report.
     stochastic: ClassVar[bool] = False
-    registry_name: ClassVar[str]
 
     def __init__(self, *, seed: int | None = None, threads: int | None = 1):
         self.seed = seed
@@ -63,7 +63,7 @@ class DeepAgent(ABC):
         self.spaces_: dict | None = None
         self.steps_ = 0
         self._torch_gen = torch.Generator().manual_seed(0 if seed is None else int(seed))
-        self.rng_ = np.random.default_rng(seed)
+        self.rng_ = as_generator(seed)
 
     # ------------------------------------------------------------------ to implement
     @abstractmethod
@@ -117,7 +117,11 @@ class DeepAgent(ABC):
                 raise SpaceError(f"{name} was built for {self.spaces_}; this env has {spec}")
             return
         self.spaces_ = spec
-        self._build()
+        self._build_seeded()
+
+    def _build_seeded(self) -> None:
+        with seeded(0 if self.seed is None else self.seed):
+            self._build()
 
     def _require_built(self) -> None:
         if self.spaces_ is None:
@@ -219,7 +223,7 @@ class DeepAgent(ABC):
         optims = {name: _optimizer_state(opt) for name, opt in self._optimizers().items()}
         state = {"spaces": self.spaces_, "steps": self.steps_, "nets": nets, "extra": self._extra_state(),
                  "optimizers": optims, "rng": self.rng_, "torch_rng": self._torch_gen.get_state().numpy()}
-        return persist.save(path, kind="agent", name=self.registry_name, params=self.get_params(), state=state)
+        return persist.save(path, kind="agent", name=registry.name_of(self), params=self.get_params(), state=state)
 
     @classmethod
     def load(cls, path: Any) -> "DeepAgent":
@@ -227,15 +231,13 @@ class DeepAgent(ABC):
         meta = persist.load(path)
         if meta.get("kind") != "agent":
             raise ValueError(f"{path} holds a {meta.get('kind')!r}, not a deep agent")
-        from recloop.core.registry import lookup
-
-        klass = lookup("agent", meta["name"])
+        klass = registry.lookup("agent", meta["name"])
         if cls is not DeepAgent and not issubclass(klass, cls):
             raise ValueError(f"{path} holds a {klass.__name__}, not a {cls.__name__}")
         agent = klass(**meta["params"])
         st = meta["state"]
         agent.spaces_ = st["spaces"]
-        agent._build()
+        agent._build_seeded()
         for name, m in agent._modules().items():
             m.load_state_dict({k: torch.as_tensor(v) for k, v in st["nets"][name].items()})
         optims = agent._optimizers()

@@ -28,10 +28,8 @@ from recloop.agents.deep._torch import torch
 from recloop.agents.deep.base import DeepAgent, action_bounds
 from recloop.agents.deep.callbacks import Hooks, UpdateEnd
 from recloop.agents.deep.environments import make_envs
-from recloop.core.registry import register
 
 
-@register("agent", "cem")
 class CEM(DeepAgent):
     def __init__(self, *, hidden: int = 0, population: int = 32, elite_frac: float = 0.2, init_std: float = 1.0,
                  extra_noise: float = 0.1, noise_decay: float = 0.9, max_episode_steps: int = 1_000,

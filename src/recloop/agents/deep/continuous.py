@@ -18,6 +18,7 @@ from recloop.agents.deep.callbacks import Hooks
 from recloop.agents.deep.networks import ContinuousCritic, make_encoder, mlp
 from recloop.agents.deep.offpolicy import run_off_policy
 from recloop.agents.deep.replay import ReplayBatch, ReplayBuffer
+from recloop.core.seeding import derive
 
 nn = torch.nn
 
@@ -102,7 +103,7 @@ class ContinuousAgent(DeepAgent):
 
     def _learn(self, envs: list[gym.Env], total_steps: int, hooks: Hooks, seed: int | None) -> None:
         buffer = ReplayBuffer(self.buffer_size, tuple(self.spaces_["obs_shape"]), np.dtype(self.spaces_["obs_dtype"]),
-                              (self.n_actions,), np.float32, gamma=self.gamma, seed=seed)
+                              (self.n_actions,), np.float32, gamma=self.gamma, seed=derive(seed, "replay"))
         run_off_policy(self, envs, total_steps, hooks, seed, buffer, learning_starts=self.learning_starts,
                        train_freq=self.train_freq, gradient_steps=self.gradient_steps, batch_size=self.batch_size)
 

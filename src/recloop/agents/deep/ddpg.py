@@ -23,10 +23,8 @@ from recloop.agents.deep.continuous import (TARGETED_MODULES, ContinuousAgent, D
                                             make_critic, noisy_actions, polyak)
 from recloop.agents.deep.networks import adam
 from recloop.agents.deep.replay import ReplayBatch
-from recloop.core.registry import register
 
 
-@register("agent", "ddpg")
 class DDPG(ContinuousAgent):
     def __init__(self, *, network: str = "auto", hidden: Sequence[int] = (256, 256), gamma: float = 0.98,
                  actor_lr: float = 1e-3, critic_lr: float = 1e-3, buffer_size: int = 200_000, batch_size: int = 256,
@@ -39,7 +37,6 @@ class DDPG(ContinuousAgent):
         self.tau, self.action_noise = float(tau), float(action_noise)
 
     def _build(self) -> None:
-        torch.manual_seed(0 if self.seed is None else self.seed)
         shape, d = self.spaces_["obs_shape"], self.n_actions
         self.actor_ = DeterministicActor(shape, d, self.hidden, self.network)
         self.critic_ = make_critic(shape, d, self.hidden, self.network)

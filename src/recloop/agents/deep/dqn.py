@@ -32,14 +32,13 @@ from recloop.agents.deep.callbacks import Hooks
 from recloop.agents.deep.networks import QNetwork, adam, clip_grads, make_encoder
 from recloop.agents.deep.offpolicy import run_off_policy
 from recloop.agents.deep.replay import ReplayBatch, ReplayBuffer
-from recloop.core.registry import register
 from recloop.core.schedules import schedule
+from recloop.core.seeding import derive
 
 F = torch.nn.functional
 DEFAULT_EXPLORATION = {"kind": "linear", "start": 1.0, "end": 0.05, "steps": 10_000}
 
 
-@register("agent", "dqn")
 class DQN(DeepAgent):
     action_kind = "discrete"
     stochastic = True
@@ -74,7 +73,6 @@ class DQN(DeepAgent):
         return self.n_envs
 
     def _build(self) -> None:
-        torch.manual_seed(0 if self.seed is None else self.seed)
         enc = make_encoder(self.spaces_["obs_shape"], self.network, hidden=self.hidden)
         self.q_ = QNetwork(enc, self.n_actions, dueling=self.dueling)
         self.target_ = QNetwork(make_encoder(self.spaces_["obs_shape"], self.network, hidden=self.hidden),
@@ -133,7 +131,7 @@ class DQN(DeepAgent):
         shape = tuple(self.spaces_["obs_shape"])
         buffer = ReplayBuffer(max(1, self.buffer_size // self.n_envs), shape, np.dtype(self.spaces_["obs_dtype"]),
                               n_envs=self.n_envs, n_step=self.n_step, gamma=self.gamma, prioritized=self.prioritized,
-                              alpha=self.priority_alpha, beta=self.priority_beta, seed=seed)
+                              alpha=self.priority_alpha, beta=self.priority_beta, seed=derive(seed, "replay"))
         self._buffer = buffer
         self._next_target = self.steps_ + self.target_update_interval
         run_off_policy(self, envs, total_steps, hooks, seed, buffer, learning_starts=self.learning_starts,

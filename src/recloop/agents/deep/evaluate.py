@@ -9,6 +9,7 @@ from typing import Any
 import numpy as np
 
 from recloop.agents.deep.environments import EnvSpec, env_name, make_envs
+from recloop.core import registry
 
 
 @dataclass(frozen=True, slots=True)
@@ -62,7 +63,7 @@ def evaluate_checkpoint(checkpoint: Path, env: str, episodes: int = 20, seed: in
     agent = DeepAgent.load(checkpoint)
     res = evaluate_policy(agent, env, episodes=episodes, seed=seed, deterministic=True)
     return {
-        "agent": type(agent).registry_name,
+        "agent": registry.name_of(agent),
         "env": env_name(env),
         "episodes": episodes,
         "mean_return": res.mean_return,

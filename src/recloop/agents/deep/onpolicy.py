@@ -151,7 +151,6 @@ class OnPolicyAgent(DeepAgent):
         return self.n_envs
 
     def _build(self) -> None:
-        torch.manual_seed(0 if self.seed is None else self.seed)
         self.model_ = ActorCritic(self.spaces_["obs_shape"], self.n_actions, self.discrete, network=self.network,
                                   hidden=self.hidden, activation=self.activation, log_std_init=self.log_std_init)
         self._params = list(self.model_.parameters())

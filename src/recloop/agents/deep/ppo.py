@@ -29,10 +29,8 @@ from recloop.agents.deep.networks import clip_grads
 from recloop.agents.deep.onpolicy import (OnPolicyAgent, PairedMLP, collect_rollout, linear_decay,
                                           make_runner_and_buffer, rollout_tensors, set_lr)
 from recloop.agents.deep.ppo_numpy import NumpyPPOGrad
-from recloop.core.registry import register
 
 
-@register("agent", "ppo")
 class PPO(OnPolicyAgent):
     def __init__(self, *, network: str = "auto", hidden: Sequence[int] = (64, 64), activation: str = "tanh",
                  n_envs: int = 8, n_steps: int = 32, batch_size: int = 256, n_epochs: int = 20,

@@ -25,7 +25,6 @@ from recloop.agents.deep.callbacks import Hooks, UpdateEnd
 from recloop.agents.deep.environments import EnvRunner
 from recloop.agents.deep.networks import clip_grads
 from recloop.agents.deep.onpolicy import OnPolicyAgent
-from recloop.core.registry import register
 
 
 def returns_to_go(rewards: np.ndarray, gamma: float, bootstrap: float = 0.0) -> np.ndarray:
@@ -38,7 +37,6 @@ def returns_to_go(rewards: np.ndarray, gamma: float, bootstrap: float = 0.0) -> 
     return out
 
 
-@register("agent", "reinforce")
 class REINFORCE(OnPolicyAgent):
     def __init__(self, *, network: str = "auto", hidden: Sequence[int] = (64, 64), activation: str = "tanh",
                  gamma: float = 0.99, lr: float = 3e-3, batch_episodes: int = 4, normalize_advantages: bool = True,

@@ -25,7 +25,6 @@ from recloop.agents.deep.continuous import ContinuousAgent, frozen_copy, make_cr
 from recloop.agents.deep.networks import adam, make_encoder, mlp
 from recloop.agents.deep.replay import ReplayBatch
 from recloop.agents.deep.td3 import TwinCritic
-from recloop.core.registry import register
 
 nn = torch.nn
 F = torch.nn.functional
@@ -56,7 +55,6 @@ class SquashedGaussianActor(nn.Module):
         return torch.tanh(u), logp
 
 
-@register("agent", "sac")
 class SAC(ContinuousAgent):
     def __init__(self, *, network: str = "auto", hidden: Sequence[int] = (256, 256), gamma: float = 0.99,
                  lr: float = 1e-3, buffer_size: int = 200_000, batch_size: int = 256, learning_starts: int = 1_000,
@@ -71,7 +69,6 @@ class SAC(ContinuousAgent):
         self.ent_coef, self.target_entropy = ent_coef, target_entropy
 
     def _build(self) -> None:
-        torch.manual_seed(0 if self.seed is None else self.seed)
         shape, d = self.spaces_["obs_shape"], self.n_actions
         critic = lambda: TwinCritic(lambda: make_critic(shape, d, self.hidden, self.network))  # noqa: E731
         self.actor_ = SquashedGaussianActor(shape, d, self.hidden, self.network)

@@ -22,7 +22,6 @@ from recloop.agents.deep.continuous import (TARGETED_MODULES, ContinuousAgent, D
                                             make_critic, noisy_actions, polyak)
 from recloop.agents.deep.networks import adam
 from recloop.agents.deep.replay import ReplayBatch
-from recloop.core.registry import register
 
 
 class TwinCritic(torch.nn.Module):
@@ -34,7 +33,6 @@ class TwinCritic(torch.nn.Module):
         return self.q1(obs, action), self.q2(obs, action)
 
 
-@register("agent", "td3")
 class TD3(ContinuousAgent):
     def __init__(self, *, network: str = "auto", hidden: Sequence[int] = (256, 256), gamma: float = 0.98,
                  actor_lr: float = 1e-3, critic_lr: float = 1e-3, buffer_size: int = 200_000, batch_size: int = 256,
@@ -49,7 +47,6 @@ class TD3(ContinuousAgent):
         self.target_noise, self.target_noise_clip = float(target_noise), float(target_noise_clip)
 
     def _build(self) -> None:
-        torch.manual_seed(0 if self.seed is None else self.seed)
         shape, d = self.spaces_["obs_shape"], self.n_actions
         critic = lambda: TwinCritic(lambda: make_critic(shape, d, self.hidden, self.network))  # noqa: E731
         actor = lambda: DeterministicActor(shape, d, self.hidden, self.network)  # noqa: E731

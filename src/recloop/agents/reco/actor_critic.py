@@ -24,6 +24,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from recloop.agents.deep._torch import seeded
 from recloop.agents.reco.base import SequentialRecommender, evaluate
 from recloop.agents.reco.nets import load_state_arrays, state_arrays
 from recloop.agents.reco.neural import rating_reward
@@ -128,8 +129,11 @@ class TD3Recommender(SequentialRecommender):
                     tp.lerp_(p, self.tau)
 
     def fit(self, split: SequentialSplit, *, time_budget_s: float | None = None) -> "TD3Recommender":
+        with seeded(self.seed):  # torch's global generator is forked, never reset for the caller
+            return self._fit(split, time_budget_s)
+
+    def _fit(self, split: SequentialSplit, time_budget_s: float | None) -> "TD3Recommender":
         budget = Budget(time_budget_s)  # embeddings and transitions count against the budget too
-        torch.manual_seed(self.seed)
         rng = np.random.default_rng(self.seed)
         self.n_items_ = split.n_items
         self.net_ = _Net(svd_item_embeddings(split, self.dim), self.frame, self.hidden, self.twin)

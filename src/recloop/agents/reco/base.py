@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import importlib
 import inspect
 from abc import ABC, abstractmethod
 from pathlib import Path
@@ -11,7 +10,7 @@ from typing import Any, Sequence
 import numpy as np
 
 from recloop.core import persist
-from recloop.core.registry import register
+from recloop.core.registry import build, declare
 from recloop.core.types import Recommendation
 from recloop.data.splits import SequentialSplit
 
@@ -29,42 +28,26 @@ MODELS: dict[str, str] = {
 }
 
 
-def _resolve(name: str) -> type:
-    key = name.lower()
-    if key not in MODELS:
-        raise KeyError(f"unknown recommender {name!r}; known: {', '.join(MODELS)}")
-    module, cls = MODELS[key].split(":")
-    return getattr(importlib.import_module(module), cls)
+_SUMMARIES = {
+    "pop": "Most popular items first (the floor every model must beat)",
+    "itemknn": "Item-based k-nearest neighbours on co-occurrence",
+    "bpr": "BPR matrix factorisation (pairwise ranking loss)",
+    "gru4rec": "GRU4Rec: a recurrent next-item model trained with cross-entropy",
+    "sasrec": "SASRec: a self-attentive next-item model",
+    "sqn": "SQN / SAC / SNQN: a sequence model with a Q-learning head",
+    "topk-reinforce": "REINFORCE with the top-K off-policy correction",
+    "ddpg": "Actor-critic ranking by distance to a proto-item embedding (DDPG)",
+    "td3": "Actor-critic ranking by distance to a proto-item embedding (TD3)",
+}
+for _name, _target in MODELS.items():
+    declare("recommender", _name, _target, summary=_SUMMARIES[_name])
 
 
 def make_recommender(name: str, **params: Any) -> "SequentialRecommender":
     """Build a recommender by its short name (``pop``, ``gru4rec``, ``sqn`` ...).
 
     A misspelt hyper-parameter is a ``TypeError`` that lists the ones the model takes."""
-    cls = _resolve(name)
-    takes = [p for p in inspect.signature(cls).parameters if p != "self"]
-    unknown = sorted(set(params) - set(takes))
-    if unknown:
-        raise TypeError(f"{name} has no hyper-parameter {', '.join(map(repr, unknown))}; "
-                        f"it takes: {', '.join(takes)}")
-    return cls(**params)
-
-
-def _registry_factory(name: str) -> Any:
-    """A factory for ``recloop.core.registry`` that imports the class only when called, so
-    ``recloop list recommender`` works without importing torch."""
-    module, cls = MODELS[name].split(":")
-
-    def factory(**params: Any) -> "SequentialRecommender":
-        return make_recommender(name, **params)
-
-    factory.__name__ = factory.__qualname__ = cls
-    factory.__doc__ = f"Next-item recommender {cls} ({module}); fit(split), score(histories), recommend(...)."
-    return factory
-
-
-for _name in MODELS:
-    register("recommender", _name)(_registry_factory(_name))
+    return build("recommender", name, params)
 
 
 class SequentialRecommender(ABC):

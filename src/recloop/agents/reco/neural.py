@@ -14,6 +14,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from recloop.agents.deep._torch import seeded
 from recloop.agents.reco.base import SequentialRecommender, evaluate
 from recloop.agents.reco.nets import item_logits, load_state_arrays, pad_histories, state_arrays
 from recloop.agents.reco.training import fit_loop
@@ -44,14 +45,15 @@ class NeuralRecommender(SequentialRecommender):
         """Hook after each optimiser step (target-network updates)."""
 
     def fit(self, split: SequentialSplit, *, time_budget_s: float | None = None) -> "NeuralRecommender":
-        torch.manual_seed(self.seed)
         self.n_items_ = split.n_items
-        self.net_ = self._build(split.n_items)
-        self.log_ = fit_loop(self.net_, self._loss, lambda: evaluate(self, split, "valid")["ndcg@10"], split,
-                             max_len=self.max_len, batch_size=self.batch_size, lr=self.lr, epochs=self.epochs,
-                             time_budget_s=time_budget_s, patience=self.patience, seed=self.seed,
-                             after_step=self._after_step, weight_decay=getattr(self, "weight_decay", 0.0),
-                             lr_schedule=getattr(self, "lr_schedule", "constant"))
+        with seeded(self.seed):  # torch's global generator is forked, never reset for the caller
+            self.net_ = self._build(split.n_items)
+        with seeded(self.seed):
+            self.log_ = fit_loop(self.net_, self._loss, lambda: evaluate(self, split, "valid")["ndcg@10"], split,
+                                 max_len=self.max_len, batch_size=self.batch_size, lr=self.lr, epochs=self.epochs,
+                                 time_budget_s=time_budget_s, patience=self.patience, seed=self.seed,
+                                 after_step=self._after_step, weight_decay=getattr(self, "weight_decay", 0.0),
+                                 lr_schedule=getattr(self, "lr_schedule", "constant"))
         return self
 
     @torch.no_grad()

@@ -5,10 +5,8 @@ from __future__ import annotations
 import numpy as np
 
 from recloop.agents.slate.base import SlateDecision, SlatePolicy
-from recloop.core.registry import register
 
 
-@register("policy", "random-slate", "slate-random")
 class RandomSlate(SlatePolicy):
     """Every ordered slate of distinct items equally likely: propensity ``(K - S)! / K!``."""
 
@@ -29,7 +27,6 @@ class RandomSlate(SlatePolicy):
         return super().slate_propensity(obs, slates, explore=True)
 
 
-@register("policy", "popularity-slate", "slate-popularity")
 class Popularity(SlatePolicy):
     """Shows the candidates most like what users clicked so far: score = doc features · click counts.
 

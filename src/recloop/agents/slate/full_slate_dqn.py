@@ -15,12 +15,11 @@ import torch
 
 from recloop.agents.slate.learner import ReplayLearner, mlp, soft_update, with_bias
 from recloop.agents.slate.slates import enumerate_slates
-from recloop.core.registry import register
+from recloop.agents.deep._torch import seeded
 
 MAX_SLATES = 5_000
 
 
-@register("policy", "full-slate-dqn", "slate-dqn")
 class FullSlateDQN(ReplayLearner):
     """DQN whose actions are all ordered slates of the candidate set."""
 
@@ -34,8 +33,9 @@ class FullSlateDQN(ReplayLearner):
                              "use SlateQ, which decomposes the slate")
         self.gamma, self.hidden, self.tau, self.reward_scale = float(gamma), tuple(hidden), float(tau), float(reward_scale)
         n_in = user_dim + 1 + num_candidates * doc_dim
-        self._net, self._net_t = mlp(n_in, self.hidden, len(self._slates)), mlp(n_in, self.hidden, len(self._slates))
-        self._net_t.load_state_dict(self._net.state_dict())
+        with seeded(self.seed):  # initial weights from the seed; torch's global generator is left as it was
+            self._net, self._net_t = mlp(n_in, self.hidden, len(self._slates)), mlp(n_in, self.hidden, len(self._slates))
+            self._net_t.load_state_dict(self._net.state_dict())
         self._opt = torch.optim.Adam(self._net.parameters(), lr=self.lr)
         # index of each ordered slate, to look up logged slates: base-K code of the items
         self._code = {tuple(s): i for i, s in enumerate(self._slates.tolist())}

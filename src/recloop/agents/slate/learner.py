@@ -71,8 +71,6 @@ class ReplayLearner(SlatePolicy):
         self._credit = 0.0
         self.steps_ = 0
         self.updates_ = 0
-        if seed is not None:
-            torch.manual_seed(seed)
 
     @classmethod
     def for_env(cls, env: Any, **params: Any) -> "ReplayLearner":

@@ -16,11 +16,10 @@ import torch
 
 from recloop.agents.slate.learner import ReplayLearner, mlp, with_bias
 from recloop.agents.slate.slates import best_slates
-from recloop.core.registry import register
 from recloop.envs.slate.choice import MultinomialLogit
+from recloop.agents.deep._torch import seeded
 
 
-@register("policy", "myopic-slate", "slate-myopic")
 class MyopicGreedy(ReplayLearner):
     """Learned one-step click and engagement models; exact (or greedy) slate optimisation."""
 
@@ -28,8 +27,9 @@ class MyopicGreedy(ReplayLearner):
                  optimiser: str = "exact", hidden: tuple[int, ...] = (64, 64), **learner: Any):
         super().__init__(num_candidates, slate_size, user_dim=user_dim, doc_dim=doc_dim, **learner)
         self.optimiser, self.hidden = optimiser, tuple(hidden)
-        self._utility = mlp(user_dim + 1 + doc_dim, self.hidden, 2)   # [click utility, engagement]
-        self._null = mlp(user_dim + 1, self.hidden, 1)
+        with seeded(self.seed):  # initial weights from the seed; torch's global generator is left as it was
+            self._utility = mlp(user_dim + 1 + doc_dim, self.hidden, 2)   # [click utility, engagement]
+            self._null = mlp(user_dim + 1, self.hidden, 1)
         self._opt = torch.optim.Adam([*self._utility.parameters(), *self._null.parameters()], lr=self.lr)
         self._mnl = MultinomialLogit(no_click_mass=0.0)
 

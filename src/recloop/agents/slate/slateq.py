@@ -28,11 +28,10 @@ import torch
 from recloop.agents.slate.base import affinities
 from recloop.agents.slate.learner import ReplayLearner, mlp, soft_update, with_bias
 from recloop.agents.slate.slates import best_slates, row_slate_values
-from recloop.core.registry import register
 from recloop.envs.slate.choice import ChoiceModel, choice_model
+from recloop.agents.deep._torch import seeded
 
 
-@register("policy", "slateq", "slate-q")
 class SlateQ(ReplayLearner):
     """Per-item Q network + choice model; ``optimiser`` picks slates, ``target`` picks the TD rule."""
 
@@ -53,12 +52,13 @@ class SlateQ(ReplayLearner):
         self.no_click_value, self.gamma, self.hidden = bool(no_click_value), float(gamma), tuple(hidden)
         self.tau, self.reward_scale = float(tau), float(reward_scale)
         affinities(np.zeros((1, user_dim)), np.zeros((1, num_candidates, doc_dim)), affinity)  # checks dims
-        self._item = mlp(user_dim + 1 + doc_dim, self.hidden, 1)
-        self._null = mlp(user_dim + 1, self.hidden, 1)
-        self._item_t = mlp(user_dim + 1 + doc_dim, self.hidden, 1)
-        self._null_t = mlp(user_dim + 1, self.hidden, 1)
-        self._item_t.load_state_dict(self._item.state_dict())
-        self._null_t.load_state_dict(self._null.state_dict())
+        with seeded(self.seed):  # initial weights from the seed; torch's global generator is left as it was
+            self._item = mlp(user_dim + 1 + doc_dim, self.hidden, 1)
+            self._null = mlp(user_dim + 1, self.hidden, 1)
+            self._item_t = mlp(user_dim + 1 + doc_dim, self.hidden, 1)
+            self._null_t = mlp(user_dim + 1, self.hidden, 1)
+            self._item_t.load_state_dict(self._item.state_dict())
+            self._null_t.load_state_dict(self._null.state_dict())
         self._opt = torch.optim.Adam([*self._item.parameters(), *self._null.parameters()], lr=self.lr)
 
     @classmethod

@@ -110,11 +110,20 @@ def register(app: typer.Typer) -> None:
         run_demo(out, seed=seed, n_seeds=seeds, only=only.split(",") if only else None)
 
     @app.command("list")
-    def list_components(kind: str = typer.Argument("policy", help="policy, env, agent or recommender.")) -> None:
+    def list_components(
+        kind: Optional[str] = typer.Argument(None, help="policy, env, agent or recommender (default: every kind)."),
+    ) -> None:
         """List the registered component names (usable in configs and commands)."""
-        from recloop.core.registry import lookup, names
+        from rich.console import Console
 
-        for name in names(kind):
-            obj = lookup(kind, name)
-            doc = (obj.__doc__ or "").strip().splitlines()
-            typer.echo(f"{name:28s} {obj.__name__:28s} {doc[0] if doc else ''}")
+        from recloop.core import registry
+
+        try:
+            wanted = [kind] if kind else registry.kinds()
+            rows = [(k, name, registry.target(k, name), registry.summary(k, name))
+                    for k in wanted for name in registry.names(k)]
+        except KeyError as err:
+            fail(Console(stderr=True), err)
+        for k, name, target, summary in rows:
+            prefix = f"{k:12s} " if not kind else ""
+            typer.echo(f"{prefix}{name:24s} {target.rsplit(':', 1)[1]:22s} {summary}")

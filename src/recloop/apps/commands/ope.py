@@ -18,7 +18,7 @@ from recloop.apps.console import fail
 
 def load_policy(spec: Path, logs: Any) -> Any:
     """A bandit checkpoint (``.npz``) or a YAML/JSON config ``{policy, params, train_on_logs}``."""
-    from recloop.core.registry import make
+    from recloop.core.registry import build
 
     if not spec.exists():
         raise FileNotFoundError(f"no policy checkpoint or config at {spec}")
@@ -33,13 +33,8 @@ def load_policy(spec: Path, logs: Any) -> Any:
     cfg = yaml.safe_load(spec.read_text()) or {}
     if not isinstance(cfg, dict) or "policy" not in cfg:
         raise ValueError(f"{spec}: a policy config needs a 'policy' name, e.g. {{policy: epsilon-greedy, params: {{epsilon: 0.1}}}}")
-    params = dict(cfg.get("params") or {})
-    params.setdefault("n_arms", logs.n_actions)
-    from recloop.core.registry import lookup
-
-    if getattr(lookup("policy", cfg["policy"]), "contextual", False):
-        params.setdefault("n_features", logs.context.shape[1])
-    policy = make("policy", cfg["policy"], **params)
+    policy = build("policy", cfg["policy"], cfg.get("params"), n_arms=logs.n_actions,
+                   n_features=logs.context.shape[1] if logs.context.ndim == 2 else None)
     if cfg.get("train_on_logs"):
         # Learning and evaluating on the same logs flatters the policy; the table says so.
         contexts = logs.context if getattr(policy, "contextual", False) else None
