@@ -28,8 +28,8 @@ def _errors(sweep: dict) -> str:
 
 def test_bad_sweeps_get_errors_that_name_the_field():
     assert "no 'sweep' block" in str(pytest.raises(ConfigError, parse_sweep, EXPERIMENT).value)
-    assert "sweep.params.epsilonn: policy 'epsilon-greedy' has no hyper-parameter 'epsilonn'. Did you mean " \
-           "epsilon?" in _errors({"policy": "eg", "params": {"epsilonn": [0.1]}})
+    assert "sweep.params.epsilonn: policy 'epsilon-greedy' has no hyper-parameter 'epsilonn' (did you mean " \
+           "'epsilon'?); it takes: epsilon" in _errors({"policy": "eg", "params": {"epsilonn": [0.1]}})
     assert "sweep.policy: 'egg' is neither a policy of the experiment (ucb1, eg)" in \
            _errors({"policy": "egg", "params": {"epsilon": [0.1]}})
     assert "sweep.params.epsilon: a range needs method: random" in \

@@ -15,7 +15,7 @@ def test_serve_refuses_an_unknown_policy_with_suggestions(tmp_path):
     r = CliRunner().invoke(cli, ["serve", "--policy", "linucbb", "--db", f"sqlite:///{tmp_path}/x.db"])
     assert r.exit_code == 2 and "unknown policy 'linucbb'" in r.output and "linucb" in r.output
     r = CliRunner().invoke(cli, ["serve", "--param", "alpha"])
-    assert r.exit_code == 2 and "name=value" in r.output
+    assert r.exit_code == 2 and "KEY=VALUE, got 'alpha'" in r.output
 
 
 def test_traffic_plays_users_against_a_live_service(sqlite_db, tmp_path, config, monkeypatch):

@@ -181,6 +181,21 @@ def _takes_anything(factory: Callable[..., Any]) -> bool:
     return any(p.kind is p.VAR_KEYWORD for p in inspect.signature(factory).parameters.values())
 
 
+def check_params(kind: str, name: str, params: Any, *, hidden: tuple[str, ...] = ()) -> None:
+    """A ``TypeError`` naming the first key of ``params`` that component ``name`` does not take,
+    the closest spelling it does take, and all it takes (less ``hidden``, the ones filled for the user)."""
+    factory = lookup(kind, name)
+    if _takes_anything(factory):
+        return
+    takes = [p for p in parameters(factory) if p not in hidden]
+    for key in params:
+        if key not in takes:
+            close = difflib.get_close_matches(key, takes, n=1)
+            hint = f" (did you mean {close[0]!r}?)" if close else ""
+            raise TypeError(f"{kind} {name!r} has no hyper-parameter {key!r}{hint}; "
+                            f"it takes: {', '.join(takes) or 'none'}")
+
+
 def build(kind: str, name: str, params: dict[str, Any] | None = None, /, **defaults: Any) -> Any:
     """Build a component from its name and hyper-parameters: the one builder.
 
@@ -191,13 +206,8 @@ def build(kind: str, name: str, params: dict[str, Any] | None = None, /, **defau
     """
     factory = lookup(kind, name)
     params = dict(params or {})
+    check_params(kind, name, params)
     takes = parameters(factory)
-    if not _takes_anything(factory):
-        for key in params:
-            if key not in takes:
-                close = difflib.get_close_matches(key, takes, n=1)
-                hint = f" (did you mean {close[0]!r}?)" if close else ""
-                raise TypeError(f"{kind} {name!r} has no hyper-parameter {key!r}{hint}; it takes: {', '.join(takes)}")
     for key, value in defaults.items():
         if value is not None and key not in params and key in takes:
             params[key] = value

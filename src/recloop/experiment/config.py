@@ -17,11 +17,8 @@ from typing import Any, Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
+from recloop.core.config import ConfigError, read_file
 from recloop.core.registry import lookup
-
-
-class ConfigError(ValueError):
-    """A config file that cannot be used; the message names each bad field."""
 
 
 def _known(kind: str, name: str) -> str:
@@ -120,14 +117,8 @@ def parse_config(data: Any, source: str = "config") -> ExperimentConfig:
 
 
 def read_yaml(path: str | Path, what: str = "config") -> Any:
-    """The parsed YAML at ``path``; a missing file or bad YAML is a ConfigError naming the file."""
-    path = Path(path)
-    if not path.is_file():
-        raise ConfigError(f"{what} file not found: {path}")
-    try:
-        return yaml.safe_load(path.read_text())
-    except yaml.YAMLError as err:
-        raise ConfigError(f"{path} is not valid YAML: {err}") from None
+    """The parsed YAML (or JSON) at ``path``; a missing file or bad syntax is a ConfigError naming the file."""
+    return read_file(path, what)
 
 
 def load_config(path: str | Path) -> ExperimentConfig:

@@ -33,8 +33,6 @@ Example:
 
 from __future__ import annotations
 
-import difflib
-import inspect
 import itertools
 import math
 from dataclasses import dataclass
@@ -47,7 +45,7 @@ import pyarrow.csv as pacsv
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
-from recloop.core.registry import lookup
+from recloop.core.registry import check_params, lookup
 from recloop.experiment.config import ConfigError, ExperimentConfig, PolicySpec, _format, dump_config, parse_config, read_yaml
 
 METRICS = {"regret": "min", "mean_reward": "max", "oracle_share": "max"}
@@ -179,16 +177,11 @@ def trials(spec: SweepSpec) -> list[dict[str, Any]]:
 
 def _check_params(spec: SweepSpec, base: PolicySpec) -> None:
     """Every swept name must be a keyword the policy takes; say which ones it does take."""
-    sig = inspect.signature(lookup("policy", base.name))
-    if any(p.kind is inspect.Parameter.VAR_KEYWORD for p in sig.parameters.values()):
-        return
-    takes = [n for n in sig.parameters if n not in ("n_arms", "n_features", "seed")]
     for name in spec.params:
-        if name not in takes:
-            close = difflib.get_close_matches(name, takes, n=1)
-            hint = f" Did you mean {close[0]}?" if close else ""
-            raise ValueError(f"params.{name}: policy {base.name!r} has no hyper-parameter {name!r}.{hint} "
-                             f"It takes: {', '.join(takes) or 'none'}")
+        try:
+            check_params("policy", base.name, [name], hidden=("n_arms", "n_features", "seed"))
+        except TypeError as err:
+            raise ValueError(f"params.{name}: {err}") from None
 
 
 def parse_sweep(data: Any, source: str = "sweep", base_dir: Path | None = None) -> SweepConfig:

@@ -12,19 +12,13 @@ from recloop.apps.console import fail
 
 
 def _read_config(path: Path) -> dict[str, Any]:
-    import json
+    """Hyper-parameters from YAML/JSON: a flat mapping or ``{"params": {...}}``."""
+    from recloop.core.config import ConfigError, read_mapping
 
-    import yaml
-
-    if not path.exists():
-        raise typer.BadParameter(f"config file {path} does not exist")
-    text = path.read_text()
-    data = json.loads(text) if path.suffix == ".json" else yaml.safe_load(text)
-    if data is None:
-        return {}
-    if not isinstance(data, dict):
-        raise typer.BadParameter(f"{path} must hold a mapping of hyper-parameters, got {type(data).__name__}")
-    # allow either a flat mapping or {"params": {...}}
+    try:
+        data = read_mapping(path, "hyper-parameter")
+    except ConfigError as err:
+        raise typer.BadParameter(str(err)) from None
     return dict(data.get("params", data))
 
 

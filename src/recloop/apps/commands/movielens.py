@@ -76,22 +76,6 @@ def recommend(
     console.print(recs)
 
 
-def _parse_params(pairs: list[str]) -> dict:
-    """``["head=sac", "q_weight=0.5"]`` -> ``{"head": "sac", "q_weight": 0.5}`` (JSON values, else strings)."""
-    import json
-
-    out = {}
-    for pair in pairs:
-        key, sep, value = pair.partition("=")
-        if not sep or not key:
-            raise ValueError(f"--param needs KEY=VALUE, got {pair!r}")
-        try:
-            out[key] = json.loads(value)
-        except json.JSONDecodeError:
-            out[key] = value
-    return out
-
-
 @ml_app.command("train")
 def train(
     model: str = typer.Argument(..., help=MODEL_HELP),
@@ -107,13 +91,14 @@ def train(
     from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
     from rich.table import Table
 
-    from recloop.agents.reco import evaluate, make_recommender
+    from recloop.agents.reco import evaluate
+    from recloop.core.config import parse_params
+    from recloop.core.registry import build
 
     console = Console()
     try:
         ml, split = _load(data)
-        params = ({} if model.lower() in ("pop", "itemknn") else {"seed": seed}) | _parse_params(param or [])
-        rec = make_recommender(model, **params)
+        rec = build("recommender", model, parse_params(param or []), seed=seed)
     except (TypeError, KeyError, ValueError, FileNotFoundError) as err:  # TypeError: a misspelt hyper-parameter
         fail(console, err)
     with Progress(SpinnerColumn(), TextColumn("{task.description}"), TimeElapsedColumn(), console=console) as bar:

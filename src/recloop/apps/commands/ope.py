@@ -28,10 +28,10 @@ def load_policy(spec: Path, logs: Any) -> Any:
         return BanditPolicy.load(spec)
     if spec.suffix not in (".yaml", ".yml", ".json"):
         raise ValueError(f"--policy must be a bandit checkpoint (.npz) or a config (.yaml/.json), got {spec.name}")
-    import yaml
+    from recloop.core.config import read_mapping
 
-    cfg = yaml.safe_load(spec.read_text()) or {}
-    if not isinstance(cfg, dict) or "policy" not in cfg:
+    cfg = read_mapping(spec, "policy config")
+    if "policy" not in cfg:
         raise ValueError(f"{spec}: a policy config needs a 'policy' name, e.g. {{policy: epsilon-greedy, params: {{epsilon: 0.1}}}}")
     policy = build("policy", cfg["policy"], cfg.get("params"), n_arms=logs.n_actions,
                    n_features=logs.context.shape[1] if logs.context.ndim == 2 else None)

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from typing import Optional
 
 import typer
@@ -12,16 +11,12 @@ from recloop.apps.console import fail
 
 def _params(pairs: list[str]) -> dict:
     """``alpha=0.5`` -> ``{"alpha": 0.5}`` (values parsed as JSON when they are JSON)."""
-    out = {}
-    for pair in pairs:
-        if "=" not in pair:
-            raise typer.BadParameter(f"expected name=value, got {pair!r}", param_hint="--param")
-        name, value = pair.split("=", 1)
-        try:
-            out[name] = json.loads(value)
-        except json.JSONDecodeError:
-            out[name] = value
-    return out
+    from recloop.core.config import ConfigError, parse_params
+
+    try:
+        return parse_params(pairs)
+    except ConfigError as err:
+        raise typer.BadParameter(str(err), param_hint="--param") from None
 
 
 def register(app: typer.Typer) -> None:
