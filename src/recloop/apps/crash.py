@@ -27,6 +27,7 @@ from typing import Any
 
 import numpy as np
 
+from recloop.core.seeding import as_generator
 from recloop.serve.runner import free_port
 
 
@@ -101,7 +102,7 @@ def _client(url: str, n_features: int, stop: threading.Event, acked_d: dict, ack
     with httpx.Client(base_url=url, timeout=5) as c:
         while not stop.is_set():
             ev = f"ev-{i}"
-            rng = np.random.default_rng(i)
+            rng = as_generator(i)
             body = {"event_id": ev, "context": rng.normal(size=n_features).tolist(), "candidates": cands}
             out = _until_answered(lambda: c.post("/v1/rank", json=body), stop)
             if out is None:
@@ -144,7 +145,7 @@ def drill(workdir: str | Path, *, kills: int = 3, db: str | None = None, n_featu
     port = free_port()
     url = f"http://127.0.0.1:{port}"
     server = _Server(_server_cmd(db, port, workdir / "models", n_features), port, workdir / "server.log")
-    rng = np.random.default_rng(seed)
+    rng = as_generator(seed)
     acked_d: dict[str, str] = {}
     acked_r: dict[str, float] = {}
     stop = threading.Event()

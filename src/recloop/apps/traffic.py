@@ -18,6 +18,7 @@ from urllib.parse import urlsplit
 import numpy as np
 
 from recloop.core.registry import make
+from recloop.core.seeding import generator
 
 
 @dataclass
@@ -57,7 +58,7 @@ class SimulatedUsers:
                            for k, i in enumerate(self.item_ids)]
 
     def user(self, i: int) -> tuple[list[float] | None, np.random.Generator]:
-        rng = np.random.default_rng([self.seed, i])
+        rng = generator(self.seed, "user", i)
         x = rng.normal(size=self.n_features) if self.contextual else None
         return (None if x is None else x.tolist()), rng
 

@@ -27,6 +27,7 @@ from pathlib import Path
 import numpy as np
 
 from recloop.data.logs import LoggedFeedback
+from recloop.core.seeding import as_generator
 
 OBP_VERSION = "0.5.7"
 POLICIES = ("random", "bts")
@@ -116,7 +117,7 @@ def bts_position_probs(alpha: np.ndarray, beta: np.ndarray, *, n_positions: int 
     Monte Carlo as in the OBP paper: draw theta ~ Beta(alpha, beta), show the
     top ``n_positions`` items by theta, count.
     """
-    rng = np.random.default_rng(seed)
+    rng = as_generator(seed)
     counts = np.zeros((n_positions, len(alpha)))
     for chunk in np.array_split(np.arange(n_sim), max(1, n_sim // 20_000)):
         theta = rng.beta(alpha, beta, size=(len(chunk), len(alpha)))

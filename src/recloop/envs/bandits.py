@@ -23,6 +23,7 @@ import numpy as np
 from gymnasium import spaces
 
 from recloop.core.registry import register
+from recloop.core.seeding import as_generator
 
 
 class _Bandit(gym.Env):
@@ -40,7 +41,7 @@ class _Bandit(gym.Env):
         self.action_space = spaces.Discrete(self.n_arms)
         self.observation_space = spaces.Box(-np.inf, np.inf, shape=(obs_dim,), dtype=np.float64)
         self._t = 0
-        self._rng = np.random.default_rng()
+        self._rng = as_generator()
 
     # truth ---------------------------------------------------------------
     def expected_rewards(self, context: np.ndarray | None = None) -> np.ndarray:
@@ -106,7 +107,7 @@ class BernoulliBandit(_Bandit):
     """Each arm clicks with a fixed probability (``means``, or drawn U(0,1) from ``world_seed``)."""
 
     def __init__(self, n_arms: int | None = None, means: Any = None, horizon: int = 1000, world_seed: int = 0):
-        m = _means(means, n_arms, np.random.default_rng(world_seed), 0.0, 1.0)
+        m = _means(means, n_arms, as_generator(world_seed), 0.0, 1.0)
         if (m < 0).any() or (m > 1).any():
             raise ValueError("Bernoulli means must lie in [0, 1]")
         super().__init__(m.size, horizon)
@@ -125,7 +126,7 @@ class GaussianBandit(_Bandit):
 
     def __init__(self, n_arms: int | None = None, means: Any = None, sigma: float = 1.0,
                  horizon: int = 1000, world_seed: int = 0):
-        rng = np.random.default_rng(world_seed)
+        rng = as_generator(world_seed)
         m = rng.normal(size=int(n_arms)) if means is None and n_arms is not None else _means(means, n_arms, rng, 0, 1)
         if not sigma > 0:
             raise ValueError(f"sigma must be positive, got {sigma!r}")
@@ -159,7 +160,7 @@ class DriftingBandit(_Bandit):
                  drift: float = 0.0, means: Any = None, schedule: Any = None, world_seed: int = 0):
         if change_every < 0 or drift < 0:
             raise ValueError("change_every and drift must be >= 0")
-        m = _means(means, None if means is not None else n_arms, np.random.default_rng(world_seed), 0.0, 1.0)
+        m = _means(means, None if means is not None else n_arms, as_generator(world_seed), 0.0, 1.0)
         super().__init__(m.size, horizon)
         self.initial_means = m
         self.change_every = int(change_every)
@@ -224,7 +225,7 @@ class ContextualBandit(_Bandit):
         self.n_features = int(n_features)
         self.scale, self.bias, self.link = float(scale), float(bias), link
         self.n_candidates = n_candidates
-        self.item_features = np.random.default_rng(world_seed).normal(
+        self.item_features = as_generator(world_seed).normal(
             0.0, 1.0 / np.sqrt(n_features), size=(self.n_arms, self.n_features))
         self._mask = np.ones(self.n_arms, dtype=bool)
 

@@ -25,6 +25,7 @@ from gymnasium import spaces
 from recloop.core.registry import register
 from recloop.data.movielens import MovieLens
 from recloop.data.splits import SequentialSplit
+from recloop.core.seeding import as_generator
 
 
 def _rescale(r: np.ndarray | float) -> np.ndarray | float:
@@ -133,7 +134,7 @@ class SeqEnv(_LoggedUserEnv):
 def fit_rating_mf(users: np.ndarray, items: np.ndarray, ratings: np.ndarray, n_users: int, n_items: int, *,
                   dim: int = 16, reg: float = 5.0, iters: int = 10, seed: int = 0) -> tuple[np.ndarray, ...]:
     """Biased MF of explicit ratings by alternating least squares: r ~ mu + b_u + b_i + p_u . q_i."""
-    rng = np.random.default_rng(seed)
+    rng = as_generator(seed)
     mu = float(ratings.mean())
     p = rng.normal(0, 0.1, (n_users, dim))
     q = rng.normal(0, 0.1, (n_items, dim))

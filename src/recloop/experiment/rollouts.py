@@ -36,7 +36,7 @@ from typing import Any, Callable, Sequence
 import numpy as np
 
 from recloop.core.registry import make
-from recloop.core.seeding import spawn_seeds
+from recloop.core.seeding import derive, generator, spawn_seeds
 
 EnvFactory = Any  # a registered env name, {"name", "params"}, an EnvSpec, or a zero-argument callable
 
@@ -102,11 +102,10 @@ def make_env(env: EnvFactory) -> Any:
 
 def reseed(policy: Any, seed: int) -> None:
     """Give the policy the randomness of episode ``seed`` (its own stream, not the env's)."""
-    stream = [int(seed), 0x5EED]
     if hasattr(policy, "reseed"):
-        policy.reseed(int(np.random.SeedSequence(stream).generate_state(1)[0]))
+        policy.reseed(derive(seed, "policy"))
     elif isinstance(getattr(policy, "rng_", None), np.random.Generator):
-        policy.rng_ = np.random.default_rng(stream)
+        policy.rng_ = generator(seed, "policy")
 
 
 class EnvWorker:

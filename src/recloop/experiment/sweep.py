@@ -47,6 +47,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from recloop.core.registry import check_params, lookup
 from recloop.experiment.config import ConfigError, ExperimentConfig, PolicySpec, _format, dump_config, parse_config, read_yaml
+from recloop.core.seeding import as_generator
 
 METRICS = {"regret": "min", "mean_reward": "max", "oracle_share": "max"}
 
@@ -164,7 +165,7 @@ def trials(spec: SweepSpec) -> list[dict[str, Any]]:
     names = list(spec.params)
     if spec.method == "grid":
         return [dict(zip(names, combo)) for combo in itertools.product(*spec.params.values())]
-    rng = np.random.default_rng(spec.seed)
+    rng = as_generator(spec.seed)
     out: list[dict[str, Any]] = []
     for _ in range(spec.samples or 0):
         setting = {}

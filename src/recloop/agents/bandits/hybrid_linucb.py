@@ -18,6 +18,7 @@ import numpy as np
 from recloop.agents.bandits.base import BanditPolicy
 from recloop.core.registry import register
 from recloop.core.types import Recommendation
+from recloop.core.seeding import as_generator
 
 
 @register("policy", "hybrid-linucb", "hybrid_linucb", "linucb-hybrid")
@@ -113,5 +114,5 @@ class HybridLinUCB(BanditPolicy):
 
     @classmethod
     def conformance_case(cls, seed: int):
-        F = np.random.default_rng(seed).normal(size=(4, 2))
+        F = as_generator(seed).normal(size=(4, 2))
         return cls(n_arms=4, n_features=3, item_features=F, seed=seed), lambda rng: rng.normal(size=3)

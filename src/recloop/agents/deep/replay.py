@@ -17,6 +17,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from recloop.core.seeding import as_generator
+
 
 @dataclass(frozen=True, slots=True)
 class ReplayBatch:
@@ -85,7 +87,7 @@ class ReplayBuffer:
         self.ended = np.zeros(shape, dtype=bool)  # terminated or truncated: the n-step window stops here
         self.pos = 0
         self.full = False
-        self.rng = np.random.default_rng(seed)
+        self.rng = as_generator(seed)
         self.prioritized, self.alpha, self.beta = prioritized, float(alpha), float(beta)
         if prioritized:
             self.tree = SumTree(self.capacity * self.n_envs)

@@ -30,6 +30,7 @@ from recloop.agents.reco.nets import load_state_arrays, state_arrays
 from recloop.agents.reco.neural import rating_reward
 from recloop.agents.reco.training import Budget
 from recloop.data.splits import SequentialSplit
+from recloop.core.seeding import as_generator
 
 
 def svd_item_embeddings(split: SequentialSplit, dim: int) -> np.ndarray:
@@ -134,7 +135,7 @@ class TD3Recommender(SequentialRecommender):
 
     def _fit(self, split: SequentialSplit, time_budget_s: float | None) -> "TD3Recommender":
         budget = Budget(time_budget_s)  # embeddings and transitions count against the budget too
-        rng = np.random.default_rng(self.seed)
+        rng = as_generator(self.seed)
         self.n_items_ = split.n_items
         self.net_ = _Net(svd_item_embeddings(split, self.dim), self.frame, self.hidden, self.twin)
         self.target_ = copy.deepcopy(self.net_).requires_grad_(False)

@@ -16,6 +16,7 @@ import torch.nn.functional as F
 from recloop.agents.reco.base import SequentialRecommender, evaluate
 from recloop.agents.reco.training import Budget
 from recloop.data.splits import SequentialSplit
+from recloop.core.seeding import as_generator
 
 
 class BPRMF(SequentialRecommender):
@@ -38,7 +39,7 @@ class BPRMF(SequentialRecommender):
 
     def fit(self, split: SequentialSplit, *, time_budget_s: float | None = None) -> "BPRMF":
         gen = torch.Generator().manual_seed(self.seed)
-        rng = np.random.default_rng(self.seed)
+        rng = as_generator(self.seed)
         n = split.n_items
         self.n_items_ = n
         self.hist_ = (torch.randn(n, self.dim, generator=gen) * 0.05).requires_grad_()

@@ -11,6 +11,7 @@ import numpy as np
 import torch
 
 from recloop.data.splits import SequentialSplit
+from recloop.core.seeding import as_generator
 
 
 class Budget:
@@ -97,7 +98,7 @@ def fit_loop(module: torch.nn.Module, step: Callable[[torch.Tensor, torch.Tensor
     is a settled model rather than one point of a noisy walk), otherwise over ``epochs``.
     """
     check_lr_schedule(lr_schedule)
-    rng = np.random.default_rng(seed)  # torch draws come from the caller's seeded() block
+    rng = as_generator(seed)  # torch draws come from the caller's seeded() block
     opt = torch.optim.Adam(module.parameters(), lr=lr, weight_decay=weight_decay)
     budget = Budget(time_budget_s)
     best, best_state, since, log = -1.0, None, 0, []

@@ -48,6 +48,7 @@ def register(app: typer.Typer) -> None:
         from recloop.agents.deep.evaluate import evaluate_policy
         from recloop.apps.deep_plots import plot_learning_curve
         from recloop.core.registry import make
+        from recloop.core.seeding import derive
 
         console = Console()
         params = _read_config(config) if config else {}
@@ -64,7 +65,7 @@ def register(app: typer.Typer) -> None:
         except ImportError as err:
             raise typer.BadParameter(str(err), param_hint="--tensorboard") from None
         callbacks: list[Any] = [logger]
-        evals = EvalCallback(env, every=eval_every, episodes=eval_episodes, seed=seed + 10_000) if eval_every else None
+        evals = EvalCallback(env, every=eval_every, episodes=eval_episodes, seed=derive(seed, "eval")) if eval_every else None
         if evals:
             callbacks.append(evals)
 

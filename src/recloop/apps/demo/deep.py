@@ -37,12 +37,13 @@ def random_policy_return(env_id: str, episodes: int, seed: int) -> float:
 def demo_stage(out_dir: Path, seed: int) -> list:
     from recloop.agents.deep import PPO, EvalCallback, ScalarLogger, evaluate_policy
     from recloop.apps.deep_plots import plot_learning_curve
+    from recloop.core.seeding import derive
     from recloop.experiment.section import Section
 
     out_dir = Path(out_dir)
     logger = ScalarLogger(out_dir / "deep_ppo_cartpole_scalars.csv")
-    evals = EvalCallback("CartPole-v1", every=EVERY, episodes=10, seed=seed + 1000, stop_at=475.0)
-    baseline = random_policy_return("CartPole-v1", 10, seed + 1000)
+    evals = EvalCallback("CartPole-v1", every=EVERY, episodes=10, seed=derive(seed, "eval"), stop_at=475.0)
+    baseline = random_policy_return("CartPole-v1", 10, derive(seed, "eval"))
     t0 = time.perf_counter()
     agent = PPO(seed=seed).learn("CartPole-v1", STEPS, callbacks=[logger, evals])
     seconds = time.perf_counter() - t0 - evals.eval_seconds
