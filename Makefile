@@ -5,7 +5,7 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 EXTRAS ?= all
 
-.PHONY: demo test bench clean venv
+.PHONY: demo test lint typecheck-all bench clean venv
 
 venv: $(STAMP)
 
@@ -22,6 +22,16 @@ demo: $(STAMP)
 
 test: $(STAMP)
 	$(PY) -m pytest -n 2 --durations=15 --doctest-modules tests src/recloop; rc=$$?; if [ $$rc -eq 5 ]; then echo "no tests collected"; exit 0; fi; exit $$rc
+
+# The layer rules (import contracts), lint, and types where the code is typed clean.
+lint: $(STAMP)
+	$(VENV)/bin/lint-imports
+	$(VENV)/bin/ruff check src tests benchmarks examples
+	$(VENV)/bin/mypy
+
+# Every package; not yet clean, so not part of `make lint`.
+typecheck-all: $(STAMP)
+	$(VENV)/bin/mypy src/recloop
 
 bench: $(STAMP)
 	$(PY) benchmarks/bandit_throughput.py

@@ -156,7 +156,7 @@ def summarise(runs: list[dict]) -> dict:
             out.setdefault(r["model"], {})["error"] = r["error"]
             continue
         out.setdefault(r["model"], {}).setdefault("_runs", []).append(r)
-    for name, entry in out.items():
+    for entry in out.values():
         rs = entry.pop("_runs", [])
         if not rs:
             continue

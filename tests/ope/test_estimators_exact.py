@@ -69,7 +69,7 @@ SLATE_TRUTH = float(np.sum(SE * PHI))
 def _slate_outcomes():
     for s in itertools.product(range(2), repeat=2):
         for clicks in itertools.product((0.0, 1.0), repeat=2):
-            prob = np.prod([SB[l, s[l]] * (PHI[l, s[l]] if clicks[l] else 1 - PHI[l, s[l]]) for l in range(2)])
+            prob = np.prod([SB[i, s[i]] * (PHI[i, s[i]] if clicks[i] else 1 - PHI[i, s[i]]) for i in range(2)])
             yield prob, np.array(s), np.array(clicks)
 
 

@@ -9,7 +9,6 @@ import pytest
 from fastapi.testclient import TestClient
 
 from recloop.serve.app import create_app
-from recloop.serve.store import Store
 
 USER, ADMIN = "user-key-123", "admin-key-456"
 U, A = {"X-API-Key": USER}, {"X-API-Key": ADMIN}

@@ -12,7 +12,7 @@ from recloop.serve.store import Store
 
 def _play(c, n, start=0, seed=0):
     rng = np.random.default_rng(seed + start)
-    for i in range(start, start + n):
+    for _ in range(start, start + n):
         r = c.post("/v1/rank", json={"context": rng.normal(size=4).tolist(),
                                      "candidates": [{"id": f"i{k}"} for k in range(5)]}).json()
         c.post(f"/v1/events/{r['event_id']}/reward", json={"value": float(rng.random() < 0.3)})

@@ -2,6 +2,7 @@
 
 import numpy as np
 import pytest
+import psycopg.errors
 
 from recloop.serve.store import CONFLICT, SAME, STORED, UNKNOWN, WRONG_ITEM, Decision, RewardIn, Store
 
@@ -90,6 +91,6 @@ def test_a_failed_batch_stores_nothing(store):
     ok = _decision("fine")
     if store.is_sqlite:
         pytest.skip("SQLite does not enforce VARCHAR lengths; the all-or-nothing path is covered on PostgreSQL")
-    with pytest.raises(Exception):
+    with pytest.raises(psycopg.errors.DataError):  # the too-long id fails in PostgreSQL itself
         store.write_batch([ok, bad], [])
     assert store.counts() == {"decisions": 0, "rewards": 0}

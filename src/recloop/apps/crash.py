@@ -25,7 +25,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 
 from recloop.core.seeding import as_generator
 from recloop.serve.runner import free_port
@@ -104,13 +103,13 @@ def _client(url: str, n_features: int, stop: threading.Event, acked_d: dict, ack
             ev = f"ev-{i}"
             rng = as_generator(i)
             body = {"event_id": ev, "context": rng.normal(size=n_features).tolist(), "candidates": cands}
-            out = _until_answered(lambda: c.post("/v1/rank", json=body), stop)
+            out = _until_answered(lambda: c.post("/v1/rank", json=body), stop)  # noqa: B023 - called at once
             if out is None:
                 return
             assert out.status_code == 200, out.text
             acked_d[ev] = out.json()["chosen_id"]
             value = float(rng.random() < 0.4)
-            out = _until_answered(lambda: c.post(f"/v1/events/{ev}/reward", json={"value": value}), stop)
+            out = _until_answered(lambda: c.post(f"/v1/events/{ev}/reward", json={"value": value}), stop)  # noqa: B023
             if out is None:
                 return
             assert out.status_code == 204, out.text

@@ -98,7 +98,7 @@ def _load(kind: str) -> None:
         try:
             importlib.import_module(module)
         except ImportError as err:  # an optional extra is missing: its names stay unknown
-            if not getattr(err, "name", "") or err.name.split(".")[0] == "recloop":
+            if not err.name or err.name.split(".")[0] == "recloop":
                 raise
         _loaded.add(module)
 
@@ -160,8 +160,9 @@ def target(kind: str, name: str) -> str:
 def name_of(obj: Any) -> str:
     """The registered name of a component class or instance (``DQN`` -> ``"dqn"``)."""
     cls = obj if isinstance(obj, type) else type(obj)
-    if getattr(cls, "registry_name", None):
-        return cls.registry_name
+    registered: str | None = getattr(cls, "registry_name", None)
+    if registered:
+        return registered
     where = f"{cls.__module__}:{cls.__qualname__}"
     for table in _REGISTRY.values():
         for entry in table.values():

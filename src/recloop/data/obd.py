@@ -122,6 +122,6 @@ def bts_position_probs(alpha: np.ndarray, beta: np.ndarray, *, n_positions: int 
     for chunk in np.array_split(np.arange(n_sim), max(1, n_sim // 20_000)):
         theta = rng.beta(alpha, beta, size=(len(chunk), len(alpha)))
         top = np.argsort(-theta, axis=1)[:, :n_positions]
-        for l in range(n_positions):
-            counts[l] += np.bincount(top[:, l], minlength=len(alpha))
+        for pos in range(n_positions):
+            counts[pos] += np.bincount(top[:, pos], minlength=len(alpha))
     return counts / n_sim

@@ -106,8 +106,8 @@ def _evaluate_slate(logs: LoggedFeedback, pi: np.ndarray, *, q_hat: Any, model: 
     R = logs.position_reward
     if q_hat is None and R is not None:
         # one reward model per position (items x context), the cascade DR control variate
-        q_hat = np.stack([estimate_q(logs.context, logs.action[:, l], R[:, l], logs.n_actions, model=model, seed=seed)
-                          for l in range(L)], axis=1)
+        q_hat = np.stack([estimate_q(logs.context, logs.action[:, pos], R[:, pos], logs.n_actions, model=model, seed=seed)
+                          for pos in range(L)], axis=1)
     calls: dict[str, tuple] = {
         "slate_ips": (sl.slate_ips, (logs.reward, logs.propensity, pe_pos.prod(axis=1)), {}),
         "pseudo_inverse": (sl.pseudo_inverse, (logs.reward, logs.position_propensity, pe_pos), {}),

@@ -155,7 +155,7 @@ class AdditiveSlateWorld:
         X = self.contexts(n, rng)
         probs = policy(X)  # (n, L, K)
         L = self.n_positions
-        slate = np.column_stack([sample_actions(probs[:, l], rng) for l in range(L)])
+        slate = np.column_stack([sample_actions(probs[:, pos], rng) for pos in range(L)])
         rows, cols = np.arange(n)[:, None], np.arange(L)[None, :]
         pos_p = probs[rows, cols, slate]
         q = self.expected_rewards(X)

@@ -62,7 +62,7 @@ def policy_iteration(P: np.ndarray, R: np.ndarray, *, gamma: float = 0.99, tol: 
     policy = np.zeros(S, dtype=np.int64)
     it = 0
     stable = False
-    for it in range(1, int(max_iter) + 1):
+    for it in range(1, int(max_iter) + 1):  # noqa: B007 - the count is reported after the loop
         V = evaluate_policy(P, R, policy, gamma=gamma)
         q = q_values(P, R, V, gamma)
         # Keep the current action unless another is better by more than tol: without

@@ -67,7 +67,7 @@ def value_iteration(P: np.ndarray, R: np.ndarray, *, gamma: float = 0.99, tol: f
     V = np.zeros(P.shape[0])
     residual = np.inf
     it = 0
-    for it in range(1, int(max_iter) + 1):
+    for it in range(1, int(max_iter) + 1):  # noqa: B007 - the count is reported after the loop
         V_new = q_values(P, R, V, gamma).max(axis=1)
         residual = float(np.abs(V_new - V).max())
         V = V_new

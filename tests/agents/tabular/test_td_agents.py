@@ -81,7 +81,7 @@ def test_learns_optimal_policy_of_deterministic_maze(cls):
     # every state on the greedy path from the start takes an optimal action, and the path is shortest
     s, _ = env.reset(seed=0)
     steps = 0
-    for steps in range(1, 100):
+    for steps in range(1, 100):  # noqa: B007 - read after the loop
         a = agent.act(s, explore=False)
         assert truth.q[s, a] == pytest.approx(truth.values[s], abs=1e-9), f"suboptimal action in state {s}"
         s, _, terminated, _, _ = env.step(a)

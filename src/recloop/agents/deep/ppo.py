@@ -71,7 +71,7 @@ class PPO(OnPolicyAgent):
         use_entropy = self.ent_coef != 0.0
         if self.batch_size >= n:
             data = {**data, "advantages": self._normalised(data["advantages"])}
-        for epoch in range(self.n_epochs):
+        for epoch in range(self.n_epochs):  # noqa: B007 - the last epoch is reported after the loop
             for mb in self._minibatches(data, n):
                 adv = mb["advantages"]
                 out, values = self.model_(mb["obs"])
@@ -117,7 +117,7 @@ class PPO(OnPolicyAgent):
         if self.batch_size >= n:
             cols["advantages"] = self._normalised(cols["advantages"])
         grad.attach()
-        for epoch in range(self.n_epochs):
+        for epoch in range(self.n_epochs):  # noqa: B007 - the last epoch is reported after the loop
             for mb in self._minibatches(cols, n):
                 out = grad(mb["obs"], mb["actions"], mb["log_probs"], mb["advantages"], mb["returns"], clip,
                            self.vf_coef, self.ent_coef, self.max_grad_norm)

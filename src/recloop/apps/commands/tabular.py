@@ -25,7 +25,6 @@ def maze(
     """Solve a maze by value iteration and by Q-learning; print values and policies, save a heat map."""
     import numpy as np
     from rich.console import Console
-    from rich.table import Table
 
     from recloop.apps.studies import maze_study, plot_maze
 
