@@ -1,6 +1,7 @@
 import numpy as np
 import pyarrow.parquet as pq
 import pytest
+import typer
 import yaml
 from typer.testing import CliRunner
 
@@ -89,10 +90,13 @@ def test_cli_run_and_list(tmp_path):
     assert res.exit_code == 0 and "LinUCB" in res.output
 
 
-def test_every_command_has_help():
+def test_every_command_has_help_that_names_its_options():
     runner = CliRunner()
     res = runner.invoke(app, ["--help"])
     assert res.exit_code == 0
-    for cmd in ("run", "demo", "list"):
-        sub = runner.invoke(app, [cmd, "--help"])
-        assert sub.exit_code == 0 and "Usage" in sub.output
+    commands = [c.name for c in typer.main.get_command(app).commands.values()]
+    assert {"run", "demo", "list", "serve", "evaluate", "train", "maze", "slate", "movielens"} <= set(commands)
+    for cmd, option in (("run", "--backend"), ("demo", "--only"), ("evaluate", "--logs"), ("serve", "--policy"),
+                        ("train", "--steps"), ("sweep", "--out")):
+        sub = runner.invoke(app, [cmd, "--help"], terminal_width=200)
+        assert sub.exit_code == 0 and option in sub.output, (cmd, sub.output[-500:])

@@ -46,11 +46,19 @@ def test_actor_critic_numpy_rollout_step_matches_torch(env):
     assert np.allclose(logp_np, logp.numpy(), atol=1e-5) and np.allclose(logp_np, logp_torch, atol=1e-5)
 
 
-def test_dqn_acts_through_numpy_only_for_mlps():
+def test_dqn_numpy_fast_path_gives_the_torch_networks_q_values_and_only_for_mlps():
     from .toy_envs import RecallEnv
 
-    assert DQN(seed=0, learning_starts=10).learn(IdentityEnv(), 20)._q_numpy is not None
-    assert DQN(seed=0, learning_starts=10, hidden=(8,)).learn(RecallEnv(), 20)._q_numpy is None  # GRU encoder
+    agent = DQN(seed=0, learning_starts=10).learn(IdentityEnv(), 200)
+    obs = np.random.default_rng(2).uniform(0, 1, size=(32, *agent.spaces_["obs_shape"])).astype(np.float32)
+    fast = agent.q_.numpy_forward()
+    assert fast is not None
+    with torch.no_grad():
+        q_torch = agent.q_(torch.as_tensor(obs)).numpy()
+    assert np.allclose(fast(obs), q_torch, atol=1e-5)   # same values, so the same greedy actions
+    assert np.array_equal(agent.act_batch(obs, explore=False), q_torch.argmax(axis=1))
+    recall = DQN(seed=0, learning_starts=10, hidden=(8,)).learn(RecallEnv(), 20)
+    assert recall.q_.numpy_forward() is None  # a GRU encoder has no numpy twin: torch acts
 
 
 @pytest.mark.parametrize("activation,ent_coef,max_norm", [("tanh", 0.0, None), ("relu", 0.01, None),
