@@ -57,8 +57,17 @@ def test_recommend_serving_face(fitted, planted):
     rec = model.recommend(np.array([3, 4, 5]), k=3)
     assert len(rec.items) == 3 and rec.items[0] == 6  # the planted next item (group 0..9)
     assert np.all(np.diff(rec.scores) <= 0) and 0 < rec.propensity <= 1
+    # greedy: the logged propensity says the choice was certain (it was), not a softmax
+    assert rec.propensity == 1.0 and rec.propensities[1:].tolist() == [0.0, 0.0]
     sub = model.recommend(np.array([3, 4, 5]), candidates=[0, 1, 2], k=2, explore=True, seed=0)
     assert set(sub.items) <= {0, 1, 2}
+    # exploring: the first item is drawn from the softmax the propensities report
+    draws = [model.recommend(np.array([3, 4, 5]), candidates=[0, 1, 2], k=3, explore=True, temperature=5.0,
+                             seed=s) for s in range(400)]
+    p = {r.items[i]: r.propensities[i] for r in draws[:1] for i in range(3)}
+    assert sum(p.values()) == pytest.approx(1.0)
+    freq = {i: np.mean([r.items[0] == i for r in draws]) for i in (0, 1, 2)}
+    assert all(abs(freq[i] - p[i]) < 0.08 for i in (0, 1, 2)), (freq, p)
     with pytest.raises(ValueError, match="k=4 must be between 1"):
         model.recommend(np.array([3]), candidates=[0, 1, 2], k=4)
     with pytest.raises(KeyError, match="outside the catalogue"):

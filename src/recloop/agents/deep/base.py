@@ -22,6 +22,7 @@ from recloop.agents.deep.callbacks import Callback, Hooks
 from recloop.agents.deep.environments import EnvSpec, make_envs
 from recloop.core import persist, registry
 from recloop.core.seeding import as_generator
+from recloop.core.ranking import check_candidates, rank
 from recloop.core.types import Recommendation
 
 
@@ -176,10 +177,7 @@ class DeepAgent(ABC):
             raise ValueError(f"candidates must be action indices in 0..{len(probs) - 1}")
         p = probs[cand]
         p = p / p.sum() if p.sum() > 0 else np.full(len(cand), 1.0 / len(cand))
-        first = int(self.rng_.choice(len(cand), p=p))
-        rest = [i for i in np.argsort(-p, kind="stable") if i != first][: max(0, k - 1)]
-        order = [first, *rest]
-        return Recommendation(tuple(int(cand[i]) for i in order), p[order].copy(), p[order].copy())
+        return rank(check_candidates([int(c) for c in cand], k), p, p.copy(), k, self.rng_)
 
     def update(self, action: Any, reward: float | None = None, obs: Any = None) -> None:
         raise NotImplementedError(f"{type(self).__name__} learns from an environment with learn(env, total_steps)")

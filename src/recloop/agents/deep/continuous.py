@@ -90,7 +90,7 @@ class ContinuousAgent(DeepAgent):
     def _act_batch(self, obs: torch.Tensor, explore: bool) -> np.ndarray:
         return self._to_env(self._policy(obs, explore))
 
-    def _explore(self, obs: np.ndarray, step: int) -> tuple[np.ndarray, np.ndarray]:
+    def explore_step(self, obs: np.ndarray, step: int) -> tuple[np.ndarray, np.ndarray]:
         if step < self.learning_starts:  # uniform actions fill the buffer before learning starts
             a = self.rng_.uniform(-1.0, 1.0, (len(obs), self.n_actions)).astype(np.float32)
         else:
@@ -98,7 +98,7 @@ class ContinuousAgent(DeepAgent):
                 a = self._policy(self._obs_tensor(obs, batched=True), explore=True)
         return self._to_env(a), a
 
-    def _after_env_step(self, step: int) -> None:
+    def after_env_step(self, step: int) -> None:
         pass
 
     def _learn(self, envs: list[gym.Env], total_steps: int, hooks: Hooks, seed: int | None) -> None:

@@ -52,7 +52,7 @@ class DDPG(ContinuousAgent):
     def _policy(self, obs: torch.Tensor, explore: bool) -> np.ndarray:
         return noisy_actions(self.actor_, obs, self.action_noise, self.rng_, explore)
 
-    def _train_step(self, batch: ReplayBatch) -> dict[str, Any]:
+    def train_step(self, batch: ReplayBatch) -> dict[str, Any]:
         obs, actions, returns, nxt, live_discount = self._batch_tensors(batch)
         with torch.no_grad():
             target = returns + live_discount * self.critic_target_(nxt, self.actor_target_(nxt))

@@ -112,7 +112,7 @@ class DQN(DeepAgent):
         greedy = best / best.sum(axis=1, keepdims=True)
         return (1.0 - self.epsilon_) * greedy + self.epsilon_ / self.n_actions
 
-    def _explore(self, obs: np.ndarray, step: int) -> tuple[np.ndarray, np.ndarray]:
+    def explore_step(self, obs: np.ndarray, step: int) -> tuple[np.ndarray, np.ndarray]:
         self.epsilon_ = float(self._epsilon(step))
         n = len(obs)
         rand = self.rng_.random(n) < self.epsilon_
@@ -155,7 +155,7 @@ class DQN(DeepAgent):
             live = 1.0 - torch.as_tensor(batch.terminated)
             return torch.as_tensor(batch.returns) + torch.as_tensor(batch.discounts) * live * q_next
 
-    def _train_step(self, batch: ReplayBatch) -> dict[str, Any]:
+    def train_step(self, batch: ReplayBatch) -> dict[str, Any]:
         obs = self._batch_obs(batch.obs)
         actions = torch.as_tensor(batch.actions, dtype=torch.int64)
         target = self.td_targets(batch)
@@ -173,7 +173,7 @@ class DQN(DeepAgent):
         self._updates += 1
         return {"losses/td": loss.detach(), "charts/epsilon": self.epsilon_, "charts/q": q.detach().mean()}
 
-    def _after_env_step(self, step: int) -> None:
+    def after_env_step(self, step: int) -> None:
         if step >= self._next_target:
             self._next_target += self.target_update_interval
             self.update_target()

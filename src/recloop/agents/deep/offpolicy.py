@@ -2,22 +2,38 @@
 
 act -> step every env copy -> store in replay -> every ``train_freq`` steps do
 ``gradient_steps`` updates on sampled batches. The agent supplies three
-methods: ``_explore(obs, step) -> (env_actions, stored_actions)``,
-``_train_step(batch) -> metrics`` and optionally ``_after_env_step(step)``.
+methods: ``explore_step(obs, step) -> (env_actions, stored_actions)``,
+``train_step(batch) -> metrics`` and optionally ``after_env_step(step)``.
 """
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Protocol
 
 import gymnasium as gym
+import numpy as np
 
 from recloop.agents.deep.callbacks import Hooks, UpdateEnd
 from recloop.agents.deep.environments import EnvRunner
-from recloop.agents.deep.replay import ReplayBuffer
+from recloop.agents.deep.replay import ReplayBatch, ReplayBuffer
 
 
-def run_off_policy(agent: Any, envs: list[gym.Env], total_steps: int, hooks: Hooks, seed: int | None,
+class OffPolicyLearner(Protocol):
+    """What the loop needs from an agent: three documented steps, nothing private."""
+
+    steps_: int
+
+    def explore_step(self, obs: np.ndarray, step: int) -> tuple[np.ndarray, np.ndarray]:
+        """Actions for a batch of observations: (what the envs receive, what the replay stores)."""
+
+    def train_step(self, batch: ReplayBatch) -> dict[str, Any]:
+        """One gradient update on a sampled batch; returns metrics (``losses/...``)."""
+
+    def after_env_step(self, step: int) -> None:
+        """Bookkeeping after every environment step (target-network sync, schedules)."""
+
+
+def run_off_policy(agent: OffPolicyLearner, envs: list[gym.Env], total_steps: int, hooks: Hooks, seed: int | None,
                    buffer: ReplayBuffer, *, learning_starts: int, train_freq: int, gradient_steps: int,
                    batch_size: int) -> None:
     runner = EnvRunner(envs, seed)
@@ -26,7 +42,7 @@ def run_off_policy(agent: Any, envs: list[gym.Env], total_steps: int, hooks: Hoo
     since_train = 0
     while step < end and not hooks.stop:
         obs = runner.obs
-        env_actions, stored = agent._explore(obs, step)
+        env_actions, stored = agent.explore_step(obs, step)
         _, rewards, term, trunc, final_obs, finished = runner.step(env_actions)
         buffer.add(obs, stored, rewards, final_obs, term, trunc)
         step += runner.n
@@ -38,8 +54,8 @@ def run_off_policy(agent: Any, envs: list[gym.Env], total_steps: int, hooks: Hoo
             while since_train >= train_freq:
                 since_train -= train_freq
                 for _ in range(gradient_steps):
-                    metrics = agent._train_step(buffer.sample(batch_size))
+                    metrics = agent.train_step(buffer.sample(batch_size))
                 if hooks.callbacks:
                     hooks.emit(UpdateEnd(step, {k: float(v) for k, v in metrics.items()}))
-        agent._after_env_step(step)
+        agent.after_env_step(step)
         hooks.progress(step, end, agent)

@@ -96,7 +96,7 @@ class SAC(ContinuousAgent):
         a, _ = self.actor_(obs, self._torch_gen, deterministic=not explore)
         return a.numpy()
 
-    def _train_step(self, batch: ReplayBatch) -> dict[str, Any]:
+    def train_step(self, batch: ReplayBatch) -> dict[str, Any]:
         obs, actions, returns, nxt, live_discount = self._batch_tensors(batch)
         alpha = self.log_alpha_.detach().exp()
         with torch.no_grad():

@@ -69,7 +69,7 @@ class TD3(ContinuousAgent):
     def _policy(self, obs: torch.Tensor, explore: bool) -> np.ndarray:
         return noisy_actions(self.actor_, obs, self.action_noise, self.rng_, explore)
 
-    def _train_step(self, batch: ReplayBatch) -> dict[str, Any]:
+    def train_step(self, batch: ReplayBatch) -> dict[str, Any]:
         obs, actions, returns, nxt, live_discount = self._batch_tensors(batch)
         with torch.no_grad():
             noise = (torch.randn(actions.shape, generator=self._torch_gen) * self.target_noise).clamp(

@@ -10,7 +10,9 @@ from typing import Any, Sequence
 import numpy as np
 
 from recloop.core import persist
+from recloop.core.ranking import check_candidates, rank
 from recloop.core.registry import build, declare
+from recloop.core.seeding import as_generator
 from recloop.core.types import Recommendation
 from recloop.data.splits import SequentialSplit
 
@@ -85,9 +87,10 @@ class SequentialRecommender(ABC):
                   seed: int | np.random.Generator | None = None) -> Recommendation:
         """Top-``k`` of ``candidates`` (default: all items) for history ``context``.
 
-        Propensities are a softmax of the candidates' scores at ``temperature``; with
-        ``explore=True`` the first item is sampled from it (so the log carries a real
-        propensity), otherwise it is the best-scoring item.
+        With ``explore=True`` the first item is drawn from a softmax of the candidates' scores
+        at ``temperature`` and the propensities are that softmax, so the log carries a real
+        propensity. Otherwise the best-scoring item is shown and the propensities say so: 1
+        for it, 0 for the others (such logs evaluate no other policy; explore when logging).
         """
         self._check_fitted()
         cand = np.arange(self.n_items_) if candidates is None else np.asarray(candidates, dtype=np.int64)
@@ -95,19 +98,15 @@ class SequentialRecommender(ABC):
             raise ValueError("no candidates to recommend from")
         if cand.min() < 0 or cand.max() >= self.n_items_:
             raise KeyError(f"candidate item index outside the catalogue 0..{self.n_items_ - 1}")
-        if not 1 <= k <= cand.size:
-            raise ValueError(f"k={k} must be between 1 and the number of candidates ({cand.size})")
+        ids = check_candidates(cand.tolist(), k)
         s = self.score([np.asarray(context, dtype=np.int64)])[0, cand].astype(np.float64)
-        z = (s - s.max()) / max(temperature, 1e-8)
-        p = np.exp(z) / np.exp(z).sum()
-        order = np.argsort(-s, kind="stable")
         if explore:
-            from recloop.core.seeding import as_generator
-
-            first = int(as_generator(seed).choice(cand.size, p=p))
-            order = np.concatenate([[first], order[order != first]])
-        top = order[:k]
-        return Recommendation(items=tuple(int(i) for i in cand[top]), scores=s[top], propensities=p[top])
+            z = np.exp((s - s.max()) / max(temperature, 1e-8))
+            p = z / z.sum()
+        else:
+            p = np.zeros(cand.size)
+            p[int(np.argmax(s))] = 1.0  # argmax: ties go to the first, as np.argsort(stable) ranks them
+        return rank(ids, p, s, k, as_generator(seed))
 
     def _check_fitted(self) -> None:
         if not self.n_items_:
