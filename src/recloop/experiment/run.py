@@ -1,7 +1,8 @@
 """Run an experiment config end to end and write its run folder.
 
-A run folder holds ``config.yaml``, the tidy per-step table (``metrics.parquet``
-and ``metrics.csv``), the leaderboard (``summary.csv``), PNG plots and a
+A run folder holds ``config.yaml``, ``meta.json`` (versions, git revision, machine,
+command line), the tidy per-step table (``metrics.parquet`` and ``metrics.csv``), the
+leaderboard (``summary.csv``), PNG plots, the learned policies (``models/``) and a
 self-contained ``report.html``.
 """
 
@@ -21,6 +22,7 @@ from rich.table import Table
 
 from recloop.experiment import plots
 from recloop.experiment.config import ExperimentConfig, dump_config
+from recloop.experiment.provenance import write_metadata
 from recloop.experiment.report import fmt, write_report
 from recloop.experiment.runner import RunResult, execute, jobs_for, summarise, to_table
 from recloop.experiment.section import Section
@@ -49,7 +51,8 @@ def run_experiment(cfg: ExperimentConfig, out_dir: Path | None = None, *, progre
                    console: Console | None = None, write: bool = True) -> ExperimentResult:
     """Run every (policy, seed) of ``cfg``; with ``write`` (default) fill ``out_dir``."""
     console = console or Console(stderr=True)
-    jobs = jobs_for(cfg)
+    out_dir = (Path(out_dir) if out_dir else default_out_dir(cfg.name)) if write else None
+    jobs = jobs_for(cfg, str(out_dir / "models") if out_dir else None)
     with Progress(TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(),
                   TimeElapsedColumn(), console=console, disable=not progress, transient=True) as bar:
         task = bar.add_task(f"{cfg.name}: {len(cfg.policies)} policies x {len(cfg.seeds)} seeds", total=len(jobs))
@@ -62,10 +65,10 @@ def run_experiment(cfg: ExperimentConfig, out_dir: Path | None = None, *, progre
     summary = summarise(results, labels)
     table = to_table(results)
     section = Section(title=cfg.name, text=_describe(cfg), rows=summary)
-    if write:
-        out_dir = Path(out_dir) if out_dir else default_out_dir(cfg.name)
+    if out_dir is not None:
         out_dir.mkdir(parents=True, exist_ok=True)
         (out_dir / "config.yaml").write_text(dump_config(cfg))
+        write_metadata(out_dir)
         pq.write_table(table, out_dir / "metrics.parquet")
         pacsv.write_csv(table, out_dir / "metrics.csv")
         if summary:
@@ -78,7 +81,7 @@ def run_experiment(cfg: ExperimentConfig, out_dir: Path | None = None, *, progre
         ]
         section = Section(title=cfg.name, text=section.text, rows=summary, images=images)
         write_report(out_dir / "report.html", f"recloop: {cfg.name}", [section], config_text=dump_config(cfg))
-    return ExperimentResult(cfg, results, table, summary, out_dir if write else None, section)
+    return ExperimentResult(cfg, results, table, summary, out_dir, section)
 
 
 def _describe(cfg: ExperimentConfig) -> str:

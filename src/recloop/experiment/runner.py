@@ -30,6 +30,7 @@ class Job:
     seed: int
     horizon: int
     every: int
+    model_dir: str | None = None  # where the run saves its final policy (None: not saved)
 
 
 @dataclass
@@ -72,6 +73,7 @@ def run_bandit(job: Job) -> RunResult:
             policy.update(action, reward, obs)
             expected[t], optimal[t], realised[t] = info["expected_reward"], info["optimal_reward"], reward
             obs = next_obs
+        save_model(policy, job)
         idx = np.unique(np.r_[np.arange(job.every - 1, n, job.every), n - 1])
         cum_exp, cum_opt = np.cumsum(expected), np.cumsum(optimal)
         cols = {
@@ -88,6 +90,17 @@ def run_bandit(job: Job) -> RunResult:
                          error=traceback.format_exc())
 
 
+def save_model(policy: Any, job: Job) -> None:
+    """The learned policy of one (policy, seed) run, as ``MODEL_DIR/LABEL-seedN.npz``."""
+    if job.model_dir is None or not hasattr(policy, "save"):
+        return
+    import re
+    from pathlib import Path
+
+    label = re.sub(r"[^A-Za-z0-9_.=-]+", "_", job.policy.label or job.policy.name)
+    policy.save(Path(job.model_dir) / f"{label}-seed{job.seed}.npz")
+
+
 def _one_thread_for_torch() -> None:
     """Runs are parallel across processes; tiny networks inside one run only lose
     from intra-op threads fighting over the same cores."""
@@ -102,8 +115,8 @@ def _one_thread_for_torch() -> None:
     torch.set_num_threads(1)
 
 
-def jobs_for(cfg: ExperimentConfig) -> list[Job]:
-    return [Job(cfg.env, p, s, cfg.horizon, cfg.every) for p in cfg.policies for s in cfg.seeds]
+def jobs_for(cfg: ExperimentConfig, model_dir: str | None = None) -> list[Job]:
+    return [Job(cfg.env, p, s, cfg.horizon, cfg.every, model_dir) for p in cfg.policies for s in cfg.seeds]
 
 
 def execute(jobs: list[Job], backend: str = "local", n_jobs: int = 1, *,

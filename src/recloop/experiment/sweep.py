@@ -35,7 +35,7 @@ from __future__ import annotations
 
 import itertools
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
@@ -154,6 +154,7 @@ class SweepResult:
     best: dict  # the winning row
     best_config: ExperimentConfig
     out_dir: Path | None
+    results: list = field(default_factory=list)  # every (setting, seed) RunResult, labelled by setting
 
     @property
     def best_params(self) -> dict[str, Any]:
@@ -288,7 +289,7 @@ def run_sweep(cfg: SweepConfig, out_dir: Path | None = None, *, progress: bool =
     if write:
         out_dir = Path(out_dir) if out_dir else default_out_dir(f"{exp.name}-sweep")
         _write(out_dir, cfg, rows, best, best_config, results, to_table(results))
-    return SweepResult(cfg, rows, best, best_config, out_dir if write else None)
+    return SweepResult(cfg, rows, best, best_config, out_dir if write else None, results)
 
 
 def _write(out_dir: Path, cfg: SweepConfig, rows: list[dict], best: dict, best_config: ExperimentConfig,
@@ -297,6 +298,7 @@ def _write(out_dir: Path, cfg: SweepConfig, rows: list[dict], best: dict, best_c
     import pyarrow.parquet as pq
 
     from recloop.experiment import plots
+    from recloop.experiment.provenance import write_metadata
     from recloop.experiment.report import write_report
     from recloop.experiment.section import Section
 
@@ -305,6 +307,7 @@ def _write(out_dir: Path, cfg: SweepConfig, rows: list[dict], best: dict, best_c
     sweep_text = yaml.safe_dump({"sweep": spec.model_dump(mode="json", exclude_none=True)}, sort_keys=False)
     (out_dir / "sweep.yaml").write_text(sweep_text)
     (out_dir / "experiment.yaml").write_text(dump_config(cfg.experiment))
+    write_metadata(out_dir)
     pacsv.write_csv(pa.Table.from_pylist(rows), out_dir / "trials.csv")
     pq.write_table(table, out_dir / "metrics.parquet")
     (out_dir / "best.yaml").write_text(

@@ -8,6 +8,7 @@ from typing import Any, Optional
 
 import typer
 
+from recloop.apps.commands.experiment import TRACK_HELP, open_tracker
 from recloop.apps.console import fail
 
 
@@ -36,6 +37,7 @@ def register(app: typer.Typer) -> None:
         eval_every: int = typer.Option(0, "--eval-every", min=0, help="Also evaluate every N steps (0: only at the end)."),
         tensorboard: bool = typer.Option(False, "--tensorboard", help="Also write the scalars as TensorBoard "
                                          "events to RUN/scalars/ (needs the tensorboard package)."),
+        track: Optional[str] = typer.Option(None, "--track", help=TRACK_HELP),
     ) -> None:
         """Train AGENT on ENV for N steps; save a checkpoint, a scalar log (CSV) and a learning curve."""
         from rich.console import Console
@@ -49,6 +51,7 @@ def register(app: typer.Typer) -> None:
         from recloop.apps.deep_plots import plot_learning_curve
         from recloop.core.registry import make
         from recloop.core.seeding import derive
+        from recloop.experiment.provenance import write_metadata
 
         console = Console()
         params = _read_config(config) if config else {}
@@ -60,6 +63,7 @@ def register(app: typer.Typer) -> None:
         except (TypeError, ValueError) as err:
             raise typer.BadParameter(str(err), param_hint="--config") from None
         run_dir = out or Path("runs") / f"train-{agent}-{env.replace('/', '_')}-{seed}"
+        tracker = open_tracker(console, track, "recloop-train")
         try:
             logger = ScalarLogger(run_dir / "scalars.csv", tensorboard=tensorboard)
         except ImportError as err:
@@ -108,3 +112,12 @@ def register(app: typer.Typer) -> None:
         console.print(f"checkpoint: {checkpoint}")
         console.print(f"learning curve: {figure}")
         console.print(f"scalars: {logger.path}")
+        write_metadata(run_dir, agent=agent, env=env, steps=steps, seed=seed, params=learner.get_params())
+        if tracker is not None:
+            from recloop.experiment.tracking import track_training
+
+            final = {"eval/final_mean_return": res.mean_return, "eval/final_std_return": res.std_return,
+                     "eval/final_mean_length": sum(res.lengths) / len(res.lengths)}
+            run_id = track_training(tracker, f"{agent}-{env}-{seed}", {"agent": agent, "env": env, "steps": steps,
+                                    "seed": seed, **learner.get_params()}, logger.rows, final, run_dir, steps)
+            console.print(f"tracked: MLflow run {run_id} in {tracker.uri}")

@@ -9,6 +9,21 @@ import typer
 
 from recloop.apps.console import fail
 
+TRACK_HELP = ("Also log to MLflow: 'mlflow' (sqlite:///mlflow.db here, browse with `mlflow ui`) or mlflow:URI "
+              "(a folder such as ./mlruns, sqlite:///FILE, http://HOST:PORT). Needs the 'track' extra.")
+
+
+def open_tracker(console, track: Optional[str], experiment: str):
+    """The tracker for ``--track``, opened before anything runs: a bad value costs no run."""
+    from recloop.experiment.tracking import open_tracker as _open
+
+    try:
+        return _open(track, experiment)
+    except (ValueError, ImportError) as err:
+        fail(console, err)
+    except Exception as err:  # the store itself refused (bad URI, server down): say so before running
+        fail(console, f"--track {track}: {type(err).__name__}: {err}")
+
 
 def register(app: typer.Typer) -> None:
     @app.command("run")
@@ -20,8 +35,9 @@ def register(app: typer.Typer) -> None:
         address: Optional[str] = typer.Option(None, help="Ray cluster address (ray backend)."),
         seed: Optional[int] = typer.Option(None, help="First seed; with --seeds N runs seeds seed..seed+N-1."),
         seeds: Optional[int] = typer.Option(None, help="Number of seeds (overrides the config)."),
+        track: Optional[str] = typer.Option(None, "--track", help=TRACK_HELP),
     ) -> None:
-        """Run any experiment config and write its run folder (table, plots, HTML report)."""
+        """Run any experiment config and write its run folder (table, plots, HTML report, meta.json)."""
         from rich.console import Console
 
         from recloop.experiment.config import ConfigError, load_config
@@ -46,9 +62,15 @@ def register(app: typer.Typer) -> None:
                 cfg = parse_config({**cfg.model_dump(mode="json"), **updates}, str(config))
         except ConfigError as err:
             fail(console, err)
+        tracker = open_tracker(console, track, "recloop-run")
         result = run_experiment(cfg, out, console=console)
         console.print(leaderboard(result.summary, f"{cfg.name}: {cfg.horizon} rounds, {len(cfg.seeds)} seeds"))
         console.print(f"run folder: [bold]{result.out_dir}[/bold] (report.html, metrics.parquet, plots)")
+        if tracker is not None:
+            from recloop.experiment.tracking import track_experiment
+
+            run_id = track_experiment(tracker, result)
+            console.print(f"tracked: MLflow run {run_id} in {tracker.uri}")
         if result.errors:
             raise typer.Exit(1)
 
@@ -62,6 +84,7 @@ def register(app: typer.Typer) -> None:
         jobs: Optional[int] = typer.Option(None, "--jobs", "-j", help="Parallel processes (process backend)."),
         address: Optional[str] = typer.Option(None, help="Ray cluster address (ray backend)."),
         seed: Optional[int] = typer.Option(None, help="Seed of the random search's draws (overrides sweep.seed)."),
+        track: Optional[str] = typer.Option(None, "--track", help=TRACK_HELP),
     ) -> None:
         """Grid or random search over one policy's hyper-parameters; writes trials.csv and a re-runnable best.yaml."""
         from rich.console import Console
@@ -78,6 +101,7 @@ def register(app: typer.Typer) -> None:
             spec = cfg.sweep if seed is None else cfg.sweep.model_copy(update={"seed": seed})
         except ConfigError as err:
             fail(console, err)
+        tracker = open_tracker(console, track, "recloop-sweep")
         try:
             result = run_sweep(SweepConfig(exp, spec), out, console=console)
         except RuntimeError as err:
@@ -94,6 +118,10 @@ def register(app: typer.Typer) -> None:
         console.print(table)
         console.print(f"best: [bold]{result.best['policy']}[/bold] ({metric} {result.best[metric]:.4g}); "
                       f"re-run it with: recloop run {result.out_dir / 'best.yaml'}")
+        if tracker is not None:
+            from recloop.experiment.tracking import track_sweep
+
+            console.print(f"tracked: MLflow run {track_sweep(tracker, result)} in {tracker.uri}")
         if any(r["failed"] for r in result.trials):
             raise typer.Exit(1)
 
