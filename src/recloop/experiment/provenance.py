@@ -6,8 +6,8 @@ machine, and the command line. ``recloop run``, ``sweep`` and ``train`` all writ
 
 Example:
     >>> meta = run_metadata(["recloop", "run", "x.yaml"])
-    >>> meta["command"], sorted(meta)[:3]
-    ('recloop run x.yaml', ['command', 'cwd', 'git'])
+    >>> meta["command"], sorted(meta)
+    ('recloop run x.yaml', ['argv', 'command', 'cwd', 'git', 'machine', 'packages', 'recloop_version', 'started_utc'])
 """
 
 from __future__ import annotations
