@@ -11,22 +11,31 @@ Example:
 
 from __future__ import annotations
 
+import importlib
+import os
+import sys
 from pathlib import Path
 from typing import Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, ValidationInfo, field_validator, model_validator
 
 from recloop.core.config import ConfigError, read_file
 from recloop.core.registry import lookup
+from recloop.experiment.families import is_gym_id, policy_family
 
 
-def _known(kind: str, name: str) -> str:
-    try:
-        lookup(kind, name)
-    except KeyError as err:  # pydantic reports ValueErrors with the field's location
-        raise ValueError(err.args[0]) from None
-    return name
+def import_plugins(modules: list[str] | tuple[str, ...], folders: tuple[str, ...] = ()) -> None:
+    """Import a config's ``plugins`` (modules that register envs / policies), from ``folders``
+    and the working directory as well as the installed packages."""
+    for folder in (*folders, os.getcwd()):
+        if folder not in sys.path:
+            sys.path.append(folder)
+    for module in modules:
+        try:
+            importlib.import_module(module)
+        except Exception as err:  # a broken plugin is the config's problem: name it
+            raise ValueError(f"cannot import plugin {module!r}: {type(err).__name__}: {err}") from None
 
 
 class EnvSpec(BaseModel):
@@ -37,7 +46,13 @@ class EnvSpec(BaseModel):
     @field_validator("name")
     @classmethod
     def _known(cls, name: str) -> str:
-        return _known("env", name)
+        try:
+            lookup("env", name)
+        except KeyError as err:
+            if is_gym_id(name):  # deep agents also run on Gymnasium's worlds (CartPole-v1)
+                return name
+            raise ValueError(f"{err.args[0]} (deep agents also take Gymnasium ids, e.g. CartPole-v1)") from None
+        return name
 
 
 class PolicySpec(BaseModel):
@@ -49,7 +64,12 @@ class PolicySpec(BaseModel):
     @field_validator("name")
     @classmethod
     def _known(cls, name: str) -> str:
-        return _known("policy", name)
+        try:
+            policy_family(name)  # bandit and tabular policies, deep agents, slate policies (no torch import)
+        except KeyError as err:
+            raise ValueError(f"{err.args[0]} (deep agents: recloop list agent; slate policies: "
+                             "slateq, myopic-slate, full-slate-dqn, random-slate, popularity-slate)") from None
+        return name
 
     @model_validator(mode="after")
     def _default_label(self) -> "PolicySpec":
@@ -63,6 +83,7 @@ class ExperimentConfig(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
     name: str = "experiment"
+    plugins: list[str] = Field(default_factory=list)  # modules imported first: a user's own envs / policies
     env: EnvSpec
     policies: list[PolicySpec] = Field(min_length=1)
     horizon: int = Field(gt=0)
@@ -71,6 +92,15 @@ class ExperimentConfig(BaseModel):
     n_jobs: int = Field(default=1, ge=1)
     ray_address: str | None = None
     record_every: int | None = Field(default=None, ge=1)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _import_plugins(cls, data: Any, info: ValidationInfo) -> Any:
+        """Before the names are checked: a plugin registers the names it brings."""
+        if isinstance(data, dict) and isinstance(data.get("plugins"), list):
+            folders = tuple((info.context or {}).get("folders", ()))
+            import_plugins([str(m) for m in data["plugins"]], folders)
+        return data
 
     @field_validator("seeds", mode="before")
     @classmethod
@@ -107,11 +137,12 @@ def _format(err: ValidationError) -> str:
     return "\n".join(lines)
 
 
-def parse_config(data: Any, source: str = "config") -> ExperimentConfig:
+def parse_config(data: Any, source: str = "config", folders: tuple[str, ...] = ()) -> ExperimentConfig:
+    """Validate a config mapping; ``folders`` are searched for its plugins (besides the working directory)."""
     if not isinstance(data, dict):
         raise ConfigError(f"{source}: expected a mapping at the top level, got {type(data).__name__}")
     try:
-        return ExperimentConfig.model_validate(data)
+        return ExperimentConfig.model_validate(data, context={"folders": folders})
     except ValidationError as err:
         raise ConfigError(f"{source} is invalid:\n{_format(err)}") from None
 
@@ -122,8 +153,8 @@ def read_yaml(path: str | Path, what: str = "config") -> Any:
 
 
 def load_config(path: str | Path) -> ExperimentConfig:
-    """Read and validate a YAML experiment config."""
-    return parse_config(read_yaml(path), str(path))
+    """Read and validate a YAML experiment config (its plugins may sit beside it)."""
+    return parse_config(read_yaml(path), str(path), (str(Path(path).resolve().parent),))
 
 
 def dump_config(cfg: ExperimentConfig) -> str:

@@ -5,7 +5,7 @@ the same table: each job is a pure function of its (env, policy, seed), so where
 it runs does not matter. Results come back in job order; ``on_done`` fires as
 each one arrives, so a progress bar moves while the grid is running.
 
-A job that raises inside ``run_bandit`` comes back as a ``RunResult`` carrying
+A job that raises inside ``run_job`` comes back as a ``RunResult`` carrying
 its traceback (the runner catches it). A job that dies *at the Ray level* — its
 worker process crashed, was killed for memory, or the node went away — is
 turned into the same kind of failed result here, with Ray's error text, and the
@@ -17,10 +17,10 @@ test fixture) already called ``ray.init``, we use that session and leave it up.
 Example (not run as a doctest: starting Ray takes seconds)::
 
     from recloop.experiment.config import load_config
-    from recloop.experiment.runner import jobs_for, run_bandit
+    from recloop.experiment.runner import jobs_for, run_job
     from recloop.experiment.ray_backend import execute_ray
-    results = execute_ray(jobs_for(load_config("grid.yaml")), run_bandit)              # local Ray
-    results = execute_ray(jobs, run_bandit, address="ray://head:10001")                 # a cluster
+    results = execute_ray(jobs_for(load_config("grid.yaml")), run_job)              # local Ray
+    results = execute_ray(jobs, run_job, address="ray://head:10001")                 # a cluster
 """
 
 from __future__ import annotations

@@ -1,4 +1,8 @@
-"""Run policies x seeds on a bandit world and gather a tidy per-step table.
+"""Run policies x seeds on a world and gather a tidy per-step table.
+
+Bandit policies play ``horizon`` rounds with exact regret; tabular, deep and slate policies
+train for ``horizon`` steps and record their episode returns (see
+:mod:`recloop.experiment.families` for which loop a policy runs in).
 
 Every (policy, seed) run sees the *same* world for a given seed (common random
 numbers: the env is reset with that seed), so differences between policies are
@@ -16,11 +20,14 @@ from typing import Any, Callable
 import numpy as np
 import pyarrow as pa
 
-from recloop.core.registry import build, make
+from recloop.core.registry import build
 from recloop.core.seeding import derive
-from recloop.experiment.config import EnvSpec, ExperimentConfig, PolicySpec
+from recloop.experiment.config import EnvSpec, ExperimentConfig, PolicySpec, import_plugins
+from recloop.experiment.families import (bandit_info_error, build_env, episodic_columns, make_world,
+                                         missing_bandit_info, resolve_policy, train_episodic)
 
 COLUMNS = ["policy", "seed", "step", "expected_reward", "cum_reward", "cum_expected", "cum_optimal", "regret"]
+EPISODIC_COLUMNS = ["policy", "seed", "step", "episodes", "episode_return", "cum_reward"]
 
 
 @dataclass(frozen=True)
@@ -31,6 +38,7 @@ class Job:
     horizon: int
     every: int
     model_dir: str | None = None  # where the run saves its final policy (None: not saved)
+    plugins: tuple[str, ...] = ()  # modules to import first (a worker process must register them too)
 
 
 @dataclass
@@ -55,12 +63,33 @@ def build_policy(spec: PolicySpec, env: Any, seed: int) -> Any:
                  n_features=getattr(env, "n_features", None), seed=policy_seed(seed, spec.label or spec.name))
 
 
+def run_job(job: Job) -> RunResult:
+    """One (policy, seed) run in the loop of the policy's family."""
+    t0 = time.perf_counter()
+    _one_thread_for_torch()
+    try:
+        import_plugins(job.plugins)
+        family, factory = resolve_policy(job.policy.name)
+        if family == "bandit":
+            return run_bandit(job)
+        env = make_world(family, job.env, job.horizon)
+        policy, ends = train_episodic(family, factory, job.policy, env, job.horizon, job.seed,
+                                      policy_seed(job.seed, job.policy.label or job.policy.name))
+        save_model(policy, job)
+        cols = episodic_columns(ends, job.horizon, job.every)
+        return RunResult(job.policy.label, job.seed, cols, time.perf_counter() - t0)
+    except Exception:  # one failing run is reported; the rest of the grid completes
+        return RunResult(job.policy.label, job.seed, seconds=time.perf_counter() - t0,
+                         error=traceback.format_exc())
+
+
 def run_bandit(job: Job) -> RunResult:
     """Play one policy against one seeded world for ``horizon`` rounds."""
     t0 = time.perf_counter()
     _one_thread_for_torch()
     try:
-        env = make("env", job.env.name, **{**job.env.params, "horizon": job.horizon})
+        import_plugins(job.plugins)
+        env = build_env(job.env.name, dict(job.env.params), horizon=job.horizon)
         obs, info = env.reset(seed=job.seed)
         policy = build_policy(job.policy, env, job.seed)
         n = job.horizon
@@ -71,6 +100,8 @@ def run_bandit(job: Job) -> RunResult:
             action = policy.act(obs, candidates=info.get("candidates"))
             next_obs, reward, terminated, truncated, info = env.step(action)
             policy.update(action, reward, obs)
+            if t == 0 and (missing := missing_bandit_info(info)):
+                raise ValueError(bandit_info_error(job.env.name, env, missing))
             expected[t], optimal[t], realised[t] = info["expected_reward"], info["optimal_reward"], reward
             obs = next_obs
         save_model(policy, job)
@@ -116,7 +147,8 @@ def _one_thread_for_torch() -> None:
 
 
 def jobs_for(cfg: ExperimentConfig, model_dir: str | None = None) -> list[Job]:
-    return [Job(cfg.env, p, s, cfg.horizon, cfg.every, model_dir) for p in cfg.policies for s in cfg.seeds]
+    return [Job(cfg.env, p, s, cfg.horizon, cfg.every, model_dir, tuple(cfg.plugins))
+            for p in cfg.policies for s in cfg.seeds]
 
 
 def execute(jobs: list[Job], backend: str = "local", n_jobs: int = 1, *,
@@ -126,13 +158,13 @@ def execute(jobs: list[Job], backend: str = "local", n_jobs: int = 1, *,
     if backend == "local" or (backend == "process" and n_jobs == 1):
         results = []
         for job in jobs:
-            results.append(run_bandit(job))
+            results.append(run_job(job))
             done(results[-1])
         return results
     if backend == "process":
         results: list[RunResult | None] = [None] * len(jobs)
         with ProcessPoolExecutor(max_workers=n_jobs) as pool:
-            futures = {pool.submit(run_bandit, job): i for i, job in enumerate(jobs)}
+            futures = {pool.submit(run_job, job): i for i, job in enumerate(jobs)}
             for fut in as_completed(futures):
                 results[futures[fut]] = fut.result()
                 done(results[futures[fut]])
@@ -143,7 +175,7 @@ def execute(jobs: list[Job], backend: str = "local", n_jobs: int = 1, *,
         except ImportError as err:
             raise RuntimeError(f"backend 'ray' is not available: {err}") from err
         # n_jobs > 1 caps the tasks in flight; otherwise the cluster's CPUs decide
-        return execute_ray(jobs, run_bandit, address=ray_address, on_done=done,
+        return execute_ray(jobs, run_job, address=ray_address, on_done=done,
                            max_in_flight=n_jobs if n_jobs > 1 else None)
     raise ValueError(f"unknown backend {backend!r}; use local, process or ray")
 
@@ -153,13 +185,15 @@ def to_table(results: list[RunResult]) -> pa.Table:
     parts = [r for r in results if r.error is None]
     if not parts:
         return pa.table({c: pa.array([], pa.float64()) for c in COLUMNS})
+    columns = COLUMNS if all("regret" in r.columns for r in parts) else EPISODIC_COLUMNS
     n = [len(r.columns["step"]) for r in parts]
     data = {
         "policy": pa.array(np.repeat([r.label for r in parts], n)),
         "seed": pa.array(np.repeat([r.seed for r in parts], n).astype(np.int64)),
     }
-    for c in COLUMNS[2:]:
-        data[c] = pa.array(np.concatenate([r.columns[c] for r in parts]))
+    for c in columns[2:]:
+        data[c] = pa.array(np.concatenate([r.columns.get(c, np.full(len(r.columns["step"]), np.nan))
+                                           for r in parts]))
     return pa.table(data)
 
 
@@ -170,6 +204,9 @@ def summarise(results: list[RunResult], labels: list[str]) -> list[dict]:
         runs = [r for r in results if r.label == label and r.error is None]
         if not runs:
             rows.append({"policy": label, "runs": 0, "failed": sum(r.label == label for r in results)})
+            continue
+        if "regret" not in runs[0].columns:
+            rows.append(_episodic_row(label, runs, results))
             continue
         steps = np.array([r.columns["step"][-1] for r in runs])
         mean_reward = np.array([r.columns["cum_reward"][-1] for r in runs]) / steps
@@ -183,4 +220,18 @@ def summarise(results: list[RunResult], labels: list[str]) -> list[dict]:
             "seconds": float(np.mean([r.seconds for r in runs])),
             "failed": sum(r.label == label and r.error is not None for r in results),
         })
+    if any("mean_return" in r for r in rows):
+        return sorted(rows, key=lambda r: -r["mean_return"] if np.isfinite(r.get("mean_return", np.nan)) else np.inf)
     return sorted(rows, key=lambda r: r.get("regret", np.inf))
+
+
+def _episodic_row(label: str, runs: list[RunResult], results: list[RunResult]) -> dict:
+    """Mean return of the last episodes of each run, mean +/- sd over seeds."""
+    final = np.array([r.columns["episode_return"][-1] for r in runs])
+    sd = float(np.nanstd(final, ddof=1)) if np.isfinite(final).sum() > 1 else 0.0
+    return {"policy": label, "runs": len(runs),
+            "mean_return": float(np.nanmean(final)) if np.isfinite(final).any() else float("nan"),
+            "mean_return_sd": sd,
+            "episodes": float(np.mean([r.columns["episodes"][-1] for r in runs])),
+            "seconds": float(np.mean([r.seconds for r in runs])),
+            "failed": sum(r.label == label and r.error is not None for r in results)}

@@ -63,8 +63,12 @@ def register(app: typer.Typer) -> None:
         except ConfigError as err:
             fail(console, err)
         tracker = open_tracker(console, track, "recloop-run")
-        result = run_experiment(cfg, out, console=console)
-        console.print(leaderboard(result.summary, f"{cfg.name}: {cfg.horizon} rounds, {len(cfg.seeds)} seeds"))
+        try:
+            result = run_experiment(cfg, out, console=console)
+        except ConfigError as err:  # refused before running: nothing written
+            fail(console, err)
+        unit = "steps" if any("mean_return" in r for r in result.summary) else "rounds"
+        console.print(leaderboard(result.summary, f"{cfg.name}: {cfg.horizon} {unit}, {len(cfg.seeds)} seeds"))
         console.print(f"run folder: [bold]{result.out_dir}[/bold] (report.html, metrics.parquet, plots)")
         if tracker is not None:
             from recloop.experiment.tracking import track_experiment
