@@ -106,3 +106,49 @@ def test_a_policy_outside_the_experiment_is_added_to_best_yaml():
     tuned = tuned_config(cfg, {"temperature": 0.05})
     assert [p.label for p in tuned.policies] == ["ucb1", "eg", "softmax"]
     assert tuned.policies[-1].params == {"temperature": 0.05} and tuned.policies[1].params == {"epsilon": 0.3}
+
+
+def test_a_best_value_on_the_grid_edge_is_reported(tmp_path):
+    # epsilon-greedy on two arms 0.1 / 0.9: less exploration is better over these values, so the
+    # best is the smallest epsilon tried, on the edge
+    cfg = parse_sweep({**EXPERIMENT, "sweep": {"policy": "eg", "params": {"epsilon": [0.05, 0.3, 0.6]}}})
+    result = run_sweep(cfg, tmp_path / "sw", progress=False)
+    assert result.best["epsilon"] == 0.05
+    assert result.edges == ["epsilon=0.05 is the smallest value tried: the best may lie below it; widen the grid"]
+    assert "On the edge: epsilon=0.05" in (tmp_path / "sw" / "report.html").read_text()
+    res = CliRunner().invoke(app, ["sweep", str(_write_sweep(tmp_path, {"epsilon": [0.05, 0.3, 0.6]})),
+                                   "--out", str(tmp_path / "cli")])
+    assert res.exit_code == 0 and "on the edge: epsilon=0.05 is the smallest value" in " ".join(res.output.split())
+    from recloop.experiment.sweep import edge_notes
+
+    assert edge_notes(cfg.sweep, {"epsilon": 0.3}) == []  # an interior best is not flagged
+    ranged = SweepSpec.model_validate({"policy": "eg", "method": "random", "samples": 4,
+                                       "params": {"epsilon": {"low": 0.01, "high": 1.0, "log": True}}})
+    assert edge_notes(ranged, {"epsilon": 0.1}) == []
+    assert "the largest value tried" in edge_notes(ranged, {"epsilon": 0.98})[0]  # within 5% of the log range
+
+
+def _write_sweep(tmp_path, params: dict):
+    path = tmp_path / "edge.yaml"
+    path.write_text(yaml.safe_dump({**EXPERIMENT, "sweep": {"policy": "eg", "params": params}}))
+    return path
+
+
+def test_episodic_policies_sweep_their_return(tmp_path):
+    cfg = parse_sweep({"name": "cliff", "env": {"name": "maze", "params": {"map": "cliff"}},
+                       "policies": [{"name": "sarsa"}], "horizon": 3000, "seeds": 2,
+                       "sweep": {"policy": "sarsa", "params": {"alpha": [0.02, 0.5]}}})
+    assert cfg.sweep.metric == "mean_return" and cfg.sweep.mode == "max"
+    result = run_sweep(cfg, tmp_path / "sw", progress=False)
+    # a step size of 0.02 has barely learned the way round the cliff after 3000 steps; 0.5 has
+    assert result.best["alpha"] == 0.5
+    assert (tmp_path / "sw" / "return.png").is_file()
+    bad = _errors_for({"name": "cliff", "env": {"name": "maze"}, "policies": [{"name": "sarsa"}], "horizon": 10,
+                       "sweep": {"policy": "sarsa", "params": {"alpha": [0.1]}, "metric": "regret"}})
+    assert "sweep.metric: regret is not measured for tabular policies; use mean_return" in bad
+
+
+def _errors_for(data: dict) -> str:
+    with pytest.raises(ConfigError) as err:
+        parse_sweep(data)
+    return str(err.value)

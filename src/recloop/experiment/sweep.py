@@ -10,7 +10,7 @@ or in one beside it (``experiment: stationary.yaml``)::
         alpha: [0.1, 0.5, 1.0, 2.0]           # a list: grid values (random search: choices)
         l2: {low: 0.1, high: 10, log: true}   # a range: random search only
       method: grid                            # grid (every combination) | random (``samples`` draws)
-      metric: regret                          # regret | mean_reward | oracle_share
+      metric: regret                          # regret | mean_reward | oracle_share (bandits); mean_return
       mode: min                               # default: min for regret, max otherwise
 
 Every trial is the policy with one setting of the parameters, run on every seed
@@ -45,11 +45,11 @@ import pyarrow.csv as pacsv
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
-from recloop.core.registry import check_params, lookup
 from recloop.experiment.config import ConfigError, ExperimentConfig, PolicySpec, _format, dump_config, parse_config, read_yaml
 from recloop.core.seeding import as_generator
 
-METRICS = {"regret": "min", "mean_reward": "max", "oracle_share": "max"}
+METRICS = {"regret": "min", "mean_reward": "max", "oracle_share": "max", "mean_return": "max"}
+EPISODIC_METRICS = ("mean_return",)  # tabular / deep / slate runs: no regret, no per-round reward
 
 
 class Range(BaseModel):
@@ -86,7 +86,7 @@ class SweepSpec(BaseModel):
     params: dict[str, list[Any] | Range] = Field(min_length=1)
     method: Literal["grid", "random"] = "grid"
     samples: int | None = Field(default=None, ge=1)
-    metric: Literal["regret", "mean_reward", "oracle_share"] = "regret"
+    metric: Literal["regret", "mean_reward", "oracle_share", "mean_return"] = "regret"
     mode: Literal["min", "max"] | None = None
     seed: int = 0
 
@@ -157,6 +157,11 @@ class SweepResult:
     results: list = field(default_factory=list)  # every (setting, seed) RunResult, labelled by setting
 
     @property
+    def edges(self) -> list[str]:
+        """Swept values whose best sits on the edge of what was tried (see :func:`edge_notes`)."""
+        return edge_notes(self.config.sweep, self.best)
+
+    @property
     def best_params(self) -> dict[str, Any]:
         return {k: self.best[k] for k in self.config.sweep.params}
 
@@ -178,12 +183,20 @@ def trials(spec: SweepSpec) -> list[dict[str, Any]]:
 
 
 def _check_params(spec: SweepSpec, base: PolicySpec) -> None:
-    """Every swept name must be a keyword the policy takes; say which ones it does take."""
+    """Every swept name must be a keyword the policy takes; say which ones it does take;
+    and the metric must be one its family measures."""
+    from recloop.experiment.families import check_hyperparameters, policy_family
+
+    family, _ = policy_family(base.name)
     for name in spec.params:
         try:
-            check_params("policy", base.name, [name], hidden=("n_arms", "n_features", "seed"))
+            check_hyperparameters(base.name, {name: None})
         except TypeError as err:
             raise ValueError(f"params.{name}: {err}") from None
+    episodic = family != "bandit"
+    if episodic != (spec.metric in EPISODIC_METRICS):
+        fits = "mean_return" if episodic else "regret, mean_reward or oracle_share"
+        raise ValueError(f"metric: {spec.metric} is not measured for {family} policies; use {fits}")
 
 
 def parse_sweep(data: Any, source: str = "sweep", base_dir: Path | None = None) -> SweepConfig:
@@ -206,6 +219,8 @@ def parse_sweep(data: Any, source: str = "sweep", base_dir: Path | None = None) 
         experiment = parse_config(data, source)
     if not isinstance(raw_sweep, dict):
         raise ConfigError(f"{source}: 'sweep' must be a mapping (policy, params, metric, ...)")
+    if "metric" not in raw_sweep:  # episodic policies have no regret: their default is their return
+        raw_sweep = {**raw_sweep, "metric": _default_metric(experiment, raw_sweep.get("policy"))}
     try:
         spec = SweepSpec.model_validate(raw_sweep)
     except ValidationError as err:
@@ -213,7 +228,9 @@ def parse_sweep(data: Any, source: str = "sweep", base_dir: Path | None = None) 
     cfg = SweepConfig(experiment, spec)
     try:
         if cfg.index is None:
-            lookup("policy", spec.policy)
+            from recloop.experiment.families import policy_family
+
+            policy_family(spec.policy)
         _check_params(spec, cfg.base)
     except KeyError as err:
         labels = ", ".join(p.label or p.name for p in experiment.policies)
@@ -222,6 +239,47 @@ def parse_sweep(data: Any, source: str = "sweep", base_dir: Path | None = None) 
     except ValueError as err:
         raise ConfigError(f"{source} is invalid:\n  sweep.{err}") from None
     return cfg
+
+
+def _default_metric(experiment: ExperimentConfig, policy: Any) -> str:
+    from recloop.experiment.families import policy_family
+
+    name = next((p.name for p in experiment.policies if policy in (p.label, p.name)), policy)
+    try:
+        family, _ = policy_family(str(name))
+    except KeyError:
+        return "regret"  # the unknown name is reported by the checks that follow
+    return "regret" if family == "bandit" else "mean_return"
+
+
+def edge_notes(spec: SweepSpec, best: dict[str, Any]) -> list[str]:
+    """One note per swept number whose best value is the smallest or largest tried: the optimum
+    may lie beyond the grid.
+
+    >>> spec = SweepSpec.model_validate({"policy": "ucb1", "params": {"c": [0.5, 1.0, 2.0]}})
+    >>> edge_notes(spec, {"c": 2.0})
+    ['c=2 is the largest value tried: the best may lie above it; widen the grid']
+    >>> edge_notes(spec, {"c": 1.0})
+    []
+    """
+    notes = []
+    for name, values in spec.params.items():
+        if isinstance(values, Range):
+            lo, hi = values.low, values.high
+        else:
+            nums = [v for v in values if isinstance(v, (int, float)) and not isinstance(v, bool)]
+            if len(set(nums)) < 2 or len(nums) != len(values):
+                continue
+            lo, hi = min(nums), max(nums)
+        value = best[name]
+        where = "smallest" if value == lo else "largest" if value == hi else None
+        if where is None and isinstance(values, Range):  # a draw within 5% of the range's end, in its scale
+            x, a, b = (np.log([value, lo, hi]) if values.log else (value, lo, hi))
+            where = "smallest" if (x - a) < 0.05 * (b - a) else "largest" if (b - x) < 0.05 * (b - a) else None
+        if where:
+            side = "below" if where == "smallest" else "above"
+            notes.append(f"{name}={value:g} is the {where} value tried: the best may lie {side} it; widen the grid")
+    return notes
 
 
 def _format_sweep(err: ValidationError) -> str:
@@ -254,7 +312,13 @@ def run_sweep(cfg: SweepConfig, out_dir: Path | None = None, *, progress: bool =
     from recloop.experiment.run import default_out_dir
     from recloop.experiment.runner import Job, execute, summarise, to_table
 
+    from recloop.experiment.families import preflight
+
     spec, base, exp = cfg.sweep, cfg.base, cfg.experiment
+    try:
+        preflight(exp)
+    except (ValueError, TypeError, KeyError) as err:
+        raise ConfigError(f"{exp.name} cannot run: {err.args[0] if err.args else err}") from None
     console = console or Console(stderr=True)
     settings = trials(spec)
     labels: list[str] = []
@@ -315,11 +379,19 @@ def _write(out_dir: Path, cfg: SweepConfig, rows: list[dict], best: dict, best_c
         f"re-run with: recloop run best.yaml\n" + dump_config(best_config))
     ranked = sorted((r for r in rows if r["runs"]), key=lambda r: r[spec.metric], reverse=spec.mode == "max")
     shown = [r["policy"] for r in ranked[:10]]  # more lines than this is a blur
-    image = plots.curves(results, shown, "regret", out_dir / "regret.png",
-                         title=f"{cfg.experiment.name}: the {len(shown)} best settings", ylabel="cumulative regret")
+    if spec.metric in EPISODIC_METRICS:
+        image = plots.curves(results, shown, "episode_return", out_dir / "return.png", xlabel="step",
+                             title=f"{cfg.experiment.name}: the {len(shown)} best settings",
+                             ylabel="mean return of the last episodes")
+    else:
+        image = plots.curves(results, shown, "regret", out_dir / "regret.png",
+                             title=f"{cfg.experiment.name}: the {len(shown)} best settings", ylabel="cumulative regret")
     text = (f"{spec.method} search over {', '.join(spec.params)} of {cfg.base.label}: {len(rows)} settings x "
             f"{len(cfg.experiment.seeds)} seeds; best {spec.metric} ({spec.mode}): {best['policy']}. "
             "best.yaml re-runs the experiment with it.")
+    notes = edge_notes(spec, best)
+    if notes:
+        text += "\n\nOn the edge: " + "; ".join(notes) + "."
     write_report(out_dir / "report.html", f"recloop sweep: {cfg.experiment.name}",
                  [Section(title="sweep", text=text, rows=ranked, images=[image])], config_text=sweep_text)
 

@@ -108,6 +108,8 @@ def register(app: typer.Typer) -> None:
         tracker = open_tracker(console, track, "recloop-sweep")
         try:
             result = run_sweep(SweepConfig(exp, spec), out, console=console)
+        except ConfigError as err:  # refused before running: nothing written
+            fail(console, err)
         except RuntimeError as err:
             fail(console, err, 1)
         metric = spec.metric
@@ -122,6 +124,8 @@ def register(app: typer.Typer) -> None:
         console.print(table)
         console.print(f"best: [bold]{result.best['policy']}[/bold] ({metric} {result.best[metric]:.4g}); "
                       f"re-run it with: recloop run {result.out_dir / 'best.yaml'}")
+        for note in result.edges:
+            console.print(f"[yellow]on the edge:[/yellow] {note}")
         if tracker is not None:
             from recloop.experiment.tracking import track_sweep
 
