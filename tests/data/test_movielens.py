@@ -5,7 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from recloop.data.movielens import cache_dir, ensure_ml100k, load_atomic, load_grouplens, load_movielens
+from recloop.data.movielens import (cache_dir, ensure_ml100k, fetch_ml100k, load_atomic, load_grouplens,
+                                    load_movielens)
 from recloop.data.splits import leave_one_out, sequences_split
 
 ROWS = [(1, 10, 5, 100), (1, 11, 3, 50), (1, 12, 4, 300), (1, 13, 2, 200),
@@ -66,9 +67,32 @@ def test_unknown_ids(tmp_path, write_grouplens):
         ml.item_index(5)
 
 
-def test_cache_without_wheel_is_a_clear_error(tmp_path):
-    with pytest.raises(FileNotFoundError, match="pip download --no-deps recbole"):
-        ensure_ml100k(tmp_path, allow_download=False)
+def test_cache_without_wheel_is_a_clear_error_and_never_downloads(tmp_path, monkeypatch):
+    import subprocess
+
+    def no_network(*args, **kwargs):
+        raise AssertionError(f"run time must not download: {args}")
+
+    monkeypatch.setattr(subprocess, "run", no_network)
+    with pytest.raises(FileNotFoundError, match="run `recloop data fetch` once"):
+        ensure_ml100k(tmp_path)
+    monkeypatch.setenv("RECLOOP_CACHE", str(tmp_path))
+    with pytest.raises(FileNotFoundError, match="MovieLens-100k is not set up"):
+        load_movielens()
+
+
+def test_fetch_extracts_from_a_wheel_already_fetched(tmp_path):
+    import zipfile
+
+    wheels = tmp_path / "wheels"
+    wheels.mkdir()
+    with zipfile.ZipFile(wheels / "recbole-1.2.1-py3-none-any.whl", "w") as zf:
+        zf.writestr("recbole/dataset_example/ml-100k/ml-100k.inter",
+                    "user_id:token\titem_id:token\trating:float\ttimestamp:float\n1\t10\t4\t5\n")
+        zf.writestr("recbole/dataset_example/ml-100k/ml-100k.item", "item_id:token\tmovie_title:token_seq\n10\tX\n")
+        zf.writestr("recbole/dataset_example/ml-100k/ml-100k.user", "user_id:token\tage:token\n1\t20\n")
+    folder = fetch_ml100k(tmp_path)
+    assert folder == tmp_path / "ml-100k" and (folder / "ml-100k.inter").read_text().endswith("1\t10\t4\t5\n")
 
 
 def test_split_is_chronological_and_leak_free(tmp_path, write_grouplens):

@@ -24,6 +24,7 @@ COMMAND_MODULES = [
     "recloop.apps.commands.ope",
     "recloop.apps.commands.serve",
     "recloop.apps.commands.movielens",
+    "recloop.apps.commands.data",
 ]
 
 

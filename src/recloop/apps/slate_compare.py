@@ -84,16 +84,20 @@ def _curve(history: dict, points: int = 20) -> list[list[float]]:
 
 def plot_comparison(rows: list[dict], path, *, title: str) -> None:
     """Two panels: evaluation return per agent (mean ± sem) and training-episode returns over steps."""
-    import matplotlib
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    fig = comparison_figure(rows, title=title)
+    fig.savefig(path, dpi=110)
 
-    fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(10, 3.8))
+
+def comparison_figure(rows: list[dict], *, title: str):
+    from matplotlib.figure import Figure
+
+    fig = Figure(figsize=(10, 3.8))
+    ax1, ax2 = fig.subplots(1, 2)
     names = [r["agent"] for r in rows]
+    # bars keep their zero baseline (matplotlib's default for bars): a bar's length is its value,
+    # so an axis cut near the smallest bar would make small differences look large
     ax1.bar(names, [r["mean_return"] for r in rows], yerr=[r["sem"] for r in rows], capsize=4,
             color=["C0", "C1", "C2", "C3", "C4", "C5", "C6"][: len(rows)])
-    lo = min(r["mean_return"] for r in rows)
-    ax1.set_ylim(bottom=max(0.0, 0.8 * lo))
     ax1.set_ylabel("episode return (fresh users)")
     ax1.set_title("evaluation")
     for r in rows:
@@ -107,5 +111,4 @@ def plot_comparison(rows: list[dict], path, *, title: str) -> None:
         ax2.legend(fontsize=8)
     fig.suptitle(title)
     fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
+    return fig

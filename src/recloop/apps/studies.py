@@ -129,8 +129,30 @@ def session_study(*, seed: int = 0, episodes: int = 3000, eval_sessions: int = 2
 
 
 # ---------------------------------------------------------------- figures
+def heat_grid(env: Maze, values: np.ndarray) -> np.ma.MaskedArray:
+    """Values on the grid for a heat map, with walls, goals and traps masked.
+
+    A trap (the cliff) and a goal are where episodes end or restart, not places the walker
+    stands: their "values" would only paint them as the best cells (the cliff next to the
+    goal sits one step from it), so they are drawn as labelled grey cells instead.
+    """
+    grid = env.value_grid(values)
+    for i, j in env.cells:
+        if env.rows[i][j] in "GT":
+            grid[i, j] = np.nan
+    return np.ma.masked_invalid(grid)
+
+
 def plot_maze(study: MazeStudy, path: Path) -> Path:
     """Heat maps of V* (value iteration) and max_a Q (Q-learning), each with its policy's arrows."""
+    fig = maze_figure(study)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, dpi=110)
+    return path
+
+
+def maze_figure(study: MazeStudy):
+    from matplotlib import colormaps
     from matplotlib.figure import Figure
 
     from recloop.envs.gridworld import MOVES
@@ -139,15 +161,15 @@ def plot_maze(study: MazeStudy, path: Path) -> Path:
     fig = Figure(figsize=(2 + 1.1 * env.width, 0.6 + 0.55 * env.height))
     panels = [("value iteration", study.planned.values, study.planned.policy),
               (f"Q-learning, {study.curve.steps} steps", study.learned_values, study.agent.greedy_policy())]
+    cmap = colormaps["viridis"].with_extremes(bad="#b0b0b0")  # walls, goals, traps
     for k, (title, values, policy) in enumerate(panels):
         ax = fig.add_subplot(1, 2, k + 1)
-        grid = env.value_grid(values)
-        img = ax.imshow(np.ma.masked_invalid(grid), cmap="viridis")
+        img = ax.imshow(heat_grid(env, values), cmap=cmap)
         fig.colorbar(img, ax=ax, shrink=0.8)
         for s, (i, j) in enumerate(env.cells):
             kind = env.rows[i][j]
             if kind in "GT":
-                ax.text(j, i, kind, ha="center", va="center", color="white", fontweight="bold")
+                ax.text(j, i, kind, ha="center", va="center", color="black", fontweight="bold")
             else:
                 di, dj = MOVES[int(policy[s])]
                 ax.arrow(j - 0.25 * dj, i - 0.25 * di, 0.3 * dj, 0.3 * di, head_width=0.15, color="white")
@@ -155,9 +177,7 @@ def plot_maze(study: MazeStudy, path: Path) -> Path:
         ax.set_xticks([])
         ax.set_yticks([])
     fig.tight_layout()
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, dpi=110)
-    return path
+    return fig
 
 
 def plot_equity(study: TradeStudy, path: Path) -> Path:

@@ -2,9 +2,11 @@
 
 The default source is the copy of MovieLens-100k that the ``recbole`` 1.2.1 wheel ships under
 ``recbole/dataset_example/ml-100k/`` (RecBole "atomic files": tab-separated ``.inter``,
-``.item``, ``.user`` with ``name:type`` headers). The wheel is fetched once with the ordinary
-package client (``pip download --no-deps recbole==1.2.1``) and the three files are copied out
-of the zip into ``~/.cache/recloop/ml-100k`` — recbole itself is never installed or imported.
+``.item``, ``.user`` with ``name:type`` headers). At set-up time, ``recloop data fetch`` (run by
+``make`` when it builds ``.venv``) fetches the wheel once with the ordinary package client
+(``pip download --no-deps recbole==1.2.1``) and copies the three files out of the zip into
+``~/.cache/recloop/ml-100k`` — recbole itself is never installed or imported. Nothing is
+downloaded at run time: without the files, loading says which command sets them up.
 A folder in the GroupLens layout (``u.data`` + ``u.item`` [+ ``u.user``] for 100k,
 ``ratings.dat`` [+ ``movies.dat``, ``users.dat``] for 1M) can be given instead.
 
@@ -242,8 +244,16 @@ def _find_wheel(wheels: Path) -> Path | None:
     return found[0] if found else None
 
 
-def ensure_ml100k(cache: str | os.PathLike | None = None, *, allow_download: bool = True) -> Path:
-    """Folder holding ``ml-100k.{inter,item,user}``, extracted once from the recbole wheel."""
+SETUP_HINT = ("run `recloop data fetch` once (`make` does it when it sets up .venv), "
+              "or pass a folder of MovieLens files in the GroupLens format (u.data, u.item)")
+
+
+def ensure_ml100k(cache: str | os.PathLike | None = None, *, allow_download: bool = False) -> Path:
+    """Folder holding ``ml-100k.{inter,item,user}``; extracts them from a fetched wheel if needed.
+
+    Never downloads unless ``allow_download`` (what :func:`fetch_ml100k`, the set-up step, passes);
+    a missing data set is a FileNotFoundError naming the set-up command.
+    """
     root = Path(cache) if cache is not None else cache_dir()
     target = root / "ml-100k"
     if all((target / f).is_file() for f in _ATOMIC):
@@ -252,8 +262,7 @@ def ensure_ml100k(cache: str | os.PathLike | None = None, *, allow_download: boo
     wheel = _find_wheel(wheels)
     if wheel is None:
         if not allow_download:
-            raise FileNotFoundError(f"MovieLens-100k is not cached in {target} and no recbole wheel is in "
-                                    f"{wheels}; run `pip download --no-deps recbole=={RECBOLE_VERSION} -d {wheels}`")
+            raise FileNotFoundError(f"MovieLens-100k is not set up (no {target / _ATOMIC[0]}): {SETUP_HINT}")
         wheels.mkdir(parents=True, exist_ok=True)
         cmd = [sys.executable, "-m", "pip", "download", "-q", "--no-deps", f"recbole=={RECBOLE_VERSION}", "-d", str(wheels)]
         proc = subprocess.run(cmd, capture_output=True, text=True)
@@ -267,6 +276,11 @@ def ensure_ml100k(cache: str | os.PathLike | None = None, *, allow_download: boo
             tmp.write_bytes(zf.read(_WHEEL_DIR + f))
             tmp.replace(target / f)  # atomic: a crash never leaves half a file in the cache
     return target
+
+
+def fetch_ml100k(cache: str | os.PathLike | None = None) -> Path:
+    """The set-up step: fetch (once) and extract MovieLens-100k into the cache; returns its folder."""
+    return ensure_ml100k(cache, allow_download=True)
 
 
 def load_movielens(path: str | os.PathLike | None = None) -> MovieLens:

@@ -41,7 +41,7 @@ BANDIT_INFO = {"expected_reward": "the expected reward of the arm just played",
                "optimal_reward": "the best arm's expected reward this round"}
 SLATE_ENVS = ("interest-evolution", "long-term-satisfaction")
 RECENT = 10
-DOCS = "docs/scale.md (section 'Custom worlds and policies')"
+DOCS = "docs/experiments.md (Custom worlds and policies)"
 
 
 def policy_family(name: str) -> tuple[str, str]:

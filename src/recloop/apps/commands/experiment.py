@@ -138,11 +138,16 @@ def register(app: typer.Typer) -> None:
         out: Optional[Path] = typer.Option(None, "--out", "-o", help="Run folder (default runs/demo-TIMESTAMP)."),
         seed: int = typer.Option(0, help="Base seed of every stage."),
         seeds: int = typer.Option(5, help="Seeds per bandit world."),
-        only: Optional[str] = typer.Option(None, help="Comma-separated stage names to run (default: all)."),
+        only: Optional[str] = typer.Option(None, help="Comma-separated stage names to run (default: all): "
+                                                      "bandits, tabular, deep, slate, ope, movielens, serve."),
     ) -> None:
         """The main job: the bandit ladder on three worlds, then every other stage; one HTML report."""
-        from recloop.apps.demo.run import run_demo
+        from rich.console import Console
 
+        from recloop.apps.demo.run import run_demo, unknown_stages
+
+        if only and (problem := unknown_stages(only.split(","))):
+            fail(Console(), problem)
         run_demo(out, seed=seed, n_seeds=seeds, only=only.split(",") if only else None)
 
     @app.command("list")
@@ -154,6 +159,8 @@ def register(app: typer.Typer) -> None:
 
         from recloop.core import registry
 
+        plural = {"policies": "policy", "envs": "env", "agents": "agent", "recommenders": "recommender"}
+        kind = plural.get(kind, kind) if kind else kind
         try:
             wanted = [kind] if kind else registry.kinds()
             rows = [(k, name, registry.target(k, name), registry.summary(k, name))

@@ -26,7 +26,7 @@ def maze(
     import numpy as np
     from rich.console import Console
 
-    from recloop.apps.studies import maze_study, plot_maze
+    from recloop.apps.studies import heat_grid, maze_study, plot_maze
 
     console = Console()
     try:
@@ -35,9 +35,10 @@ def maze(
         fail(console, err)
     env = study.env
     grid = env.value_grid(study.planned.values)
+    shaded = heat_grid(env, study.planned.values)  # goals and traps do not set the colour scale
     console.print(f"[bold]V* by value iteration[/bold] (gamma={gamma}, {study.planned.iterations} sweeps, "
                   f"Bellman residual {study.planned.bellman_residual:.1e})")
-    lo, hi = float(np.nanmin(grid)), float(np.nanmax(grid))
+    lo, hi = float(shaded.min()), float(shaded.max())
     width = max(len(f"{v:.2f}") for v in study.planned.values)
     for i in range(env.height):
         cells = []

@@ -6,6 +6,7 @@ of the library adds a stage through a module with ``demo_stage(out_dir, seed)``.
 
 from __future__ import annotations
 
+import contextlib
 import importlib
 import time
 import traceback
@@ -31,6 +32,27 @@ STAGES = [
     ("movielens", "recloop.apps.demo.movielens"),
     ("serve", "recloop.apps.demo.serve"),
 ]
+# What each stage does while it runs, printed as it starts (a stage takes seconds to a minute).
+DOING = {
+    "tabular": "value iteration vs Q-learning on a maze, a Q-trader, a session recommender",
+    "deep": "PPO learning CartPole-v1, evaluated every 2,500 steps beside a random policy",
+    "slate": "training SlateQ, myopic and random slates on interest evolution",
+    "ope": "20,000 logged decisions; three target policies valued from the logs by every estimator",
+    "movielens": "SQN (RL) vs popularity and item-kNN on MovieLens-100k ratings",
+    "serve": "a LinUCB service learning from simulated users over HTTP",
+}
+
+
+def stage_names() -> list[str]:
+    return ["bandits", *(name for name, _ in STAGES)]
+
+
+def unknown_stages(wanted: list[str]) -> str | None:
+    """The error for stage names that do not exist (listing those that do), or None."""
+    unknown = sorted(set(wanted) - set(stage_names()))
+    if not unknown:
+        return None
+    return f"unknown demo stage(s): {', '.join(unknown)}; stages: {', '.join(stage_names())}"
 
 
 def packaged_config(name: str) -> Path:
@@ -52,6 +74,17 @@ def bandit_sections(out: Path, seed: int, n_seeds: int, console: Console) -> lis
     return sections
 
 
+@contextlib.contextmanager
+def _ticking(console: Console, name: str):
+    """A spinner with the seconds elapsed while a stage runs (on a terminal; a log gets the start line)."""
+    from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
+
+    with Progress(SpinnerColumn(), TextColumn(f"{name}"), TimeElapsedColumn(), console=console,
+                  transient=True) as bar:
+        bar.add_task(name, total=None)
+        yield
+
+
 def _rows_table(section: Section) -> Table:
     t = Table(title=section.title, title_justify="left")
     keys = list(dict.fromkeys(k for r in section.rows for k in r))
@@ -69,8 +102,8 @@ def run_demo(out: Path | None = None, *, seed: int = 0, n_seeds: int = 5, only: 
     sections: list[Section] = []
     failed: list[str] = []
     wanted = set(only) if only else None
-    if wanted and (unknown := wanted - {"bandits", *(name for name, _ in STAGES)}):
-        raise SystemExit(f"unknown demo stage(s): {', '.join(sorted(unknown))}")
+    if wanted and (problem := unknown_stages(list(wanted))):
+        raise SystemExit(problem)
     t_all = time.perf_counter()
     if not wanted or "bandits" in wanted:
         console.rule("[bold]bandits")
@@ -86,8 +119,10 @@ def run_demo(out: Path | None = None, *, seed: int = 0, n_seeds: int = 5, only: 
             raise
         console.rule(f"[bold]{name}")
         t0 = time.perf_counter()
+        console.print(f"{name}: {DOING.get(name, 'running')} ...", highlight=False)
         try:
-            new = stage(out / name, seed)
+            with _ticking(console, name):
+                new = stage(out / name, seed)
         except Exception:
             failed.append(name)
             console.print(f"[red]stage {name} failed:[/red]\n{traceback.format_exc()}")
