@@ -117,3 +117,15 @@ def test_bar_charts_keep_their_zero_baseline():
                                                                                  ("random", 154.0))]
     ax = comparison_figure(rows, title="t").axes[0]
     assert ax.get_ylim()[0] <= 0.0 < 201.0 <= ax.get_ylim()[1]
+
+
+def test_demo_skips_the_movielens_stage_when_its_data_is_not_set_up(tmp_path, monkeypatch):
+    from recloop.apps.demo import run as demo_run
+
+    monkeypatch.setenv("RECLOOP_CACHE", str(tmp_path / "empty-cache"))
+    monkeypatch.setattr(demo_run, "STAGES", [("movielens", "recloop.apps.demo.movielens")])
+    console = Console(record=True, width=300)
+    report = demo_run.run_demo(tmp_path / "d", only=["movielens"], console=console)
+    text = console.export_text()
+    assert "stage movielens skipped: MovieLens-100k is not set up" in text and "recloop data fetch" in text
+    assert "movielens (skipped)" in report.read_text()

@@ -64,6 +64,7 @@ def register(app: typer.Typer) -> None:
             raise typer.BadParameter(str(err), param_hint="--config") from None
         run_dir = out or Path("runs") / f"train-{agent}-{env.replace('/', '_')}-{seed}"
         tracker = open_tracker(console, track, "recloop-train")
+        write_metadata(run_dir, agent=agent, env=env, steps=steps, seed=seed, params=learner.get_params())
         try:
             logger = ScalarLogger(run_dir / "scalars.csv", tensorboard=tensorboard)
         except ImportError as err:
@@ -112,7 +113,6 @@ def register(app: typer.Typer) -> None:
         console.print(f"checkpoint: {checkpoint}")
         console.print(f"learning curve: {figure}")
         console.print(f"scalars: {logger.path}")
-        write_metadata(run_dir, agent=agent, env=env, steps=steps, seed=seed, params=learner.get_params())
         if tracker is not None:
             from recloop.experiment.tracking import track_training
 
