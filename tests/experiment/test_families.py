@@ -107,6 +107,8 @@ def test_unknown_names_point_at_every_family():
     msg = str(err.value)
     assert "env.name: unknown env 'cartpole-v9'" in msg and "Gymnasium ids" in msg
     assert "Did you mean q-learning" in msg and "recloop list agent" in msg
+    with pytest.raises(ConfigError, match="'sqn' is a next-item recommender .* use `recloop movielens train sqn`"):
+        parse_config({"env": {"name": "maze"}, "policies": [{"name": "sqn"}], "horizon": 5})
 
 
 PLUGIN = textwrap.dedent('''

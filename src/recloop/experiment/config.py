@@ -67,6 +67,14 @@ class PolicySpec(BaseModel):
         try:
             policy_family(name)  # bandit and tabular policies, deep agents, slate policies (no torch import)
         except KeyError as err:
+            try:
+                lookup("recommender", name)
+            except (KeyError, ImportError):
+                pass
+            else:
+                raise ValueError(f"{name!r} is a next-item recommender (recloop list recommender): it learns from "
+                                 f"logged sequences, not by acting in an env; use `recloop movielens train {name}`"
+                                 ) from None
             raise ValueError(f"{err.args[0]} (deep agents: recloop list agent; slate policies: "
                              "slateq, myopic-slate, full-slate-dqn, random-slate, popularity-slate)") from None
         return name
