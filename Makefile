@@ -4,18 +4,30 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 EXTRAS ?= all
+# Where torch comes from. Empty: pip's configured index. On a machine whose index has no CPU wheel
+# (PyPI on Linux serves the multi-GB CUDA build), use PyTorch's CPU index:
+#   make test TORCH_INDEX=https://download.pytorch.org/whl/cpu
+TORCH_INDEX ?=
+TORCH_ARGS := $(if $(TORCH_INDEX),--index-url $(TORCH_INDEX),)
 
-.PHONY: demo test lint typecheck-all bench clean venv
+.PHONY: demo test lint typecheck-all bench clean venv data constraints
 
 venv: $(STAMP)
 
-$(STAMP): pyproject.toml
+$(STAMP): pyproject.toml constraints.txt
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip
-	# torch first and exactly: any looser request pulls a multi-GB CUDA build.
-	$(PY) -m pip install -q torch==2.13.0
-	$(PY) -m pip install -q -e ".[$(EXTRAS)]"
+	# torch first and exactly: any looser request can pull a multi-GB CUDA build.
+	$(PY) -m pip install -q torch==2.13.0 $(TORCH_ARGS)
+	# every other package at the versions the suite last passed with (refresh: make constraints)
+	$(PY) -m pip install -q -e ".[$(EXTRAS)]" -c constraints.txt
+	$(MAKE) --no-print-directory data
 	touch $(STAMP)
+
+# MovieLens-100k, fetched at set-up time (never at run time). Offline, the rest still works:
+# the MovieLens commands then say how to fetch it, and its tests skip.
+data:
+	$(VENV)/bin/recloop data fetch || echo "MovieLens-100k not fetched (offline?): run 'recloop data fetch' later"
 
 demo: $(STAMP)
 	$(VENV)/bin/recloop demo
@@ -35,6 +47,19 @@ typecheck-all: $(STAMP)
 
 bench: $(STAMP)
 	$(PY) benchmarks/bandit_throughput.py
+
+# Re-resolve every dependency in a fresh venv and pin the result: the one command that refreshes
+# constraints.txt (run it, then make test, then commit both).
+constraints:
+	rm -rf .constraints-venv
+	$(PYTHON) -m venv .constraints-venv
+	.constraints-venv/bin/python -m pip install -q --upgrade pip
+	.constraints-venv/bin/python -m pip install -q torch==2.13.0 $(TORCH_ARGS)
+	.constraints-venv/bin/python -m pip install -q ".[all]"
+	( echo "# pip constraints: the versions the test suite passed with. Refresh: make constraints"; \
+	  .constraints-venv/bin/python -m pip freeze --exclude-editable | grep -v -i '^recloop[= @]' \
+	  | sed -E 's/\+[A-Za-z0-9.]+$$//' ) > constraints.txt
+	rm -rf .constraints-venv build
 
 clean:
 	rm -rf $(VENV) runs .pytest_cache .hypothesis
