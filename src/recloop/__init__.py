@@ -3,10 +3,9 @@
 Simulate users, learn policies, evaluate them offline, serve them online.
 """
 
-__version__ = "0.1.0"
+from recloop._version import __version__
 
 __all__ = ["__version__"]
-
 
 
 def _register_gymnasium_envs() -> None:

@@ -52,7 +52,7 @@ def _decode(value: Any, arrays: Any) -> Any:
 
 def save(path: str | os.PathLike, *, kind: str, name: str, params: dict, state: dict) -> Path:
     """Write ``params`` (hyper-parameters) and ``state`` (learned) to ``path``."""
-    from recloop import __version__
+    from recloop._version import __version__
 
     path = Path(path)
     if path.suffix != ".npz":
