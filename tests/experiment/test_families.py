@@ -151,8 +151,20 @@ PLUGIN = textwrap.dedent('''
 
 
 def test_plugins_bring_a_users_world_and_policy(tmp_path, monkeypatch):
+    import sys
+
+    from recloop.core import registry
+
     (tmp_path / "my_plugin_world.py").write_text(PLUGIN)
-    monkeypatch.syspath_prepend(str(tmp_path))  # removed again afterwards, with the module
+    monkeypatch.syspath_prepend(str(tmp_path))
+    # the plugin's names go when the test does: other tests see the registry as shipped
+    # (every provider loaded first, so nothing of recloop's own lands only in the copies)
+    for kind in registry.kinds():
+        registry.names(kind)
+    monkeypatch.setattr(registry, "_REGISTRY", {k: dict(v) for k, v in registry._REGISTRY.items()})
+    monkeypatch.setattr(registry, "_CANONICAL", {k: set(v) for k, v in registry._CANONICAL.items()})
+    monkeypatch.setitem(sys.modules, "my_plugin_world", None)  # restored (removed) afterwards
+    del sys.modules["my_plugin_world"]
     cfg = {"name": "coins", "plugins": ["my_plugin_world"], "env": {"name": "my-coins"},
            "policies": [{"name": "always-first"}, {"name": "ucb1"}], "horizon": 200, "seeds": 2}
     res = _run(tmp_path, cfg)
