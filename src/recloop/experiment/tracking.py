@@ -170,7 +170,7 @@ def _mean_curves(results: list, label: str, columns: tuple[str, ...]) -> dict[st
     for col in columns:
         if col in runs[0].columns and all(len(r.columns.get(col, ())) == len(steps) for r in runs):
             out[col] = (steps.tolist(), np.mean([r.columns[col] for r in runs], axis=0).tolist())
-    if "cum_reward" in out:
+    if "cum_reward" in out and "regret" in out:  # a bandit's reward per round (episodic runs: see episode_return)
         out["mean_reward"] = (steps.tolist(), (np.asarray(out["cum_reward"][1]) / steps).tolist())
     return out
 
