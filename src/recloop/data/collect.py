@@ -87,6 +87,8 @@ def collect_logs(env: Any, policy: Any, n: int, seed: Any = None, *, update: boo
     version = policy_version or getattr(policy, "registry_name", None) or type(policy).__name__
     return LoggedFeedback.from_arrays(
         action=np.array(actions), reward=np.array(rewards), propensity=np.array(props), n_actions=n_actions,
-        context=np.vstack(contexts), timestamp=np.arange(int(n), dtype=np.float64),  # simulated time: one decision per second policy_version=str(version),
+        context=np.vstack(contexts),
+        timestamp=np.arange(int(n), dtype=np.float64),  # simulated time: one decision per second
+        policy_version=str(version),
         expected_rewards=np.vstack(truths) if has_truth else None,
     )

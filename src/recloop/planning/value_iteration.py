@@ -2,8 +2,9 @@
 
 ``V <- max_a [R(s, a) + gamma * sum_s' P(s'|s, a) V(s')]``. The *Bellman
 residual* ``max_s |(T V)(s) - V(s)|`` bounds the distance to the optimum:
-``||V - V*|| <= residual * gamma / (1 - gamma)`` for gamma < 1 (Williams & Baird, 1993),
-so the result reports it.
+``||V - V*|| <= residual / (1 - gamma)`` for gamma < 1 (Williams & Baird, 1993),
+where ``residual`` is taken at the returned ``V`` (one more backup, ``T V``, would be
+within ``gamma * residual / (1 - gamma)``), so the result reports it.
 
 Examples
 --------

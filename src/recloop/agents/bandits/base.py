@@ -288,10 +288,60 @@ def _argmax_probs(scores: np.ndarray) -> np.ndarray:
     return is_best / is_best.sum()
 
 
+#: Monte-Carlo choice probabilities add this many pseudo-wins to every arm (see monte_carlo_probs).
+MC_PSEUDO_WINS = 0.5
+#: Candidate sets up to this size get the exact Gaussian form; larger ones Monte Carlo.
+EXACT_GAUSSIAN_MAX_ARMS = 64
+
+
 def monte_carlo_probs(sample: Any, n_samples: int, n_arms: int, rng: np.random.Generator) -> np.ndarray:
     """Choice probabilities of a sampling policy: the share of ``n_samples`` posterior
-    draws (``sample(n) -> (n, n_arms)``) in which each arm is the argmax."""
+    draws (``sample(n) -> (n, n_arms)``) in which each arm is the argmax.
+
+    A plain share rounds every probability below about ``1 / n_samples`` to 0, yet a
+    posterior sample can still choose that arm, and a logged propensity of 0 breaks
+    every importance weight. So each arm gets ``MC_PSEUDO_WINS`` extra wins: the
+    *floor* is ``0.5 / (n_samples + 0.5 * n_arms)`` (1/4000 with 2000 samples and a few
+    arms). ``recommend`` samples the shown item from these very probabilities, so
+    the logged propensity is exact for what was shown.
+    """
     draws = sample(n_samples)
     winners = draws.argmax(axis=1)
-    counts = np.bincount(winners, minlength=n_arms).astype(np.float64)
+    counts = np.bincount(winners, minlength=n_arms).astype(np.float64) + MC_PSEUDO_WINS
     return counts / counts.sum()
+
+
+def gaussian_argmax_probs(mean: np.ndarray, sd: np.ndarray, n_samples: int, rng: np.random.Generator,
+                          nodes: int = 64) -> np.ndarray:
+    """``P(arm i has the largest draw)`` for independent draws ``N(mean_i, sd_i^2)``.
+
+    Exact form ``P_i = E_z[prod_{j != i} Phi((mean_i + sd_i z - mean_j) / sd_j)]``, the
+    expectation by Gauss-Hermite quadrature in log space, so probabilities far below
+    ``1 / n_samples`` come out positive instead of 0 (Monte Carlo's floor). Above
+    ``EXACT_GAUSSIAN_MAX_ARMS`` candidates (cost O(K^2 nodes)) it falls back to
+    :func:`monte_carlo_probs`. Zero widths are deterministic scores (ties split evenly).
+    """
+    mean, sd = np.asarray(mean, np.float64), np.asarray(sd, np.float64)
+    k = len(mean)
+    if not sd.any():
+        return _argmax_probs(mean)
+    if k > EXACT_GAUSSIAN_MAX_ARMS:
+        return monte_carlo_probs(lambda m: mean + sd * rng.standard_normal((m, k)), n_samples, k, rng)
+    from scipy.special import log_ndtr, logsumexp
+
+    z, w = np.polynomial.hermite_e.hermegauss(nodes)  # weight exp(-z^2 / 2); w sums to sqrt(2 pi)
+    value = mean[:, None] + sd[:, None] * z[None, :]  # (K, nodes): arm i's draw at node n
+    safe_sd = np.where(sd > 0, sd, 1e-300)
+    # log Phi((value_i,n - mean_j) / sd_j) for every (i, n, j); a zero width is a step function
+    diff = value[:, :, None] - mean[None, None, :]
+    arg = np.where(sd[None, None, :] > 0, diff / safe_sd[None, None, :], np.where(diff > 0, np.inf, -np.inf))
+    logphi = log_ndtr(arg)
+    logphi[np.arange(k), :, np.arange(k)] = 0.0  # j != i
+    # ties between deterministic arms: split evenly, as _argmax_probs does
+    tie = (sd[None, None, :] == 0) & (sd[:, None, None] == 0) & (diff == 0)
+    tie[np.arange(k), :, np.arange(k)] = False
+    logphi = np.where(tie, 0.0, logphi)
+    log_p = logsumexp(logphi.sum(axis=2) + np.log(w)[None, :], axis=1) - 0.5 * np.log(2 * np.pi)
+    n_ties = 1.0 + tie[:, 0, :].sum(axis=1)
+    p = np.exp(log_p) / n_ties
+    return p / p.sum()

@@ -6,6 +6,7 @@ import numpy as np
 
 from recloop.agents.bandits.base import BanditPolicy
 from recloop.core.registry import register
+from recloop.core.types import Feedback
 
 
 @register("policy", "exp3")
@@ -14,6 +15,12 @@ class EXP3(BanditPolicy):
 
     ``p_k = (1 - gamma) w_k / sum(w) + gamma / K``; the chosen arm's weight grows by
     ``exp(gamma * r / (p_k K))`` — an importance-weighted, unbiased reward estimate.
+    ``p_k`` and ``K`` are those *of the decision*: the probability the arm had when it
+    was drawn and the number of candidates it was drawn from (a served decision may be
+    rewarded long after, when the weights have moved). They come from the logged
+    propensity of a :class:`Feedback`, else from the policy's own record of its last
+    decision for that arm, else (an update with no decision, e.g. replaying logs) from
+    the current probabilities over all arms.
     Weights are kept in log space, so long runs never overflow. Probabilities are exact.
 
     Example:
@@ -26,6 +33,7 @@ class EXP3(BanditPolicy):
         if not 0.0 < gamma <= 1.0:
             raise ValueError(f"gamma must be in (0, 1], got {gamma!r}")
         self.gamma = gamma
+        self._decisions: dict[int, tuple[float, int]] = {}  # arm -> (propensity, n candidates) of its last draw
         super().__init__(n_arms, seed=seed)
 
     def _new_arms(self, n: int) -> dict[str, np.ndarray]:
@@ -41,11 +49,30 @@ class EXP3(BanditPolicy):
 
     def _choose(self, x, arms: np.ndarray) -> int:
         p = self._probs(x, arms)
-        return int(min(np.searchsorted(np.cumsum(p), self.rng_.random()), len(p) - 1))
+        i = int(min(np.searchsorted(np.cumsum(p), self.rng_.random()), len(p) - 1))
+        self._decisions[int(arms[i])] = (float(p[i]), len(arms))
+        return i
+
+    def recommend(self, context, candidates, k: int = 1):
+        rec = super().recommend(context, candidates, k)
+        self._decisions[int(self._index[rec.chosen])] = (rec.propensity, len(candidates))
+        return rec
+
+    def update(self, action, reward=None, obs=None) -> None:
+        if isinstance(action, Feedback) and action.propensity is not None:
+            arm = int(self._arms_for([action.item_id], grow=False)[0])
+            k = self._decisions.get(arm, (0.0, self.arms_))[1]
+            self._decisions[arm] = (float(action.propensity), k)
+        super().update(action, reward, obs)
 
     def _learn(self, arm: int, reward: float, x) -> None:
         if not 0.0 <= reward <= 1.0:
             raise ValueError(f"EXP3 needs rewards in [0, 1], got {reward}")
-        k = self.arms_
-        p = self._probs(None, np.arange(k))[arm]
+        decision = self._decisions.pop(arm, None)
+        if decision is None:
+            p, k = float(self._probs(None, np.arange(self.arms_))[arm]), self.arms_
+        else:
+            p, k = decision
+        if not 0.0 < p <= 1.0:
+            raise ValueError(f"EXP3 needs the decision's propensity in (0, 1], got {p}")
         self.log_weights_[arm] += self.gamma * reward / (p * k)

@@ -13,7 +13,7 @@ import math
 
 import numpy as np
 
-from recloop.agents.bandits.base import BanditPolicy, _argmax_probs
+from recloop.agents.bandits.base import BanditPolicy, _argmax_probs, gaussian_argmax_probs
 from recloop.core.registry import register
 
 
@@ -39,10 +39,10 @@ class _LinearArms(BanditPolicy):
 
     def _stats(self, x: np.ndarray, arms: np.ndarray):
         """Mean estimate ``x.theta_k`` and width ``sqrt(x^T A_k^{-1} x)`` for each arm."""
-        if len(arms) == self.arms_:  # all arms, in order: skip the gather on the hot path
+        # All arms in natural order: skip the gather on the hot path. Every position must
+        # match (not just the length and the last arm): [1, 0, 2] is all arms, reordered.
+        if len(arms) == self.arms_ and (arms == np.arange(self.arms_)).all():
             A_inv, theta = self.A_inv_, self.theta_
-            if arms[-1] != len(arms) - 1:
-                A_inv, theta = A_inv[arms], theta[arms]
         else:
             A_inv, theta = self.A_inv_[arms], self.theta_[arms]
         Ax = A_inv @ x
@@ -162,7 +162,9 @@ class LinTS(_LinearArms):
     Draws ``theta_k ~ N(theta_hat_k, v^2 A_k^{-1})``; only ``x.theta_k`` matters for
     the choice, and it is ``N(x.theta_hat_k, v^2 x^T A_k^{-1} x)``, so we sample that
     scalar per arm — the same decision distribution at the cost of LinUCB, with no
-    Cholesky factor per round. Probabilities are Monte Carlo estimates.
+    Cholesky factor per round. Probabilities are exact (Gauss-Hermite quadrature of
+    the Gaussian argmax probability, :func:`~recloop.agents.bandits.base.gaussian_argmax_probs`)
+    up to 64 candidates, Monte Carlo with a documented floor beyond.
     """
 
     def __init__(self, n_arms: int | None = None, *, n_features: int | None = None, v: float = 0.5,
@@ -182,8 +184,4 @@ class LinTS(_LinearArms):
 
     def _probs(self, x, arms):
         mean, width = self._stats(x, arms)
-        if not width.any():
-            return _argmax_probs(mean)
-        draws = mean + self.v * width * self.rng_.standard_normal((self.propensity_samples, len(arms)))
-        counts = np.bincount(draws.argmax(axis=1), minlength=len(arms)).astype(np.float64)
-        return counts / counts.sum()
+        return gaussian_argmax_probs(mean, self.v * width, self.propensity_samples, self.rng_)

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from recloop.agents.bandits.base import BanditPolicy
+from recloop.agents.bandits.base import BanditPolicy, gaussian_argmax_probs
 from recloop.core.registry import register
 
 
@@ -99,9 +99,7 @@ class NeuralLinear(BanditPolicy):
 
     def _probs(self, x, arms):
         mean, width = self._stats(x, arms)
-        draws = mean + self.v * width * self.rng_.standard_normal((self.propensity_samples, len(arms)))
-        counts = np.bincount(draws.argmax(axis=1), minlength=len(arms)).astype(np.float64)
-        return counts / counts.sum()
+        return gaussian_argmax_probs(mean, self.v * width, self.propensity_samples, self.rng_)
 
     def _learn(self, arm: int, reward: float, x: np.ndarray) -> None:
         self.X_ = np.vstack([self.X_, x[None]])

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from recloop.agents.bandits.base import BanditPolicy, monte_carlo_probs
+from recloop.agents.bandits.base import BanditPolicy, gaussian_argmax_probs, monte_carlo_probs
 from recloop.core.registry import register
 
 
@@ -18,9 +18,12 @@ class ThompsonSampling(BanditPolicy):
     ``likelihood="gaussian"``: Normal posterior for the mean with known noise
     ``sigma`` and prior N(0, prior_var).
 
-    The choice probability has no closed form; :meth:`probabilities` estimates it
-    from ``propensity_samples`` posterior draws, and ``recommend`` samples the
-    shown item from that same estimate so the logged propensity is exact.
+    Choice probabilities: exact for Gaussian posteriors (one-dimensional quadrature,
+    :func:`~recloop.agents.bandits.base.gaussian_argmax_probs`); for Beta posteriors
+    :meth:`probabilities` estimates them from ``propensity_samples`` draws with a
+    floor of ``0.5 / (propensity_samples + 0.5 K)`` per arm (never 0,
+    :func:`~recloop.agents.bandits.base.monte_carlo_probs`), and ``recommend`` samples
+    the shown item from that same estimate so the logged propensity is exact.
     """
 
     def __init__(self, n_arms: int | None = None, *, likelihood: str = "bernoulli", alpha0: float = 1.0,
@@ -61,6 +64,9 @@ class ThompsonSampling(BanditPolicy):
         return p1 / (p1 + p2) if self.likelihood == "bernoulli" else p1
 
     def _probs(self, x, arms: np.ndarray) -> np.ndarray:
+        if self.likelihood == "gaussian":
+            mean, sd = self._posterior(arms)
+            return gaussian_argmax_probs(mean, sd, self.propensity_samples, self.rng_)
         return monte_carlo_probs(lambda m: self._sample(arms, (m,)), self.propensity_samples, len(arms), self.rng_)
 
     def _learn(self, arm: int, reward: float, x) -> None:
