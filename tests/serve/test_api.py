@@ -166,8 +166,8 @@ def test_models_snapshot_activate_and_logs(client):
     r = client.get("/v1/logs", headers=A)
     assert r.status_code == 200 and r.headers["content-type"] == "application/vnd.apache.parquet"
     table = pq.read_table(io.BytesIO(r.content))
-    assert table.column_names == ["event_id", "timestamp", "context", "candidates", "action", "propensity",
-                                  "position", "reward", "model_version"]
+    assert table.column_names == ["event_id", "timestamp", "policy_version", "action", "propensity", "position",
+                                  "reward", "context", "candidates"]  # the one schema of recloop.data.logs
     rows = table.to_pylist()
     assert [row["event_id"] for row in rows] == [e["event_id"] for e in events] + [after["event_id"]]
     assert rows[3]["context"] == [3.0, 1.0, 0.0, 0.0] and rows[3]["reward"] == 1.0

@@ -59,6 +59,8 @@ class LoggedFeedback:
     position_propensity: np.ndarray | None = None  # (n, L) per-position marginal propensities (slates)
     position_reward: np.ndarray | None = None  # (n, L) per-position rewards (slates)
     expected_rewards: np.ndarray | None = None  # (n, K) or (n, L, K) ground truth (simulators only)
+    item_ids: np.ndarray | None = None  # (K,) item id of each action index (fixed catalogue read by item id)
+    featuriser: dict | None = None  # Featuriser.to_dict() that turned the raw contexts into ``context``
 
     def __post_init__(self) -> None:
         validate(self)
@@ -82,6 +84,8 @@ class LoggedFeedback:
         position_propensity: Any = None,
         position_reward: Any = None,
         expected_rewards: Any = None,
+        item_ids: Any = None,
+        featuriser: dict | None = None,
     ) -> "LoggedFeedback":
         """Build logs from array-likes, filling the bookkeeping columns with defaults.
 
@@ -96,6 +100,8 @@ class LoggedFeedback:
         if n_actions is None:
             if candidates is not None:
                 n_actions = np.asarray(candidates).shape[-1]
+            elif item_ids is not None:
+                n_actions = len(item_ids)
             elif expected_rewards is not None:
                 n_actions = np.asarray(expected_rewards).shape[-1]
             else:
@@ -131,6 +137,8 @@ class LoggedFeedback:
             position_propensity=None if position_propensity is None else np.asarray(position_propensity, dtype=np.float64),
             position_reward=None if position_reward is None else np.asarray(position_reward, dtype=np.float64),
             expected_rewards=None if expected_rewards is None else np.asarray(expected_rewards, dtype=np.float64),
+            item_ids=None if item_ids is None else np.asarray(item_ids),
+            featuriser=None if featuriser is None else dict(featuriser),
         )
 
     # ------------------------------------------------------------------ views
@@ -150,9 +158,9 @@ class LoggedFeedback:
         return self.n
 
     def chosen_items(self) -> np.ndarray:
-        """Item ids of the logged actions (the action indices when the catalogue is fixed)."""
+        """Item ids of the logged actions (the action indices when the catalogue has no ids)."""
         if self.candidates is None:
-            return self.action
+            return self.action if self.item_ids is None else self.item_ids[self.action]
         rows = np.arange(self.n)[:, None] if self.is_slate else np.arange(self.n)
         return self.candidates[rows, self.action]
 
@@ -161,7 +169,8 @@ class LoggedFeedback:
         fields = {}
         for f in dataclasses.fields(self):
             value = getattr(self, f.name)
-            fields[f.name] = value[index] if isinstance(value, np.ndarray) else value
+            per_event = isinstance(value, np.ndarray) and f.name != "item_ids"  # the catalogue is shared
+            fields[f.name] = value[index] if per_event else value
         return LoggedFeedback(**fields)
 
     def to_parquet(self, path: str | os.PathLike) -> Path:
@@ -232,6 +241,13 @@ def validate(logs: LoggedFeedback) -> None:
             _fail("position_reward contains NaN or infinite values")
     elif logs.position_propensity is not None or logs.position_reward is not None:
         _fail("position_propensity / position_reward are for slate logs (action of shape (n, L))")
+    if logs.item_ids is not None:
+        if logs.candidates is not None:
+            _fail("item_ids names a fixed catalogue; logs with per-event candidates carry ids in candidates")
+        if logs.item_ids.shape != (logs.n_actions,):
+            _fail(f"item_ids has shape {logs.item_ids.shape}; expected ({logs.n_actions},), one id per action")
+        if len(set(logs.item_ids.tolist())) != logs.n_actions:
+            _fail("item_ids repeats an id: each action index needs its own item")
     er = logs.expected_rewards
     if er is not None:
         want = (n, a.shape[1], logs.n_actions) if a.ndim == 2 else (n, logs.n_actions)
@@ -272,11 +288,47 @@ def write_parquet(logs: LoggedFeedback, path: str | os.PathLike) -> Path:
     meta = {"recloop.schema": json.dumps({
         "version": SCHEMA_VERSION, "n_actions": logs.n_actions,
         "expected_rewards_shape": None if logs.expected_rewards is None else list(logs.expected_rewards.shape[1:]),
+        "item_ids": None if logs.item_ids is None else logs.item_ids.tolist(),
+        "featuriser": logs.featuriser,
     })}
     table = pa.table(cols).replace_schema_metadata(meta)
     path.parent.mkdir(parents=True, exist_ok=True)
     pq.write_table(table, path)
     return path
+
+
+def events_table(*, event_id: list, timestamp_s: list, context: list, candidates: list, chosen: list,
+                 propensity: list, reward: list, policy_version: list, position: list | None = None) -> Any:
+    """Decisions as they are served (ragged candidate lists of item ids, the chosen id,
+    rewards that may still be ``None``) -> a table in the one logged-feedback schema.
+
+    The server's ``/v1/logs`` writes through this, so its Parquet has the same columns,
+    names and metadata as :func:`write_parquet` and reads back with :func:`read_parquet`
+    (events whose reward has not arrived are left out there, with a warning).
+    """
+    import pyarrow as pa
+
+    n = len(event_id)
+    action = np.empty(n, dtype=np.int64)
+    for i, (item, cands) in enumerate(zip(chosen, candidates)):
+        try:
+            action[i] = list(cands).index(item)
+        except ValueError:
+            raise ValueError(f"event {event_id[i]!r}: chosen item {item!r} is not among its candidates") from None
+    width = max((len(c) for c in candidates), default=0)
+    cols = {
+        "event_id": pa.array([str(e) for e in event_id], pa.string()),
+        "timestamp": pa.array([int(round(t * 1e6)) for t in timestamp_s], pa.int64()).cast(pa.timestamp("us", tz="UTC")),
+        "policy_version": pa.array([str(v) for v in policy_version], pa.string()),
+        "action": pa.array(action),
+        "propensity": pa.array(propensity, pa.float64()),
+        "position": pa.array(np.zeros(n, np.int64) if position is None else position, pa.int64()),
+        "reward": pa.array(reward, pa.float64()),
+        "context": pa.array([list(map(float, c)) for c in context], pa.large_list(pa.float64())),
+        "candidates": pa.array([[str(i) for i in c] for c in candidates], pa.large_list(pa.string())),
+    }
+    meta = {"recloop.schema": json.dumps({"version": SCHEMA_VERSION, "n_actions": max(width, 1)})}
+    return pa.table(cols).replace_schema_metadata(meta)
 
 
 def _list_array(arr: np.ndarray) -> Any:
@@ -313,8 +365,6 @@ def read_parquet(path: str | os.PathLike) -> LoggedFeedback:
         warnings.warn(f"{path}: left out {unjoined} events that have no reward yet", stacklevel=2)
         table = table.filter(pc.is_valid(table.column("reward")))
     cols = {name: table.column(name).to_pylist() for name in names}
-    if "model_version" in cols and "policy_version" not in cols:  # the server's name for it
-        cols["policy_version"] = cols.pop("model_version")
 
     def dense(name: str, dtype: Any = np.float64) -> np.ndarray | None:
         if name not in cols:
@@ -327,8 +377,6 @@ def read_parquet(path: str | os.PathLike) -> LoggedFeedback:
         candidates, mask = _pad(cols["candidates"], None)
         if "candidate_mask" in cols:
             mask = dense("candidate_mask", bool) & mask
-        if action.dtype.kind in "OUS":  # the server logs the chosen item id: find its index
-            action = _index_in_candidates(cols["action"], cols["candidates"])
     n = len(cols["reward"])
     er = dense("expected_rewards")
     if er is not None and meta.get("expected_rewards_shape"):
@@ -342,18 +390,8 @@ def read_parquet(path: str | os.PathLike) -> LoggedFeedback:
         event_id=cols.get("event_id"), timestamp=ts, position=cols.get("position"),
         policy_version=cols.get("policy_version", "unknown"), candidates=candidates, candidate_mask=mask,
         position_propensity=dense("position_propensity"), position_reward=dense("position_reward"),
-        expected_rewards=er,
+        expected_rewards=er, item_ids=meta.get("item_ids"), featuriser=meta.get("featuriser"),
     )
-
-
-def _index_in_candidates(chosen: list, candidates: list) -> np.ndarray:
-    out = np.empty(len(chosen), dtype=np.int64)
-    for i, (item, cands) in enumerate(zip(chosen, candidates)):
-        try:
-            out[i] = list(cands).index(item)
-        except ValueError:
-            raise ValueError(f"event {i}: logged item {item!r} is not among its candidates") from None
-    return out
 
 
 def _pad(rows: list, dtype: Any) -> tuple[np.ndarray, np.ndarray]:

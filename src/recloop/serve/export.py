@@ -1,9 +1,10 @@
-"""Logged feedback as Parquet, in the DESIGN.md schema (what OPE and offline training read).
+"""Logged feedback as Parquet, in the one DESIGN.md schema (what OPE and offline training read).
 
-Columns: ``event_id``, ``timestamp`` (UTC, microseconds), ``context`` (list of
-float64), ``candidates`` (list of item ids), ``action`` (chosen item id),
-``propensity`` (probability of the action), ``position`` (0: the chosen slot),
-``reward`` (null while no reward is joined), ``model_version``.
+The columns and metadata are those of :func:`recloop.data.logs.write_parquet`
+(``action`` is the index of the chosen item in ``candidates``; ``policy_version``
+is the served model version; ``reward`` is null while no reward is joined), so
+``recloop.data.logs.read_parquet`` / ``read_logs`` read a served export and a
+user's own logs into the same :class:`~recloop.data.logs.LoggedFeedback`.
 """
 
 from __future__ import annotations
@@ -16,19 +17,8 @@ from typing import Any
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from recloop.data.logs import events_table
 from recloop.serve.records import unpack_context
-
-LOG_SCHEMA = pa.schema([
-    ("event_id", pa.string()),
-    ("timestamp", pa.timestamp("us", tz="UTC")),
-    ("context", pa.list_(pa.float64())),
-    ("candidates", pa.list_(pa.string())),
-    ("action", pa.string()),
-    ("propensity", pa.float64()),
-    ("position", pa.int32()),
-    ("reward", pa.float64()),
-    ("model_version", pa.string()),
-])
 
 
 def parse_since(since: str | None) -> float:
@@ -50,20 +40,13 @@ def parse_since(since: str | None) -> float:
 
 
 def logs_table(rows: list[Any]) -> pa.Table:
-    cols: dict[str, list] = {name: [] for name in LOG_SCHEMA.names}
-    for r in rows:
-        cols["event_id"].append(r.event_id)
-        cols["timestamp"].append(int(round(r.ts * 1e6)))
-        cols["context"].append(unpack_context(r.context).tolist())
-        cols["candidates"].append(json.loads(r.candidates))
-        cols["action"].append(r.chosen)
-        cols["propensity"].append(r.propensity)
-        cols["position"].append(0)
-        cols["reward"].append(r.reward)
-        cols["model_version"].append(r.model_version)
-    arrays = [pa.array(cols[f.name], type=f.type if f.name != "timestamp" else pa.int64()) for f in LOG_SCHEMA]
-    arrays[1] = arrays[1].cast(LOG_SCHEMA.field("timestamp").type)
-    return pa.Table.from_arrays(arrays, schema=LOG_SCHEMA)
+    """Stored decisions -> the one logged-feedback schema, written by :mod:`recloop.data.logs`."""
+    return events_table(
+        event_id=[r.event_id for r in rows], timestamp_s=[r.ts for r in rows],
+        context=[unpack_context(r.context).tolist() for r in rows],
+        candidates=[json.loads(r.candidates) for r in rows], chosen=[r.chosen for r in rows],
+        propensity=[r.propensity for r in rows], reward=[r.reward for r in rows],
+        policy_version=[r.model_version for r in rows])
 
 
 def to_parquet_bytes(table: pa.Table) -> bytes:
