@@ -132,9 +132,9 @@ def target_probabilities(policy: Any, logs: LoggedFeedback) -> np.ndarray:
     """The evaluated policy's distribution ``(n, K)`` at every logged event.
 
     ``policy`` is anything with ``probabilities(obs)`` (the Policy protocol).
-    For logs with per-event candidate sets of item ids, a bandit policy's
-    serving face maps ids to arms and the distribution is restricted to the
-    event's candidates.
+    For logs read by item id (``item_ids``, or per-event ``candidates``), the
+    policy's serving face ``item_probabilities(context, candidates)`` gives the
+    distribution over exactly those items, matched by id (never by position).
     """
     if not hasattr(policy, "probabilities"):
         raise TypeError(f"{type(policy).__name__} has no probabilities(obs): it cannot be evaluated off-policy")
@@ -144,16 +144,21 @@ def target_probabilities(policy: Any, logs: LoggedFeedback) -> np.ndarray:
     n, K = logs.n, logs.n_actions
     out = np.zeros((n, K))
     contextual = bool(getattr(policy, "contextual", logs.context.shape[1] > 0))
+    by_id = hasattr(policy, "item_probabilities")  # the serving face: probabilities by item id
+    ids = None if logs.item_ids is None else list(logs.item_ids.tolist())
     for i in range(n):
         obs = logs.context[i] if contextual else None
-        if logs.candidates is None:
+        if logs.candidates is not None:
+            cols = np.flatnonzero(logs.candidate_mask[i])
+            if not by_id:
+                raise TypeError(f"{type(policy).__name__} has no item_probabilities(context, candidates): "
+                                "it cannot be evaluated on logs whose candidates are item ids")
+            out[i, cols] = policy.item_probabilities(obs, list(logs.candidates[i, cols].tolist()))
+        elif ids is not None and by_id:
+            out[i] = policy.item_probabilities(obs, ids)
+        else:
             p = np.asarray(policy.probabilities(obs), dtype=np.float64)
             if p.shape != (K,):
                 raise ValueError(f"the policy returns {p.shape[0]} probabilities; the logs have {K} actions")
             out[i] = p
-        else:
-            cols = np.flatnonzero(logs.candidate_mask[i])
-            arms = policy._arms_for(list(logs.candidates[i, cols]), grow=True)  # serving face: ids -> arms
-            p = np.asarray(policy.probabilities(obs, candidates=arms), dtype=np.float64)
-            out[i, cols] = p[arms]
     return out

@@ -206,16 +206,12 @@ class OnlineLearner:
                 "pending": len(self.pending), "learned": self.learned, "replayed": self.replayed,
                 "skipped": self.skipped,
                 "policy": type(self.policy).__name__, "updates": int(self.policy.t_),
-                "items": len(self.policy.item_ids_)}
+                "items": len(self.policy.known_items)}
 
 
 def per_item_state(policy: BanditPolicy) -> dict[Any, dict[str, np.ndarray]]:
-    """Learned per-arm arrays keyed by item id (arm indices differ between runs that
-    met the items in a different order; the learned state per item must not)."""
-    arms = policy.arms_
-    arrays = {k: v for k, v in policy._state().items()
-              if isinstance(v, np.ndarray) and v.ndim >= 1 and v.shape[0] == arms and k != "item_ids_"}
-    return {item: {k: v[i] for k, v in arrays.items()} for i, item in enumerate(policy.item_ids_)}
+    """Learned per-arm arrays keyed by item id (see ``BanditPolicy.per_item_state``)."""
+    return policy.per_item_state()
 
 
 def same_model(a: BanditPolicy, b: BanditPolicy) -> bool:
@@ -234,7 +230,7 @@ def same_model(a: BanditPolicy, b: BanditPolicy) -> bool:
 
 def build_fresh_like(policy: BanditPolicy) -> dict[str, np.ndarray]:
     """The per-arm state of a never-updated arm of ``policy``'s kind."""
-    return {k: v[0] for k, v in policy._new_arms(1).items()}
+    return policy.fresh_item_state()
 
 
 def _chunks(it: Any, n: int):

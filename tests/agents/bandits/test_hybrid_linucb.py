@@ -64,7 +64,7 @@ def test_cold_start_item_is_scored_from_its_features():
     rec = p.recommend(X[0], ["item9"], k=1, item_features=F[9:10])
     assert rec.items == ("item9",)
     def error(item, j):
-        arm = p._arms_for([item])
+        arm = p.item_arms([item])
         return np.mean([abs(p._greedy_scores(x, arm)[0] - truth) for x, truth in zip(X[:200], P[:200, j])])
 
     # as well estimated as an item seen ~170 times, and far better than knowing nothing

@@ -6,6 +6,33 @@ checks, candidate subsets, item-id mapping for serving, batching, save/load.
 
 Simulation face works in arm indices ``0..n_arms-1``. Serving face takes item
 ids; each new id gets the next arm index, so the catalogue can grow.
+
+**Item ids are first class.** The id-to-arm map is part of the learned state and
+is saved with the model, so a model trained offline (``fit(logs)``, or
+``update_batch`` with item ids) ranks the same items the same way in the library
+and in the server, whatever the order or subset of candidates. New ids of one
+request are added in one bulk step (:meth:`BanditPolicy.add_items`). The catalogue
+can be bounded: with ``max_items`` set, adding ids beyond it first evicts the items
+unseen for longest (neither recommended nor rewarded); their arms are reset to the
+fresh state and reused, so memory stays bounded for an ever-changing catalogue.
+
+**Cold start.** A new item starts from the fresh per-arm state of its policy (the
+prior): an optimistic index for UCB-style policies (UCB1, KL-UCB, LinUCB and
+hybrid LinUCB give it a wide confidence term, so it is tried soon), the prior
+draw for Thompson-style policies (Beta(alpha0, beta0), N(0, prior) or the ridge
+prior of LinTS / NeuralLinear), a zero estimate for epsilon-greedy and softmax
+(so only exploration shows it until it earns reward), zero log-weight for EXP3
+(the average weight at the start, below items that have earned weight) and the
+prior's index for Gittins. HybridLinUCB also shares what it learned about
+contexts x item features with the new item through its shared coefficients.
+
+**The serving face** (what a service or OPE needs, documented and public):
+:meth:`~BanditPolicy.recommend`, :meth:`~BanditPolicy.item_probabilities`,
+:meth:`~BanditPolicy.item_scores`, :meth:`~BanditPolicy.item_arms`,
+:meth:`~BanditPolicy.add_items`, :attr:`~BanditPolicy.known_items`,
+:meth:`~BanditPolicy.update_many`, :meth:`~BanditPolicy.fit`,
+:meth:`~BanditPolicy.per_item_state`, :meth:`~BanditPolicy.fresh_item_state`,
+:meth:`~BanditPolicy.save` / :meth:`~BanditPolicy.load`.
 """
 
 from __future__ import annotations
@@ -50,6 +77,11 @@ class BanditPolicy(ABC):
         self.item_ids_: list = []
         self._index: dict = {}
         self.arms_ = 0
+        self.last_seen_ = np.zeros(0, dtype=np.int64)  # per arm: the clock when last recommended or rewarded
+        self.clock_ = 0
+        self.max_items: int | None = None  # see set_max_items
+        self.featuriser_: dict | None = None  # Featuriser.to_dict() for contexts given as dicts
+        self._featuriser: Any = None
         if n_arms:
             self._add_arms(int(n_arms))
 
@@ -88,27 +120,126 @@ class BanditPolicy(ABC):
         for name, arr in fresh.items():
             old = getattr(self, name, None)
             setattr(self, name, arr if old is None or self.arms_ == 0 else np.concatenate([old, arr]))
+        self.last_seen_ = np.concatenate([self.last_seen_, np.full(n, self.clock_, dtype=np.int64)])
         self.arms_ += n
 
-    def _arms_for(self, ids: Sequence[Hashable], grow: bool = True) -> np.ndarray:
-        out = np.empty(len(ids), dtype=np.int64)
-        for i, item in enumerate(ids):
-            arm = self._index.get(item)
-            if arm is None:
-                if not grow:
-                    raise KeyError(f"unknown item id {item!r}: this policy has never shown it")
-                arm = len(self.item_ids_)
-                self._index[item] = arm
+    def _reset_arms(self, arms: np.ndarray) -> None:
+        """Give ``arms`` the fresh per-arm state again (their items were evicted)."""
+        for name, arr in self._new_arms(len(arms)).items():
+            getattr(self, name)[arms] = arr
+        self._forget_arms(arms)
+
+    def _forget_arms(self, arms: np.ndarray) -> None:
+        """Drop anything else a policy keeps about ``arms`` (e.g. a replay history)."""
+
+    @property
+    def known_items(self) -> list:
+        """Item ids the policy has an arm for, in arm order (``known_items[arm]``)."""
+        return list(self.item_ids_)
+
+    def set_max_items(self, max_items: int | None) -> "BanditPolicy":
+        """Bound the catalogue: beyond ``max_items`` ids, the items unseen for longest are evicted."""
+        if max_items is not None and (int(max_items) != max_items or max_items < 1):
+            raise ValueError(f"max_items must be a positive integer or None, got {max_items!r}")
+        self.max_items = None if max_items is None else int(max_items)
+        return self
+
+    def add_items(self, ids: Sequence[Hashable], *, keep: np.ndarray | None = None) -> int:
+        """Give every unknown id in ``ids`` an arm, all in one step; returns how many were new.
+
+        With ``max_items`` set, room is made first by evicting the items unseen for
+        longest (never those in ``keep``, the arms of the request being served).
+        """
+        new = list(dict.fromkeys(i for i in ids if i not in self._index))
+        if not new:
+            return 0
+        slots: list[int] = []
+        n_named = len(self.item_ids_)
+        if self.max_items is not None and n_named + len(new) > self.max_items:
+            if len(new) > self.max_items:
+                raise ValueError(f"{len(new)} new items in one request exceed max_items={self.max_items}")
+            n_evict = n_named + len(new) - self.max_items
+            evictable = np.ones(n_named, dtype=bool)
+            if keep is not None and len(keep):
+                evictable[keep[keep < n_named]] = False
+            candidates = np.flatnonzero(evictable)
+            if len(candidates) < n_evict:
+                raise ValueError(f"max_items={self.max_items} leaves no room: every known item is in this request")
+            victims = candidates[np.argsort(self.last_seen_[candidates], kind="stable")[:n_evict]]
+            for arm in victims:
+                del self._index[self.item_ids_[arm]]
+            self._reset_arms(victims)
+            slots = victims.tolist()
+        remaining = len(new) - len(slots)
+        grow = remaining - (self.arms_ - n_named)  # arms made by n_arms but not yet named are used first
+        if grow > 0:
+            self._add_arms(grow)  # one concatenate for all of them, not a copy per item
+        slots += range(n_named, n_named + remaining)
+        for arm, item in zip(slots, new):
+            self._index[item] = arm
+            if arm < len(self.item_ids_):
+                self.item_ids_[arm] = item
+            else:
                 self.item_ids_.append(item)
-                if arm >= self.arms_:
-                    self._add_arms(arm + 1 - self.arms_)
-            out[i] = arm
-        return out
+        self.last_seen_[np.asarray(slots, dtype=np.int64)] = self.clock_
+        return len(new)
+
+    def item_arms(self, ids: Sequence[Hashable], add: bool = True) -> np.ndarray:
+        """Arm index of each item id; unknown ids get arms (``add=True``) or raise ``KeyError``."""
+        index = self._index
+        try:
+            return np.fromiter((index[i] for i in ids), dtype=np.int64, count=len(ids))
+        except KeyError as err:
+            if not add:
+                raise KeyError(f"unknown item id {err.args[0]!r}: this policy has never shown it") from None
+        known = np.fromiter((index[i] for i in ids if i in index), dtype=np.int64)
+        self.add_items(ids, keep=known)
+        return np.fromiter((index[i] for i in ids), dtype=np.int64, count=len(ids))
+
+    def _seen(self, arms: np.ndarray) -> None:
+        self.clock_ += 1
+        self.last_seen_[arms] = self.clock_
+
+    def per_item_state(self) -> dict[Any, dict[str, np.ndarray]]:
+        """Learned per-arm arrays keyed by item id (arm indices differ between runs that met
+        the items in another order; the state per item must not)."""
+        arrays = {k: v for k, v in self.state_dict().items()
+                  if isinstance(v, np.ndarray) and v.ndim >= 1 and v.shape[0] == self.arms_
+                  and k not in ("item_ids_", "last_seen_")}
+        return {item: {k: v[i] for k, v in arrays.items()} for i, item in enumerate(self.item_ids_)}
+
+    def fresh_item_state(self) -> dict[str, np.ndarray]:
+        """The per-arm state a never-updated item starts from (its cold start)."""
+        return {k: v[0] for k, v in self._new_arms(1).items()}
+
+    @property
+    def featuriser(self) -> Any:
+        """The :class:`~recloop.data.features.Featuriser` for dict contexts, or ``None``."""
+        if self.featuriser_ is None:
+            return None
+        if self._featuriser is None:
+            from recloop.data.features import Featuriser
+
+            self._featuriser = Featuriser.from_dict(self.featuriser_)
+        return self._featuriser
+
+    def set_featuriser(self, featuriser: Any) -> "BanditPolicy":
+        """Turn contexts given as dicts (or lists) into vectors with ``featuriser``, saved with the model."""
+        if featuriser is None:
+            self.featuriser_, self._featuriser = None, None
+            return self
+        if self.contextual and featuriser.n_features != self.n_features:
+            raise ValueError(f"the featuriser makes {featuriser.n_features} features; {type(self).__name__} "
+                             f"expects {self.n_features}")
+        self.featuriser_, self._featuriser = featuriser.to_dict(), featuriser
+        return self
 
     # ------------------------------------------------------------ checks
     def _context(self, obs: Any) -> np.ndarray | None:
         if not self.contextual:
             return None
+        if self.featuriser_ is not None and obs is not None and not isinstance(obs, np.ndarray):
+            obs = self.featuriser.context(obs)  # dict contexts, as the model was fitted
         if obs is None:
             raise ValueError(f"{type(self).__name__} needs a context vector of length {self.n_features}")
         x = np.asarray(obs, dtype=np.float64)
@@ -169,8 +300,9 @@ class BanditPolicy(ABC):
         """Learn from one reward; ``action`` may be an arm index or a :class:`Feedback`."""
         if isinstance(action, Feedback):
             fb = action
-            arm = int(self._arms_for([fb.item_id], grow=False)[0])
+            arm = int(self.item_arms([fb.item_id], add=False)[0])
             self._learn(arm, self._check_reward(fb.reward), self._context(fb.context))
+            self._seen(arm)
         else:
             if reward is None:
                 raise TypeError("update(action, reward, obs): reward is missing")
@@ -188,8 +320,9 @@ class BanditPolicy(ABC):
         """
         n = 0
         for fb in feedback:
-            arm = int(self._arms_for([fb.item_id])[0])
+            arm = int(self.item_arms([fb.item_id])[0])
             self._learn(arm, self._check_reward(fb.reward), self._context(fb.context))
+            self._seen(arm)
             self.t_ += 1
             n += 1
         return n
@@ -204,8 +337,15 @@ class BanditPolicy(ABC):
             n = 1 if obs_batch is None else len(obs_batch)
         return np.array([self.act() for _ in range(n)], dtype=np.int64)
 
-    def update_batch(self, actions: Any, rewards: Any, obs_batch: Any = None) -> None:
+    def update_batch(self, actions: Any, rewards: Any, obs_batch: Any = None, *, item_ids: bool | None = None) -> None:
+        """Learn from many rewards at once. ``actions`` are arm indices, or item ids when
+        they are not integers (SKU strings) or ``item_ids=True`` (integer ids): ids are
+        mapped to arms (new ones added in one step) and the map is saved with the model."""
         a = np.asarray(actions)
+        if item_ids or (item_ids is None and a.dtype.kind not in "iu" and a.size
+                        and not (a.dtype.kind == "f" and np.array_equal(a, np.round(a)))):
+            a = self.item_arms(a.tolist())
+            self._seen(a)
         r = np.asarray(rewards, dtype=np.float64)
         if a.ndim != 1 or a.shape != r.shape:
             raise ValueError(f"actions {a.shape} and rewards {r.shape} must be 1-d of equal length")
@@ -218,6 +358,8 @@ class BanditPolicy(ABC):
         self.t_ += len(a)
 
     def _batch_context(self, obs_batch: Any, n: int | None = None) -> np.ndarray:
+        if self.featuriser_ is not None and not isinstance(obs_batch, np.ndarray):
+            obs_batch = self.featuriser.contexts(list(obs_batch))
         X = np.asarray(obs_batch, dtype=np.float64)
         if X.ndim != 2 or X.shape[1] != self.n_features or (n is not None and len(X) != n):
             raise ValueError(f"context batch has shape {X.shape}; expected ({n or 'n'}, {self.n_features})")
@@ -234,8 +376,47 @@ class BanditPolicy(ABC):
         """
         ids = check_candidates(candidates, k)
         x = self._context(context)
-        arms = self._arms_for(ids)
+        arms = self.item_arms(ids)
+        self._seen(arms)
         return rank(ids, *self._probs_and_greedy(x, arms), k, self.rng_)
+
+    def item_probabilities(self, context: Any, candidates: Sequence[Hashable]) -> np.ndarray:
+        """Probability that :meth:`recommend` chooses each of ``candidates`` first (item ids, in
+        the order given). Each item's probability depends on the set, never on its order."""
+        arms = self.item_arms(list(candidates))
+        return self._probs(self._context(context), arms)
+
+    def item_scores(self, context: Any, candidates: Sequence[Hashable]) -> np.ndarray:
+        """Exploitation scores (estimated mean reward) of ``candidates``, in the order given."""
+        arms = self.item_arms(list(candidates))
+        return self._greedy_scores(self._context(context), arms)
+
+    def fit(self, logs: Any, *, warm_start: bool = True) -> "BanditPolicy":
+        """Learn from logged feedback by replaying it in time order (a warm start).
+
+        ``logs`` is a :class:`~recloop.data.logs.LoggedFeedback` (``read_logs`` or a served
+        export): the logged items are learned by id (``item_ids`` or ``candidates``), and
+        the logs' featuriser is kept, so dict contexts are served as they were fitted.
+        Replaying learns each logged reward as if the policy had chosen that item, which is
+        what an online learner does; it is not an off-policy correction (see
+        :mod:`recloop.ope.learning` for a policy trained to maximise an IPS/DR estimate).
+        """
+        if getattr(logs, "is_slate", False):
+            raise ValueError("fit takes single-item logs; slate logs need a slate policy")
+        if not warm_start:
+            raise ValueError("fit replays the logs on top of the current state; build a fresh policy to start cold")
+        order = np.argsort(logs.timestamp, kind="stable")
+        ids = np.asarray(logs.chosen_items())[order]
+        if logs.featuriser is not None and self.contextual:
+            from recloop.data.features import Featuriser
+
+            self.set_featuriser(Featuriser.from_dict(logs.featuriser))
+        X = logs.context[order] if self.contextual else None
+        if self.contextual and (X is None or X.shape[1] != self.n_features):
+            raise ValueError(f"the logs have {logs.context.shape[1]} context features; "
+                             f"{type(self).__name__} expects {self.n_features}")
+        self.update_batch(ids, logs.reward[order], X, item_ids=True)
+        return self
 
     def _probs_and_greedy(self, x: np.ndarray | None, arms: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Choice probabilities and exploitation scores together (one pass where a policy can)."""
@@ -246,12 +427,14 @@ class BanditPolicy(ABC):
         sig = inspect.signature(type(self).__init__)
         return {name: getattr(self, name) for name in sig.parameters if name != "self"}
 
-    def _state(self) -> dict[str, Any]:
-        state = {k: v for k, v in self.__dict__.items() if k.endswith("_")}
-        return state
+    def state_dict(self) -> dict[str, Any]:
+        """The learned state (every attribute ending in ``_``): what :meth:`save` writes."""
+        return {k: v for k, v in self.__dict__.items() if k.endswith("_")}
 
     def save(self, path: Any) -> Any:
-        return persist.save(path, kind="policy", name=self.registry_name, params=self.get_params(), state=self._state())
+        state = self.state_dict()
+        state["max_items_"] = self.max_items
+        return persist.save(path, kind="policy", name=self.registry_name, params=self.get_params(), state=state)
 
     @classmethod
     def load(cls, path: Any) -> "BanditPolicy":
@@ -266,6 +449,11 @@ class BanditPolicy(ABC):
             setattr(obj, k, v)
         obj.n_arms = meta["params"].get("n_arms")
         obj._index = {item: i for i, item in enumerate(obj.item_ids_)}
+        obj.set_max_items(meta["state"].get("max_items_"))
+        obj.__dict__.pop("max_items_", None)
+        if len(obj.last_seen_) != obj.arms_:  # files written before the catalogue could be bounded
+            obj.last_seen_ = np.zeros(obj.arms_, dtype=np.int64)
+        obj._featuriser = None
         obj._restore()
         return obj
 

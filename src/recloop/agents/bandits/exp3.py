@@ -60,7 +60,7 @@ class EXP3(BanditPolicy):
 
     def update(self, action, reward=None, obs=None) -> None:
         if isinstance(action, Feedback) and action.propensity is not None:
-            arm = int(self._arms_for([action.item_id], grow=False)[0])
+            arm = int(self.item_arms([action.item_id], add=False)[0])
             k = self._decisions.get(arm, (0.0, self.arms_))[1]
             self._decisions[arm] = (float(action.propensity), k)
         super().update(action, reward, obs)

@@ -103,7 +103,7 @@ class HybridLinUCB(BanditPolicy):
             raise ValueError(f"item features have shape {F.shape}; expected ({len(ids)}, {self.n_item_features})")
         if not np.isfinite(F).all():
             raise ValueError("item features contain NaN or infinite values")
-        arms = self._arms_for(list(ids))  # may add arms, and so grow features_
+        arms = self.item_arms(list(ids))  # may add arms, and so grow features_
         self.features_[arms] = F
 
     def recommend(self, context: Any, candidates: Sequence[Hashable], k: int = 1, *,

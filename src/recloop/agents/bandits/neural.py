@@ -155,11 +155,19 @@ class NeuralLinear(BanditPolicy):
             self.theta_[arm] = self.P_inv_[arm] @ self.b_[arm]
 
     # persistence: the network travels as plain arrays --------------------
-    def _state(self) -> dict:
-        state = super()._state()
+    def state_dict(self) -> dict:
+        state = super().state_dict()
         state["net_"] = {k: v.detach().numpy().copy() for k, v in self._body.state_dict().items()}
         state["head_"] = self._head.detach().numpy().copy()
         return state
+
+    def _forget_arms(self, arms: np.ndarray) -> None:
+        # an evicted item's arm is reused by a new item: its history must not train the new one
+        keep = ~np.isin(self.A_, arms)
+        self.X_, self.A_, self.R_ = self.X_[keep], self.A_[keep], self.R_[keep]
+        with self._torch.no_grad():
+            if self._head.shape[0] > 0:
+                self._head[arms[arms < self._head.shape[0]]] = 0.0
 
     def _restore(self) -> None:
         torch = self._torch
@@ -169,7 +177,7 @@ class NeuralLinear(BanditPolicy):
 
     def __getstate__(self) -> dict:
         state = self.__dict__.copy()
-        state.update(self._state())
+        state.update(self.state_dict())
         for key in ("_torch", "_body", "_head"):
             state.pop(key)
         return state
