@@ -247,7 +247,8 @@ def test_serves_an_offline_trained_checkpoint(sqlite_db, tmp_path, config):
     trained = make("policy", "linucb", n_features=4, alpha=0.0, seed=0)
     trained.update_many([Feedback("good", 1.0, np.ones(4)), Feedback("bad", 0.0, np.ones(4))] * 20)
     path = trained.save(tmp_path / "offline.npz")
-    with TestClient(create_app(config(sqlite_db, tmp_path, policy=str(path)))) as c:
+    # exploration=0: the deterministic model as trained (the floor is tested in test_exploration_floor.py)
+    with TestClient(create_app(config(sqlite_db, tmp_path, policy=str(path), exploration=0.0))) as c:
         r = c.post("/v1/rank", json={"context": [1, 1, 1, 1], "candidates": [{"id": "bad"}, {"id": "good"}]}).json()
         assert r["chosen_id"] == "good" and r["ranking"][0]["probability"] == 1.0
         assert 'recloop_store_batch_size_count 1.0' in c.get("/metrics").text

@@ -52,13 +52,20 @@ def _context(obs: Any) -> np.ndarray:
 
 
 def collect_logs(env: Any, policy: Any, n: int, seed: Any = None, *, update: bool = False,
-                 policy_version: str | None = None) -> LoggedFeedback:
+                 policy_version: str | None = None, epsilon: float = 0.0) -> LoggedFeedback:
     """Log ``n`` decisions of ``policy`` on ``env`` (a Gymnasium env with a Discrete action space).
 
     ``update=True`` lets the policy learn online from each reward (as a served
     policy would); the logged propensity is always the one in force when the
     decision was made, so the logs stay valid for OPE.
+
+    ``epsilon`` is an exploration floor: the logging distribution is
+    ``(1 - epsilon) * p + epsilon / K``, so every action keeps probability at least
+    ``epsilon / K`` and the logs can evaluate any other policy (a deterministic
+    logging policy with ``epsilon = 0`` logs propensity 1 and supports nothing else).
     """
+    if not 0.0 <= float(epsilon) <= 1.0:
+        raise ValueError(f"epsilon must be in [0, 1], got {epsilon!r}")
     if int(n) < 1:
         raise ValueError(f"n must be a positive number of decisions, got {n!r}")
     if not hasattr(policy, "probabilities"):
@@ -73,6 +80,8 @@ def collect_logs(env: Any, policy: Any, n: int, seed: Any = None, *, update: boo
         p = np.asarray(policy.probabilities(obs), dtype=np.float64).reshape(-1)
         if p.shape != (n_actions,) or not np.isclose(p.sum(), 1.0) or (p < 0).any():
             raise ValueError(f"policy.probabilities returned {p!r}; expected {n_actions} probabilities summing to 1")
+        if epsilon:
+            p = (1.0 - epsilon) * p + epsilon / n_actions
         a = int(rng.choice(n_actions, p=p))
         contexts.append(_context(obs))
         truths.append(_truth(env, obs))

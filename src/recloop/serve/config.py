@@ -23,6 +23,10 @@ class ServeConfig:
 
     policy: str = "linucb"
     policy_params: dict[str, Any] = field(default_factory=dict)
+    # Exploration floor: every candidate keeps probability >= exploration / K, so the logs
+    # can evaluate other policies offline (0 turns it off: a deterministic policy then logs
+    # propensity 1 and its logs support no other policy).
+    exploration: float = 0.05
     n_features: int = 16
     db: str = "sqlite:///recloop.db"
     db_schema: str | None = None
@@ -46,6 +50,8 @@ class ServeConfig:
     freeze_gc: bool = False
 
     def __post_init__(self) -> None:
+        if not 0.0 <= self.exploration <= 1.0:
+            raise ValueError(f"exploration must be in [0, 1], got {self.exploration!r}")
         if int(self.n_features) != self.n_features or self.n_features < 1:
             raise ValueError(f"n_features must be a positive integer, got {self.n_features!r}")
         for name in ("snapshot_every_s", "reward_wait_s", "learn_interval_s"):

@@ -33,10 +33,13 @@ log = logging.getLogger("recloop.serve")
 
 
 def build_policy(config: ServeConfig) -> BanditPolicy:
-    """A fresh policy from the config (registered name or saved file)."""
+    """A fresh policy from the config (registered name or saved file), with the exploration floor."""
     if config.policy.endswith(".npz"):
-        return BanditPolicy.load(config.policy)
-    return build("policy", config.policy, config.policy_params, n_features=config.n_features, seed=config.seed)
+        return BanditPolicy.load(config.policy).set_exploration(config.exploration)
+    params = dict(config.policy_params)
+    max_items = params.pop("max_items", None)  # a serving bound, not a hyper-parameter
+    policy = build("policy", config.policy, params, n_features=config.n_features, seed=config.seed)
+    return policy.set_exploration(config.exploration).set_max_items(max_items)
 
 
 def sha256_file(path: Path) -> str:

@@ -80,6 +80,7 @@ class BanditPolicy(ABC):
         self.last_seen_ = np.zeros(0, dtype=np.int64)  # per arm: the clock when last recommended or rewarded
         self.clock_ = 0
         self.max_items: int | None = None  # see set_max_items
+        self.exploration = 0.0  # see set_exploration
         self.featuriser_: dict | None = None  # Featuriser.to_dict() for contexts given as dicts
         self._featuriser: Any = None
         if n_arms:
@@ -136,6 +137,21 @@ class BanditPolicy(ABC):
     def known_items(self) -> list:
         """Item ids the policy has an arm for, in arm order (``known_items[arm]``)."""
         return list(self.item_ids_)
+
+    def set_exploration(self, epsilon: float) -> "BanditPolicy":
+        """An exploration floor (Vowpal Wabbit's ``--epsilon``, Personalizer's exploration share):
+        choose uniformly among the candidates with probability ``epsilon``, else as the policy
+        would. Every candidate keeps probability >= epsilon / K, so even a deterministic policy
+        (LinUCB, greedy) logs propensities below 1 and its logs can evaluate other policies.
+        Saved with the model; the service turns it on by default."""
+        if not 0.0 <= float(epsilon) <= 1.0:
+            raise ValueError(f"exploration (epsilon) must be in [0, 1], got {epsilon!r}")
+        self.exploration = float(epsilon)
+        return self
+
+    def _floored(self, p: np.ndarray) -> np.ndarray:
+        eps = self.exploration
+        return p if not eps else (1.0 - eps) * p + eps / len(p)
 
     def set_max_items(self, max_items: int | None) -> "BanditPolicy":
         """Bound the catalogue: beyond ``max_items`` ids, the items unseen for longest are evicted."""
@@ -286,6 +302,8 @@ class BanditPolicy(ABC):
         arms = self._candidate_arms(candidates)
         if not explore:
             return int(arms[_argmax(self._greedy_scores(x, arms), self.rng_)])
+        if self.exploration and self.rng_.random() < self.exploration:
+            return int(arms[self.rng_.integers(len(arms))])
         return int(arms[self._choose(x, arms)])
 
     def probabilities(self, obs: Any = None, *, candidates: Any = None) -> np.ndarray:
@@ -293,7 +311,7 @@ class BanditPolicy(ABC):
         x = self._context(obs)
         arms = self._candidate_arms(candidates)
         p = np.zeros(self.arms_)
-        p[arms] = self._probs(x, arms)
+        p[arms] = self._floored(self._probs(x, arms))
         return p
 
     def update(self, action: Any, reward: float | None = None, obs: Any = None) -> None:
@@ -378,13 +396,14 @@ class BanditPolicy(ABC):
         x = self._context(context)
         arms = self.item_arms(ids)
         self._seen(arms)
-        return rank(ids, *self._probs_and_greedy(x, arms), k, self.rng_)
+        probs, scores = self._probs_and_greedy(x, arms)
+        return rank(ids, self._floored(probs), scores, k, self.rng_)
 
     def item_probabilities(self, context: Any, candidates: Sequence[Hashable]) -> np.ndarray:
         """Probability that :meth:`recommend` chooses each of ``candidates`` first (item ids, in
         the order given). Each item's probability depends on the set, never on its order."""
         arms = self.item_arms(list(candidates))
-        return self._probs(self._context(context), arms)
+        return self._floored(self._probs(self._context(context), arms))
 
     def item_scores(self, context: Any, candidates: Sequence[Hashable]) -> np.ndarray:
         """Exploitation scores (estimated mean reward) of ``candidates``, in the order given."""
@@ -434,6 +453,7 @@ class BanditPolicy(ABC):
     def save(self, path: Any) -> Any:
         state = self.state_dict()
         state["max_items_"] = self.max_items
+        state["exploration_"] = self.exploration
         return persist.save(path, kind="policy", name=self.registry_name, params=self.get_params(), state=state)
 
     @classmethod
@@ -450,7 +470,9 @@ class BanditPolicy(ABC):
         obj.n_arms = meta["params"].get("n_arms")
         obj._index = {item: i for i, item in enumerate(obj.item_ids_)}
         obj.set_max_items(meta["state"].get("max_items_"))
+        obj.set_exploration(meta["state"].get("exploration_") or 0.0)
         obj.__dict__.pop("max_items_", None)
+        obj.__dict__.pop("exploration_", None)
         if len(obj.last_seen_) != obj.arms_:  # files written before the catalogue could be bounded
             obj.last_seen_ = np.zeros(obj.arms_, dtype=np.int64)
         obj._featuriser = None

@@ -50,7 +50,7 @@ class EXP3(BanditPolicy):
     def _choose(self, x, arms: np.ndarray) -> int:
         p = self._probs(x, arms)
         i = int(min(np.searchsorted(np.cumsum(p), self.rng_.random()), len(p) - 1))
-        self._decisions[int(arms[i])] = (float(p[i]), len(arms))
+        self._decisions[int(arms[i])] = (float(self._floored(p)[i]), len(arms))  # with any exploration floor
         return i
 
     def recommend(self, context, candidates, k: int = 1):

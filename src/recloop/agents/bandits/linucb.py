@@ -76,6 +76,8 @@ class _LinearArms(BanditPolicy):
         self.theta_[touched] = np.einsum("kij,kj->ki", self.A_inv_[touched], self.b_[touched])
 
     def act_batch(self, obs_batch=None, *, n=None) -> np.ndarray:
+        if self.exploration:
+            return super().act_batch(obs_batch, n=n)
         X = self._batch_context(obs_batch)
         mean = X @ self.theta_.T  # (B, K)
         # x^T A_k^{-1} x for every (row, arm) without a Python loop
@@ -93,7 +95,7 @@ class _LinearArms(BanditPolicy):
     # (candidates, greedy mode, Feedback records) goes the generic way.
     def act(self, obs=None, *, explore=True, candidates=None) -> int:
         if candidates is None and explore and type(obs) is np.ndarray and obs.shape == (self.n_features,) \
-                and obs.dtype == np.float64 and self.arms_:
+                and obs.dtype == np.float64 and self.arms_ and not self.exploration:
             if not np.isfinite(obs).all():
                 raise ValueError("context contains NaN or infinite values")
             Ax = self.A_inv_ @ obs

@@ -26,6 +26,9 @@ def register(app: typer.Typer) -> None:
                                                   "or a saved policy .npz"),
         param: list[str] = typer.Option([], "--param", "-p", help="policy hyper-parameter name=value (repeat)"),
         n_features: int = typer.Option(16, help="context length for contextual policies"),
+        exploration: float = typer.Option(0.05, help="exploration floor: every candidate keeps probability >= "
+                                                     "exploration / K, so the logs can evaluate other policies "
+                                                     "offline (0: off; a deterministic policy then logs propensity 1)"),
         db: str = typer.Option("sqlite:///recloop.db", help="store URL: sqlite:///file.db or "
                                                              "postgresql+psycopg://user@host/db"),
         db_schema: Optional[str] = typer.Option(None, help="PostgreSQL schema for the tables"),
@@ -57,7 +60,7 @@ def register(app: typer.Typer) -> None:
         console = Console(stderr=True)
         try:
             config = ServeConfig.from_env(
-                policy=policy, policy_params=_params(param), n_features=n_features, db=db, db_schema=db_schema,
+                policy=policy, policy_params=_params(param), n_features=n_features, exploration=exploration, db=db, db_schema=db_schema,
                 snapshot_dir=snapshot_dir, snapshot_every_s=snapshot_every, keep_snapshots=keep_snapshots, reward_wait_s=reward_wait,
                 default_reward=default_reward, max_body_bytes=max_body, cors_origins=tuple(cors_origin),
                 sqlite_synchronous=sqlite_synchronous, seed=seed, freeze_gc=True)

@@ -1,0 +1,63 @@
+"""The exploration floor: a deterministic policy served by default still logs propensities below 1,
+and the model served from a file ranks exactly as the library does."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from fastapi.testclient import TestClient
+
+from recloop.agents.bandits import LinUCB
+from recloop.core.types import Feedback
+from recloop.data.collect import collect_logs
+from recloop.envs.bandits import BernoulliBandit
+from recloop.serve.app import create_app
+from recloop.serve.config import ServeConfig
+
+
+def _trained(tmp_path):
+    p = LinUCB(n_features=2, alpha=0.0, seed=0)
+    p.update_many([Feedback("good", 1.0, np.ones(2)), Feedback("bad", 0.0, np.ones(2)),
+                   Feedback("meh", 0.5, np.ones(2))] * 10)
+    return p, p.save(tmp_path / "m.npz")
+
+
+def test_library_floor_is_exact_and_sampled_at_that_rate():
+    p = LinUCB(n_features=2, alpha=0.0, seed=0)
+    p.update_many([Feedback("good", 1.0, np.ones(2)), Feedback("bad", 0.0, np.ones(2))] * 5)
+    np.testing.assert_allclose(p.item_probabilities(np.ones(2), ["bad", "good"]), [0.0, 1.0])
+    p.set_exploration(0.2)
+    np.testing.assert_allclose(p.item_probabilities(np.ones(2), ["bad", "good"]), [0.1, 0.9])
+    shown = [p.recommend(np.ones(2), ["bad", "good"]).chosen for _ in range(4000)]
+    assert abs(np.mean([s == "bad" for s in shown]) - 0.1) < 0.015  # sd 0.005
+    np.testing.assert_allclose(p.probabilities(np.ones(2)), [0.9, 0.1])
+    acts = [p.act(np.ones(2)) for _ in range(4000)]
+    assert abs(np.mean(acts) - 0.1) < 0.015
+    with pytest.raises(ValueError, match=r"exploration \(epsilon\) must be in \[0, 1\]"):
+        p.set_exploration(1.5)
+
+
+def test_collect_logs_with_an_epsilon_floor():
+    class Greedy:
+        def probabilities(self, obs=None):
+            return np.array([0.0, 1.0, 0.0])
+
+    logs = collect_logs(BernoulliBandit(means=[0.2, 0.8, 0.5]), Greedy(), 3000, seed=0, epsilon=0.3)
+    assert set(np.round(logs.propensity, 6)) == {0.1, 0.8}
+    assert abs((logs.action != 1).mean() - 0.2) < 0.03
+
+
+def test_service_explores_by_default_and_ranks_as_the_library(tmp_path):
+    lib, path = _trained(tmp_path)
+    assert ServeConfig().exploration == 0.05
+    cfg = ServeConfig(policy=str(path), db=f"sqlite:///{tmp_path}/s.db", snapshot_every_s=0, n_features=2)
+    rng = np.random.default_rng(0)
+    with TestClient(create_app(cfg)) as c:
+        lib.set_exploration(cfg.exploration)
+        items = ["good", "bad", "meh"]
+        for _ in range(20):
+            order = list(rng.permutation(items))
+            r = c.post("/v1/rank", json={"context": [1, 1], "candidates": [{"id": i} for i in order], "k": 3}).json()
+            served = {x["id"]: x["probability"] for x in r["ranking"]}
+            assert served == pytest.approx(dict(zip(order, lib.item_probabilities(np.ones(2), order))))
+            assert min(served.values()) == pytest.approx(0.05 / 3)
