@@ -12,6 +12,7 @@ from recloop.agents.bandits.gittins import GittinsIndex, gittins_index
 from recloop.agents.bandits.hybrid_linucb import HybridLinUCB
 from recloop.agents.bandits.linucb import LinTS, LinUCB
 from recloop.agents.bandits.neural import NeuralLinear  # torch is imported only when one is built
+from recloop.agents.bandits.offpolicy import OffPolicySoftmax
 from recloop.agents.bandits.nonstationary import DiscountedThompsonSampling, DiscountedUCB, SlidingWindowUCB
 from recloop.agents.bandits.random import UniformRandom
 from recloop.agents.bandits.softmax import Softmax
@@ -20,6 +21,6 @@ from recloop.agents.bandits.ucb import KLUCB, UCB1
 
 __all__ = [
     "BanditPolicy", "DiscountedThompsonSampling", "DiscountedUCB", "EXP3", "EpsilonGreedy", "GittinsIndex", "HybridLinUCB",
-    "KLUCB", "LinTS", "LinUCB", "NeuralLinear", "SlidingWindowUCB", "Softmax", "ThompsonSampling", "UCB1", "UniformRandom",
+    "KLUCB", "LinTS", "LinUCB", "NeuralLinear", "OffPolicySoftmax", "SlidingWindowUCB", "Softmax", "ThompsonSampling", "UCB1", "UniformRandom",
     "gittins_index",
 ]
