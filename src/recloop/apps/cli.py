@@ -22,6 +22,7 @@ COMMAND_MODULES = [
     "recloop.apps.commands.deep",
     "recloop.apps.commands.slate",
     "recloop.apps.commands.ope",
+    "recloop.apps.commands.fit",
     "recloop.apps.commands.serve",
     "recloop.apps.commands.movielens",
     "recloop.apps.commands.data",

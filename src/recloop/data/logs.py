@@ -407,3 +407,49 @@ def _pad(rows: list, dtype: Any) -> tuple[np.ndarray, np.ndarray]:
     if mask.any():
         out[mask] = np.concatenate([np.asarray(r, dtype=dtype) for r in rows if r])
     return out, mask
+
+
+# ---------------------------------------------------------------------- fit provenance
+_MAX_EVENT_HASHES = 1_000_000  # beyond this a fitted model records only its time window and a digest
+
+
+def event_hashes(logs: LoggedFeedback) -> np.ndarray:
+    """One 64-bit hash per event over its time, context, action, propensity and reward."""
+    from recloop.data.features import _mix64
+
+    ts = logs.timestamp.astype("datetime64[us]").astype(np.int64).view(np.uint64)
+    h = _mix64(ts)
+    cols = [logs.context, logs.action.reshape(logs.n, -1).astype(np.float64), logs.propensity[:, None],
+            logs.reward[:, None]]
+    for block in cols:
+        bits = np.ascontiguousarray(block, dtype=np.float64).view(np.uint64)
+        for j in range(bits.shape[1]):
+            h = _mix64(h ^ bits[:, j])
+    return h
+
+
+def fingerprint(logs: LoggedFeedback) -> dict[str, Any]:
+    """What a model fitted on ``logs`` records about them: size, time window, the events' hashes.
+
+    :func:`fitted_overlap` uses it to tell which events of other logs the model was
+    fitted on (evaluating a policy on the very logs it was fitted on flatters it).
+    """
+    ts = logs.timestamp.astype("datetime64[us]").astype(np.int64)
+    hashes = event_hashes(logs)
+    out: dict[str, Any] = {"n": int(logs.n), "t_min_us": int(ts.min()), "t_max_us": int(ts.max()),
+                           "digest": f"{int(np.bitwise_xor.reduce(hashes)):016x}"}
+    if logs.n <= _MAX_EVENT_HASHES:
+        out["event_hashes"] = np.unique(hashes)
+    return out
+
+
+def fitted_overlap(fitted: dict[str, Any] | None, logs: LoggedFeedback) -> np.ndarray | None:
+    """Mask of the events of ``logs`` that a model with provenance ``fitted`` was fitted on
+    (``None``: it was not fitted on logs). Exact by event hash; for very large fits (no
+    hashes kept), every event inside the fitted time window counts."""
+    if not fitted:
+        return None
+    if "event_hashes" in fitted:
+        return np.isin(event_hashes(logs), np.asarray(fitted["event_hashes"], dtype=np.uint64))
+    ts = logs.timestamp.astype("datetime64[us]").astype(np.int64)
+    return (ts >= fitted["t_min_us"]) & (ts <= fitted["t_max_us"])

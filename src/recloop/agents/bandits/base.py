@@ -48,6 +48,7 @@ from recloop.core.ranking import check_candidates, rank
 from recloop.core.registry import lookup
 from recloop.core.seeding import as_generator
 from recloop.core.types import Feedback, Recommendation
+from recloop.data.logs import fingerprint
 
 
 class BanditPolicy(ABC):
@@ -435,6 +436,7 @@ class BanditPolicy(ABC):
             raise ValueError(f"the logs have {logs.context.shape[1]} context features; "
                              f"{type(self).__name__} expects {self.n_features}")
         self.update_batch(ids, logs.reward[order], X, item_ids=True)
+        self.fitted_on_ = fingerprint(logs)
         return self
 
     def _probs_and_greedy(self, x: np.ndarray | None, arms: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

@@ -43,6 +43,7 @@ import numpy as np
 
 from recloop.agents.bandits.base import BanditPolicy
 from recloop.core.registry import register
+from recloop.data.logs import fingerprint
 
 OBJECTIVES = ("dr", "ips", "snips")
 
@@ -144,6 +145,7 @@ class OffPolicySoftmax(BanditPolicy):
         self.fit_result_ = {"objective": self.objective, "value": float(-res.fun), "iterations": int(res.nit),
                             "converged": bool(res.success)}
         self.t_ += n
+        self.fitted_on_ = fingerprint(logs)
         return self
 
     def _coefficients(self, logs: Any) -> np.ndarray:
