@@ -61,3 +61,24 @@ def test_service_explores_by_default_and_ranks_as_the_library(tmp_path):
             served = {x["id"]: x["probability"] for x in r["ranking"]}
             assert served == pytest.approx(dict(zip(order, lib.item_probabilities(np.ones(2), order))))
             assert min(served.values()) == pytest.approx(0.05 / 3)
+
+
+def test_named_contexts_are_featurised_as_the_model_was_fitted(tmp_path):
+    from recloop.data.features import Featuriser
+    from recloop.data.logs import LoggedFeedback
+
+    f = Featuriser(n_features=32, interactions=False, seed=0)
+    raw = [{"age": 20.0, "premium": 1.0}, {"age": 60.0, "premium": 0.0}] * 50
+    logs = LoggedFeedback.from_arrays(action=[0, 1] * 50, reward=[1.0, 1.0] * 50, propensity=np.full(100, 0.5),
+                                      context=f.contexts(raw), item_ids=["young", "old"], featuriser=f.to_dict())
+    lib = LinUCB(n_features=32, alpha=0.0, seed=0).fit(logs)
+    path = lib.save(tmp_path / "named.npz")
+    cfg = ServeConfig(policy=str(path), db=f"sqlite:///{tmp_path}/s.db", snapshot_every_s=0, exploration=0.0)
+    with TestClient(create_app(cfg)) as c:
+        r = c.post("/v1/rank", json={"context": {"premium": 1.0, "age": 20.0},
+                                     "candidates": [{"id": "old"}, {"id": "young"}], "k": 2}).json()
+        scores = dict(zip(["old", "young"], lib.item_scores(raw[0], ["old", "young"])))
+        assert {x["id"]: x["score"] for x in r["ranking"]} == pytest.approx(scores)
+        bad = c.post("/v1/rank", content=b'{"context": {"age": "x"}, "candidates": [{"id": "old"}]}',
+                     headers={"content-type": "application/json"})
+        assert bad.status_code == 422

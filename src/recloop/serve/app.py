@@ -165,6 +165,12 @@ class Service:
 
     # ------------------------------------------------------------ decisions
     def context_vector(self, ctx: np.ndarray | list[float] | dict[str, float] | None) -> np.ndarray | None:
+        featuriser = self.learner.policy.featuriser  # saved with a model fitted on named features
+        if isinstance(ctx, dict) and featuriser is not None and not featuriser.is_dense:
+            try:
+                return featuriser.context(ctx)
+            except ValueError as err:
+                raise HTTPException(422, str(err)) from None
         if isinstance(ctx, dict):
             ctx = [ctx[k] for k in sorted(ctx)]
         if not self.learner.contextual:
