@@ -55,7 +55,8 @@ class OffPolicySoftmax(BanditPolicy):
     Args:
         objective: ``"dr"`` (doubly robust, default), ``"ips"`` (BanditNet: IPS with the
             reward translated by the mean logged reward) or ``"snips"`` (self-normalised).
-        l2: L2 penalty on the weights (per event).
+        l2: L2 penalty on the weights (per event). A sharp policy needs large weights: 1e-3
+            cost the benchmark world 5% of its value at 40k events, 1e-4 about 0.5%.
         max_iter: L-BFGS iterations for :meth:`fit`.
         lr: step size of the online gradient-bandit update.
     """
@@ -63,7 +64,7 @@ class OffPolicySoftmax(BanditPolicy):
     contextual = True
 
     def __init__(self, n_arms: int | None = None, *, n_features: int | None = None, objective: str = "dr",
-                 l2: float = 1e-3, max_iter: int = 500, lr: float = 0.1, seed: int | None = None):
+                 l2: float = 1e-4, max_iter: int = 500, lr: float = 0.1, seed: int | None = None):
         if objective not in OBJECTIVES:
             raise ValueError(f"objective must be one of {OBJECTIVES}, got {objective!r}")
         if not (l2 >= 0 and lr > 0 and int(max_iter) >= 1):
