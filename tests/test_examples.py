@@ -18,6 +18,7 @@ ROOT = Path(__file__).resolve().parents[1]
     ("tabular_tour.py", ["--steps", "2000"], "clicks per session", ()),
     ("deep_cartpole.py", ["--steps", "256"], "greedy return", ("torch",)),
     ("ope_evaluate.py", ["--n", "1000"], "true value", ()),
+    ("own_logs.py", ["--events", "3000"], "serve it: recloop serve --policy", ()),
 ])
 def test_example_runs(script, args, expect, needs):
     for module in needs:

@@ -119,11 +119,13 @@ def register(app: typer.Typer) -> None:
         window = f"{train.timestamp.min()} .. {train.timestamp.max()}"
         console.print(f"fitted {policy} on {train.n:,} events ({window}), {len(model.known_items)} items, "
                       f"{train.context.shape[1]} context features"
-                      + (f"; {rest.n:,} later events left for evaluation (recloop evaluate --holdout)" if rest else ""))
+                      + (f"; {rest.n:,} later events left for evaluation (recloop evaluate --holdout)" if rest else ""),
+                      soft_wrap=True)
         result = getattr(model, "fit_result_", None)
         if result:
-            console.print("off-policy objective: " + json.dumps(result))
-        console.print(f"wrote {path}\nserve it: recloop serve --policy {path} --n-features {train.context.shape[1]}")
+            console.print("off-policy objective: " + json.dumps(result), soft_wrap=True)
+        console.print(f"wrote {path}\nserve it: recloop serve --policy {path} --n-features {train.context.shape[1]}",
+                      soft_wrap=True)
 
 
 def _fit(name: str, params: dict, logs: Any, seed: int) -> Any:
