@@ -196,7 +196,7 @@ def main() -> None:
     if not args.no_peers:
         results["obp"] = run_obp(data, test_idx, n_train, Xt, qt, tmp)
         if "error" not in results["obp"]:
-            for k, v in results["obp"].items():
+            for v in results["obp"].values():
                 if isinstance(v, dict) and "value" in v:
                     v["share_of_best_linear"] = v["value"] / v_best
             results["obp"]["recloop_offpolicy_softmax_value"] = v_learned
@@ -252,7 +252,7 @@ def run_obp(data: dict, test_idx: np.ndarray, n_train: int, Xt: np.ndarray, qt: 
     if out.returncode != 0:
         return {"error": out.stderr.strip()[-1500:]}
     res = json.loads(out.stdout)
-    for name, r in res.items():
+    for r in res.values():
         if isinstance(r, dict) and "action_dist_file" in r:
             P = np.load(r.pop("action_dist_file"))
             r["value"] = float((P * qt).sum(axis=1).mean())

@@ -10,7 +10,6 @@ from typer.testing import CliRunner
 
 from recloop.agents.bandits.base import BanditPolicy
 from recloop.apps.cli import app
-from recloop.data import LogSpec, read_logs
 from recloop.ope.overlap import overlap, refused_estimators
 
 runner = CliRunner()
