@@ -25,7 +25,7 @@ from pydantic import BaseModel, ValidationError
 from recloop.serve.config import ServeConfig
 from recloop.serve.dashboard import DASHBOARD_HTML
 from recloop.serve.guard import Guard, KeyCheck
-from recloop.serve.learner import OnlineLearner, build_policy
+from recloop.serve.learner import OnlineLearner, build_policy, probe_reward_domain
 from recloop.serve.metrics import ServeMetrics
 from recloop.serve.schemas import (EVENT_ID_PATTERN, ModelsResponse, Problem, RankInput, RankRequest,
                                    RankResponse, RewardRequest, fast_rank)
@@ -44,6 +44,10 @@ class Service:
     def __init__(self, config: ServeConfig):
         self.config = config
         build_policy(config)  # fail now, with a clear message, on an unknown policy or bad params
+        self.reward_domain = probe_reward_domain(config)
+        if config.default_reward is not None and self.reward_domain.problem(config.default_reward):
+            raise ValueError(f"default_reward {config.default_reward} is outside what the {config.policy} policy "
+                             f"learns from: {self.reward_domain.problem(config.default_reward)}")
         self.store = Store(config.db, schema=config.db_schema, synchronous=config.sqlite_synchronous)
         self.learner = OnlineLearner(config, self.store)
         self.metrics = ServeMetrics()
@@ -203,7 +207,7 @@ class Service:
             event_id=req.event_id if client_id else uuid.uuid4().hex,
             context=[] if x is None else x.tolist(),
             candidates=list(zip(ids, feats)),
-            items=list(rec.items), scores=rec.scores.tolist(), propensities=rec.propensities.tolist(),
+            items=list(rec.items), scores=_finite(rec.scores), propensities=rec.propensities.tolist(),
             model_version=self.learner.version_name,
             request_hash=req.fingerprint(x) if client_id else "-",
             packed=packed,
@@ -220,6 +224,10 @@ class Service:
                             for i, s, p in zip(d.items, d.scores, d.propensities)]}
 
     async def reward(self, event_id: str, body: RewardRequest, received: float) -> None:
+        problem = self.reward_domain.problem(body.value)
+        if problem:
+            raise HTTPException(422, f"value: the {self.config.policy} policy learns only from {self.reward_domain}: "
+                                     f"{problem}, got {body.value}")
         code, info = await self.writer.reward(RewardIn(event_id, body.value, body.item_id, received=received))
         if code in (STORED, SAME):
             return
@@ -414,6 +422,13 @@ def problem(err: Exception) -> tuple[int, dict]:
 
 
 _EVENT_ID = re.compile(EVENT_ID_PATTERN)
+_FLOAT_MAX = float(np.finfo(np.float64).max)
+
+
+def _finite(scores: np.ndarray) -> list[float]:
+    """Scores as JSON numbers: an infinite index (UCB1's never-tried item) is reported as
+    the largest double, +-1.797e308, where JSON would otherwise carry ``null``."""
+    return np.nan_to_num(scores, nan=0.0, posinf=_FLOAT_MAX, neginf=-_FLOAT_MAX).tolist()
 
 
 def _header_value(headers: list, name: bytes) -> str | None:

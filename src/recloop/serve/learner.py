@@ -19,6 +19,7 @@ import hashlib
 import logging
 import time
 from collections import deque
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -26,6 +27,7 @@ import numpy as np
 
 from recloop.agents.bandits.base import BanditPolicy
 from recloop.core.registry import build
+from recloop.core.types import Feedback
 from recloop.serve.config import ServeConfig
 from recloop.serve.store import Joined, Store
 
@@ -37,6 +39,52 @@ def build_policy(config: ServeConfig) -> BanditPolicy:
     if config.policy.endswith(".npz"):
         return BanditPolicy.load(config.policy)
     return build("policy", config.policy, config.policy_params, n_features=config.n_features, seed=config.seed)
+
+
+@dataclass(frozen=True)
+class RewardDomain:
+    """The rewards a policy can learn from, found by asking a fresh copy of it.
+
+    A policy refuses what it cannot learn (Bernoulli Thompson sampling and EXP3 need
+    [0, 1], Gittins 0 or 1) only when it learns, long after the client heard "204";
+    the reward was then stored but never learned. The service asks first, at start,
+    with probe rewards on a throw-away policy, and refuses out-of-domain rewards with
+    422. (A declared ``reward_range`` on the policies would replace the probe.)
+    """
+
+    low: float = -np.inf
+    high: float = np.inf
+    binary: bool = False
+
+    def problem(self, value: float) -> str | None:
+        if self.binary and value not in (0.0, 1.0):
+            return "rewards must be 0 or 1"
+        if not self.low <= value <= self.high:
+            return f"rewards must be in [{self.low:g}, {self.high:g}]"
+        return None
+
+    def __str__(self) -> str:
+        if self.binary:
+            return "{0, 1}"
+        return "any finite number" if np.isinf(self.low) and np.isinf(self.high) else f"[{self.low:g}, {self.high:g}]"
+
+
+def probe_reward_domain(config: ServeConfig) -> RewardDomain:
+    """What rewards a fresh policy of ``config`` learns from (see :class:`RewardDomain`)."""
+    def learns(value: float) -> bool:
+        policy = build_policy(config)
+        ctx = np.zeros(policy.n_features) if policy.contextual else None
+        try:
+            policy.update_many([Feedback("__probe__", value, ctx)])
+        except (ValueError, TypeError, KeyError, IndexError):
+            return False
+        return True
+
+    if not learns(0.0):  # the probe itself is not understood (e.g. needs item features): no check
+        return RewardDomain()
+    low = -np.inf if learns(-1.0) else 0.0
+    high = np.inf if learns(2.0) else 1.0
+    return RewardDomain(low, high, binary=not learns(0.5))
 
 
 def sha256_file(path: Path) -> str:
