@@ -26,7 +26,7 @@ def test_dashboard_draws_in_headless_chromium(sqlite_db, tmp_path, config):
             ev = httpx.post(f"{url}/v1/rank", headers=h, json={"context": [i % 3, 1, 0, 0],
                                                                "candidates": [{"id": "a"}, {"id": "b"}]}).json()
             httpx.post(f"{url}/v1/events/{ev['event_id']}/reward", headers=h, json={"value": i % 2})
-        httpx.post(f"{url}/v1/models/snapshot", headers={"X-API-Key": "admin-key-456"})
+        httpx.post(f"{url}/v1/models/snapshot", json={}, headers={"X-API-Key": "admin-key-456"})
         out = subprocess.run([CHROMIUM, *FLAGS, f"--user-data-dir={tmp_path / 'chromium'}",
                               f"{url}/#key=user-key-123"], capture_output=True, text=True, timeout=90)
     dom, log = out.stdout, out.stderr

@@ -38,7 +38,7 @@ def test_restart_replays_after_the_newest_valid_snapshot(db, tmp_path, config):
     with TestClient(create_app(cfg)) as c:
         _play(c, 40)
         _settle(c)
-        assert c.post("/v1/models/snapshot").json()["watermark"] == 40
+        assert c.post("/v1/models/snapshot", json={}).json()["watermark"] == 40
         _play(c, 30, start=40)
         _settle(c)
     store = Store(cfg.db, schema=cfg.db_schema)
@@ -61,7 +61,7 @@ def test_rollback_survives_restart(sqlite_db, tmp_path, config):
     with TestClient(create_app(cfg)) as c:
         _play(c, 20)
         _settle(c)
-        head = c.post("/v1/models/0/activate").json()
+        head = c.post("/v1/models/0/activate", json={}).json()
         assert head["watermark"] == 20
         _play(c, 10, start=20)
         svc = _settle(c)
@@ -101,8 +101,8 @@ def test_old_snapshot_files_are_pruned(sqlite_db, tmp_path, config):
     from pathlib import Path
     with TestClient(create_app(config(sqlite_db, tmp_path, keep_snapshots=2))) as c:
         for _ in range(4):
-            c.post("/v1/models/snapshot")
+            c.post("/v1/models/snapshot", json={})
         rows = c.app.state.service.store.list_models()
         assert [Path(r["path"]).exists() for r in rows] == [True, True, False, False, False]
-        r = c.post(f"/v1/models/{rows[-1]['version']}/activate")
+        r = c.post(f"/v1/models/{rows[-1]['version']}/activate", json={})
         assert r.status_code == 409 and "missing" in r.json()["error"]

@@ -52,7 +52,8 @@ class DrillResult:
 def _server_cmd(db: str, port: int, snapshot_dir: Path, n_features: int) -> list[str]:
     return [sys.executable, "-m", "recloop.apps", "serve", "--db", db, "--port", str(port), "--policy", "linucb",
             "--n-features", str(n_features), "--snapshot-dir", str(snapshot_dir), "--snapshot-every", "0.5",
-            "--reward-wait", "3600", "--seed", "0", "--log-level", "error"]
+            "--reward-wait", "3600", "--seed", "0", "--log-level", "error",
+            "--insecure-admin"]  # a loopback drill: its snapshot call needs no key
 
 
 class _Server:
@@ -168,7 +169,7 @@ def drill(workdir: str | Path, *, kills: int = 3, db: str | None = None, n_featu
             if time.monotonic() > end:
                 raise RuntimeError("the service did not learn every stored reward within 30 s")
             time.sleep(0.05)
-        snap = httpx.post(f"{url}/v1/models/snapshot").json()
+        snap = httpx.post(f"{url}/v1/models/snapshot", json={}).json()
     finally:
         stop.set()
         server.stop()

@@ -44,6 +44,8 @@ class Service:
     def __init__(self, config: ServeConfig):
         self.config = config
         build_policy(config)  # fail now, with a clear message, on an unknown policy or bad params
+        if config.insecure_admin and not config.admin_key:
+            log.warning("insecure_admin: model management and log export are open to anyone who reaches the port")
         self.reward_domain = probe_reward_domain(config)
         if config.default_reward is not None and self.reward_domain.problem(config.default_reward):
             raise ValueError(f"default_reward {config.default_reward} is outside what the {config.policy} policy "
@@ -267,7 +269,8 @@ def create_app(config: ServeConfig | None = None) -> FastAPI:
                description="Rank with a learning policy, log every decision with its propensity, "
                            "join rewards exactly once, learn online, snapshot and roll back.")
     app.state.service = svc
-    keys = KeyCheck(config.api_key, config.admin_key)
+    keys = KeyCheck(config.api_key, config.admin_key, insecure_admin=config.insecure_admin,
+                    metrics_key=config.metrics_key)
     user, admin = Depends(keys.user), Depends(keys.admin)
 
     @app.exception_handler(HTTPException)
@@ -371,7 +374,8 @@ def create_app(config: ServeConfig | None = None) -> FastAPI:
                 "pending": len(svc.learner.pending)}
 
     @app.get("/metrics", include_in_schema=False)
-    async def metrics() -> Response:
+    async def metrics(request: Request) -> Response:
+        keys.check_metrics(request.headers.get("x-api-key"), request.headers.get("authorization"))
         from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
         return Response(generate_latest(svc.metrics.registry), media_type=CONTENT_TYPE_LATEST)
 

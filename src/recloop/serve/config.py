@@ -16,9 +16,12 @@ class ServeConfig:
     ``policy_params`` (``n_features`` is passed to contextual policies), or the path
     of a saved policy (``.npz``), e.g. one trained offline.
 
-    Keys: ``api_key`` admits rank/reward calls, ``admin_key`` model management (it
-    also admits rank/reward). ``None`` leaves that door open; the CLI reads them from
-    ``RECLOOP_API_KEY`` / ``RECLOOP_ADMIN_KEY``. They never appear in repr or logs.
+    Keys: ``api_key`` admits rank/reward calls (``None``: open), ``admin_key`` model
+    management and the log export (it also admits rank/reward). Without an admin key
+    the admin routes are refused, unless ``insecure_admin`` opens them (development
+    only). ``metrics_key`` guards ``/metrics`` (``None``: open). The CLI reads them from
+    ``RECLOOP_API_KEY`` / ``RECLOOP_ADMIN_KEY`` / ``RECLOOP_METRICS_KEY``. They never
+    appear in repr or logs.
     """
 
     policy: str = "linucb"
@@ -38,6 +41,8 @@ class ServeConfig:
     cors_origins: tuple[str, ...] = ()
     api_key: str | None = field(default=None, repr=False)
     admin_key: str | None = field(default=None, repr=False)
+    metrics_key: str | None = field(default=None, repr=False)
+    insecure_admin: bool = False
     seed: int | None = None
     # Freeze the objects alive after start-up out of the garbage collector's reach
     # (gc.freeze). A full collection over them stopped the event loop for ~110 ms
@@ -55,16 +60,17 @@ class ServeConfig:
             raise ValueError(f"keep_snapshots must be a non-negative integer, got {self.keep_snapshots!r}")
         if self.max_body_bytes < 1024:
             raise ValueError(f"max_body_bytes must be at least 1024, got {self.max_body_bytes}")
-        for name in ("api_key", "admin_key"):
+        for name in ("api_key", "admin_key", "metrics_key"):
             key = getattr(self, name)
             if key is not None and len(key) < 8:
                 raise ValueError(f"{name} must be at least 8 characters")
 
     @classmethod
     def from_env(cls, **overrides: Any) -> "ServeConfig":
-        """Keys from ``RECLOOP_API_KEY`` / ``RECLOOP_ADMIN_KEY`` unless given."""
+        """Keys from ``RECLOOP_API_KEY`` / ``RECLOOP_ADMIN_KEY`` / ``RECLOOP_METRICS_KEY`` unless given."""
         overrides.setdefault("api_key", os.environ.get("RECLOOP_API_KEY") or None)
         overrides.setdefault("admin_key", os.environ.get("RECLOOP_ADMIN_KEY") or None)
+        overrides.setdefault("metrics_key", os.environ.get("RECLOOP_METRICS_KEY") or None)
         return cls(**overrides)
 
     def snapshot_path(self) -> Path:

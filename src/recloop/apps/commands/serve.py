@@ -41,12 +41,15 @@ def register(app: typer.Typer) -> None:
                                                        "CORS is off by default"),
         sqlite_synchronous: str = typer.Option("FULL", help="SQLite synchronous mode (FULL: durable commits)"),
         seed: Optional[int] = typer.Option(None, help="policy seed"),
+        insecure_admin: bool = typer.Option(False, help="DEVELOPMENT ONLY: admin routes (models, logs) without "
+                                                        "a key when RECLOOP_ADMIN_KEY is unset"),
         log_level: str = typer.Option("warning", help="uvicorn log level"),
     ) -> None:
         """Serve a learning policy over HTTP: rank, log, join rewards, learn, snapshot.
 
-        Keys come from the environment: RECLOOP_API_KEY (rank/reward) and
-        RECLOOP_ADMIN_KEY (models, logs). Without them the service is open.
+        Keys come from the environment: RECLOOP_API_KEY (rank/reward),
+        RECLOOP_ADMIN_KEY (models, logs; without it those routes are refused unless
+        --insecure-admin) and RECLOOP_METRICS_KEY (/metrics; open without it).
         """
         import uvicorn
         from rich.console import Console
@@ -60,13 +63,20 @@ def register(app: typer.Typer) -> None:
                 policy=policy, policy_params=_params(param), n_features=n_features, db=db, db_schema=db_schema,
                 snapshot_dir=snapshot_dir, snapshot_every_s=snapshot_every, keep_snapshots=keep_snapshots, reward_wait_s=reward_wait,
                 default_reward=default_reward, max_body_bytes=max_body, cors_origins=tuple(cors_origin),
-                sqlite_synchronous=sqlite_synchronous, seed=seed, freeze_gc=True)
+                sqlite_synchronous=sqlite_synchronous, seed=seed, freeze_gc=True,
+                insecure_admin=insecure_admin)
             application = create_app(config)
         except (KeyError, ValueError, TypeError) as err:
             fail(console, err)
         if config.api_key is None:
             console.print("[yellow]warning:[/yellow] RECLOOP_API_KEY is not set: anyone who reaches the port "
                           "can rank and reward")
+        if config.admin_key is None and insecure_admin:
+            console.print("[bold red]WARNING: --insecure-admin: ANYONE who reaches the port can roll the model "
+                          "back, snapshot it and download every logged event. Development only.[/bold red]")
+        elif config.admin_key is None:
+            console.print("[yellow]note:[/yellow] RECLOOP_ADMIN_KEY is not set: model management and log export "
+                          "are disabled")
         console.print(f"recloop serving {policy} on http://{host}:{port}  (dashboard: /, API docs: /docs)")
         uvicorn.run(application, host=host, port=port, log_level=log_level, access_log=False)
 
