@@ -88,10 +88,10 @@ def test_a_record_the_policy_cannot_learn_is_skipped_not_fatal(sqlite_db, tmp_pa
 
 def test_a_second_service_on_the_same_store_is_refused(db, tmp_path, config):
     import pytest
-    cfg = config(db, tmp_path)
+    cfg = config(db, tmp_path, lease_s=1.0)
     with TestClient(create_app(cfg)):
-        with pytest.raises(RuntimeError, match="already writing"):
-            with TestClient(create_app(config(db, tmp_path / "other"))):
+        with pytest.raises(RuntimeError, match="already writing|holds the learner lease"):
+            with TestClient(create_app(config(db, tmp_path / "other", lease_s=1.0))):
                 pass
     with TestClient(create_app(cfg)) as c:  # released at shutdown
         assert c.get("/healthz").status_code == 200

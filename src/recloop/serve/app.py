@@ -30,7 +30,8 @@ from recloop.serve.metrics import ServeMetrics
 from recloop.serve.schemas import (EVENT_ID_PATTERN, ModelsResponse, Problem, RankInput, RankRequest,
                                    RankResponse, RewardRequest, fast_rank)
 from recloop.serve.store import CONFLICT, SAME, STORED, UNKNOWN, Decision, Joined, RewardIn, Store
-from recloop.serve.writer import GroupWriter, StoreUnavailable
+from recloop.serve.store import StoreFenced
+from recloop.serve.writer import GroupWriter, StoreUnavailable, describe
 
 log = logging.getLogger("recloop.serve")
 
@@ -61,19 +62,24 @@ class Service:
         self._snap_watermark = 0
         self._swept_seq = 0
         self.started = time.time()
+        self.model_loaded = False
+        self.fenced: str | None = None       # why this service lost the learner lease, once it has
+        self.lease_error: str | None = None  # the last heartbeat's failure (None: the last one succeeded)
 
     # ------------------------------------------------------------ lifecycle
     async def start(self) -> None:
-        await asyncio.to_thread(self.store.create)
-        await asyncio.to_thread(self.store.claim_writer)  # before replay: no other writer may be appending
+        # before replay: no other writer may be appending
+        await asyncio.to_thread(self.store.claim_writer, self.config.lease_s)
         await asyncio.to_thread(self.learner.recover)
+        self.model_loaded = True
         self._snap_watermark = self.learner.watermark
         self.metrics.version.set(self.learner.version)
         self.metrics.watermark.set(self.learner.watermark)
         self.writer = GroupWriter(self.store, asyncio.get_running_loop(), self._on_joined,
-                                  on_batch=self.metrics.batch.observe)
+                                  on_batch=self.metrics.batch.observe, on_failure=self._on_store_failure)
         self.writer.start()
-        self._tasks = [asyncio.create_task(self._learn_loop(), name="learn")]
+        self._tasks = [asyncio.create_task(self._learn_loop(), name="learn"),
+                       asyncio.create_task(self._lease_loop(), name="lease")]
         if self.config.snapshot_every_s > 0:
             self._tasks.append(asyncio.create_task(self._snapshot_loop(), name="snapshot"))
         if self.config.default_reward is not None:
@@ -95,6 +101,45 @@ class Service:
             await self.snapshot("shutdown")
         self.store.close()
 
+    # ------------------------------------------------------------ health
+    def _on_store_failure(self, err: Exception) -> None:  # writer thread
+        self.metrics.store_failures.inc()
+        if isinstance(err, StoreFenced):
+            self.fenced = str(err)
+
+    async def _lease_loop(self) -> None:
+        """Renew the learner lease while idle (every commit renews it too); a failed
+        renewal is what /readyz reports, with its cause, before any client meets it."""
+        while True:
+            await asyncio.sleep(self.config.lease_s / 3)
+            try:
+                await asyncio.to_thread(self.store.renew_lease)
+                self.lease_error = None
+            except StoreFenced as err:
+                if self.fenced is None:
+                    log.error("%s", err)
+                self.fenced = str(err)
+            except Exception as err:  # noqa: BLE001 - the store is down, full, read-only, ...
+                self.lease_error = describe(err)
+                log.error("store check failed: %s", self.lease_error)
+
+    def readiness(self) -> tuple[bool, dict[str, Any]]:
+        """What /readyz reports: store writable, model loaded, learner within its lag bound."""
+        pending = self.learner.pending
+        lag = time.perf_counter() - pending[0].received if pending and pending[0].received else 0.0
+        store_error = self.lease_error or (self.writer.last_error if self.writer is not None else None)
+        checks = {
+            "model": {"ok": self.model_loaded, "version": self.learner.version_name},
+            "store": {"ok": store_error is None, "error": store_error},
+            "lease": {"ok": self.fenced is None and self.store.token is not None, "token": self.store.token,
+                      "error": self.fenced},
+            "learning": {"ok": lag <= self.config.max_learning_lag_s, "lag_s": round(lag, 3),
+                         "pending": len(pending), "bound_s": self.config.max_learning_lag_s},
+        }
+        ok = all(c["ok"] for c in checks.values())
+        self.metrics.ready.set(1 if ok else 0)
+        return ok, checks
+
     # ------------------------------------------------------------ learning
     def _on_joined(self, joined: list[Joined]) -> None:
         self.learner.enqueue(joined)
@@ -109,8 +154,11 @@ class Service:
             self._wake.clear()
             await asyncio.sleep(self.config.learn_interval_s)  # gather a batch
             while self.learner.pending:
+                skipped = self.learner.skipped
                 async with self._gate:
                     self.learner.learn_pending(256)
+                if self.learner.skipped > skipped:
+                    self.metrics.skipped.inc(self.learner.skipped - skipped)
                 for lag in self.learner.last_lags:
                     self.metrics.lag.observe(lag)
                 self.metrics.watermark.set(self.learner.watermark)
@@ -124,7 +172,7 @@ class Service:
                 try:
                     await self.snapshot("periodic")
                 except Exception as err:  # keep serving; the next period tries again
-                    log.error("periodic snapshot failed: %s", err)
+                    log.error("periodic snapshot failed: %s", describe(err))
 
     async def _sweep_loop(self) -> None:
         """Join events whose reward never came with the default reward, once the window closes."""
@@ -150,7 +198,14 @@ class Service:
         async with self._snap_lock:
             policy, watermark = self.learner.freeze()
             parent = self.learner.version
-            row = await asyncio.to_thread(self.learner.write_snapshot, policy, watermark, parent=parent, note=note)
+            try:
+                row = await asyncio.to_thread(self.learner.write_snapshot, policy, watermark, parent=parent,
+                                              note=note)
+            except Exception as err:
+                self.metrics.snapshot_failures.inc()
+                if isinstance(err, StoreFenced):
+                    self.fenced = str(err)
+                raise
             self.learner.adopt_snapshot(row, watermark)
             self._snap_watermark = max(self._snap_watermark, watermark)
             self.metrics.version.set(row["version"])
@@ -370,8 +425,21 @@ def create_app(config: ServeConfig | None = None) -> FastAPI:
 
     @app.get("/healthz")
     async def healthz() -> dict:
+        """Alive: the process answers. (Whether it can serve: /readyz.)"""
         return {"status": "ok", "model_version": svc.learner.version, "watermark": svc.learner.watermark,
                 "pending": len(svc.learner.pending)}
+
+    @app.get("/readyz", responses={503: {"description": "not ready; ``checks`` says why"}})
+    async def readyz() -> JSONResponse:
+        """Ready to serve: the store takes writes (the lease heartbeat and the last commit
+        succeeded), this service holds the learner lease, the model is loaded, and the
+        oldest unlearned reward is within ``max_learning_lag_s``."""
+        ok, checks = svc.readiness()
+        failing = [f"{name}: {c.get('error') or 'failing'}" for name, c in checks.items() if not c["ok"]]
+        body = {"status": "ready" if ok else "not ready", "checks": checks}
+        if failing:
+            body["error"] = "; ".join(failing)
+        return JSONResponse(body, status_code=200 if ok else 503)
 
     @app.get("/metrics", include_in_schema=False)
     async def metrics(request: Request) -> Response:

@@ -36,6 +36,8 @@ class ServeConfig:
     reward_wait_s: float = 600.0             # after this, an event with no reward gets default_reward
     default_reward: float | None = 0.0       # None: never join unrewarded events
     learn_interval_s: float = 0.05           # how long the learner waits to gather a batch
+    lease_s: float = 10.0                    # the learner lease: renewed every lease_s/3, taken over after it expires
+    max_learning_lag_s: float = 30.0         # /readyz fails when the oldest unlearned reward is older than this
     max_body_bytes: int = 256 * 1024
     max_candidates: int = 1000
     cors_origins: tuple[str, ...] = ()
@@ -53,7 +55,9 @@ class ServeConfig:
     def __post_init__(self) -> None:
         if int(self.n_features) != self.n_features or self.n_features < 1:
             raise ValueError(f"n_features must be a positive integer, got {self.n_features!r}")
-        for name in ("snapshot_every_s", "reward_wait_s", "learn_interval_s"):
+        if not self.lease_s >= 0.3:
+            raise ValueError(f"lease_s must be at least 0.3 seconds, got {self.lease_s!r}")
+        for name in ("snapshot_every_s", "reward_wait_s", "learn_interval_s", "max_learning_lag_s"):
             if not getattr(self, name) >= 0:
                 raise ValueError(f"{name} must be >= 0, got {getattr(self, name)!r}")
         if int(self.keep_snapshots) != self.keep_snapshots or self.keep_snapshots < 0:

@@ -20,8 +20,10 @@ in one process), which also makes ``seq`` commit order equal to ``seq`` order.
 from __future__ import annotations
 
 import json
+import logging
+import os
+import socket
 import time
-import zlib
 from collections import namedtuple
 from typing import Any, Iterator, Sequence
 
@@ -34,6 +36,8 @@ from sqlalchemy.engine import Engine
 from recloop.core.types import Feedback
 from recloop.serve.records import (Decision, Joined, RewardIn, pack_features, unpack_context,
                                    unpack_features)
+
+log = logging.getLogger("recloop.serve")
 
 _meta = MetaData()
 
@@ -78,6 +82,16 @@ models = Table(
     Column("ts", Float, nullable=False),
 )
 
+# The learner's lease: one row; ``token`` grows with every claim (the fencing token).
+lease = Table(
+    "recloop_lease", _meta,
+    Column("name", String(32), primary_key=True),
+    Column("token", Integer, nullable=False),
+    Column("holder", Text, nullable=False),
+    Column("expires", Float, nullable=False),   # database clock, unix seconds
+    Column("renewed", Float, nullable=False),
+)
+
 Index("ix_recloop_rewards_ts", rewards.c.ts)
 
 
@@ -100,6 +114,9 @@ class _WriteSQL:
         self.insert_rewards = (f"INSERT INTO {self.r} (seq, event_id, value, item_id, ts, is_default) "
                                f"VALUES ({', '.join([self.ph] * 6)})")
         self.max_seq = f"SELECT COALESCE(MAX(seq), 0) FROM {self.r}"
+        now = ("((julianday('now') - 2440587.5) * 86400.0)" if is_sqlite else "CAST(EXTRACT(EPOCH FROM clock_timestamp()) AS DOUBLE PRECISION)")
+        self.renew = (f"UPDATE {prefix}{lease.name} SET expires = {now} + {self.ph}, renewed = {now} "
+                      f"WHERE name = 'learner' AND token = {self.ph}")
         self._in: dict[int, str] = {}
 
     def _ids(self, n: int) -> str:
@@ -154,7 +171,9 @@ class Store:
         if self.is_sqlite:
             kwargs["connect_args"] = {"timeout": 10}
         else:
-            kwargs.update(pool_size=4, max_overflow=4, pool_pre_ping=True)
+            kwargs.update(pool_size=4, max_overflow=4, pool_pre_ping=True,
+                          # names this service's sessions in pg_stat_activity
+                          connect_args={"application_name": f"recloop:{schema or 'public'}"[:63]})
         engine = create_engine(url, **kwargs)
         if self.is_sqlite:
             event.listen(engine, "connect", _sqlite_pragmas(synchronous.upper()))
@@ -163,6 +182,13 @@ class Store:
         self.engine: Engine = engine
         self._raw: Any = None  # the write path's DBAPI connection (see _writer_conn)
         self._next_seq: int | None = None
+        self._token: int | None = None   # the learner lease's fencing token, while this store holds it
+        self._flock: int | None = None   # SQLite: fd of the database file, flock'ed
+        self.lease_s = 10.0
+        self.holder = ""
+        self._now_sql = ("((julianday('now') - 2440587.5) * 86400.0)" if self.is_sqlite
+                         else "CAST(EXTRACT(EPOCH FROM clock_timestamp()) AS DOUBLE PRECISION)")
+        self._lease_table = (f'"{schema}".' if schema else "") + lease.name
 
     def create(self) -> "Store":
         if self.schema:
@@ -178,49 +204,113 @@ class Store:
         else:
             _meta.drop_all(self.engine)
 
+    @property
+    def token(self) -> int | None:
+        return self._token
+
     def close(self) -> None:
         self._drop_writer_conn()
-        self.release_writer()
+        token, self._token = self._token, None
+        if token is not None:
+            self._token = token
+            self.release_writer()
         self.engine.dispose()
+        self._unlock_file()  # after the pool: closing an fd of the file drops SQLite's own locks on it
 
-    # ------------------------------------------------------------ one writer per store
-    def claim_writer(self) -> None:
-        """Become the store's only writer, or raise RuntimeError.
+    # ------------------------------------------------------------ one writer per store: the lease
+    def claim_writer(self, lease_s: float = 10.0, wait_s: float | None = None) -> int:
+        """Become the store's only writer (and so its learner); returns the fencing token.
 
-        Exactly-once learning relies on reward ``seq`` numbers being committed in
-        order, which one writer guarantees and two would not. SQLite: an exclusive
-        ``flock`` on ``<db>.writer-lock``; PostgreSQL: a session advisory lock keyed
-        by the schema. Both die with the process, so a ``kill -9`` frees them.
+        Exactly-once learning relies on reward ``seq`` numbers being committed in order
+        by one writer. The role is a lease row in the store: a fencing ``token``, its
+        holder and an expiry on the database's clock. Claiming bumps the token; every
+        later commit of the holder re-checks (and extends) it inside its own transaction
+        (:meth:`write_batch`, :meth:`add_model`), so a writer whose lease was taken over
+        can no longer commit anything, whatever its connections or lock files say.
+
+        A held lease is taken over only once it expires (``wait_s``, default a little
+        over ``lease_s``, is how long to wait for that before raising RuntimeError). On
+        SQLite an exclusive ``flock`` on the database file itself (its inode: symlinks and
+        hard links lead to the same lock) also proves the last holder dead, so a
+        restart after ``kill -9`` takes over at once; it dies with the process.
         """
-        if getattr(self, "_writer_claim", None) is not None:
-            return
+        if self._token is not None:
+            return self._token
+        self.lease_s = float(lease_s)
+        proven_dead = False
         if self.is_sqlite:
             path = self.engine.url.database
-            if not path or path == ":memory:":
-                self._writer_claim = "memory"
-                return
-            import fcntl
-            fh = open(f"{path}.writer-lock", "a")  # noqa: SIM115 - held for the store's life
-            try:
-                fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
-            except OSError:
-                fh.close()
-                raise RuntimeError(f"another recloop service is already writing to {path}") from None
-            self._writer_claim = fh
-            return
-        key = zlib.crc32(f"recloop:{self.schema or 'public'}".encode())
-        conn = self.engine.connect()
-        if not conn.execute(text("SELECT pg_try_advisory_lock(:k)"), {"k": key}).scalar_one():
-            conn.close()
-            raise RuntimeError(f"another recloop service is already writing to schema {self.schema or 'public'}")
-        conn.commit()
-        self._writer_claim = conn
+            if path and path != ":memory:":
+                # before SQLite opens the file: a second name for it (a link) would get its
+                # own WAL file beside that name, and the two would corrupt each other
+                self._flock = _flock_database(path)  # RuntimeError when another process holds it
+            proven_dead = True  # no other live process holds the file (or it is private: :memory:)
+        self.create()
+        holder = f"{socket.gethostname()}:{os.getpid()}"
+        deadline = time.monotonic() + (self.lease_s * 1.5 + 1 if wait_s is None else wait_s)
+        while True:
+            with self.engine.begin() as conn:
+                now = conn.execute(text(f"SELECT {self._now_sql}")).scalar_one()
+                row = conn.execute(select(lease.c.token, lease.c.holder, lease.c.expires)
+                                   .where(lease.c.name == "learner").with_for_update()).first()
+                if row is None:
+                    conn.execute(lease.insert().values(name="learner", token=1, holder=holder, expires=now + self.lease_s,
+                                                       renewed=now))
+                    self._token = 1
+                elif proven_dead or row.expires <= now:
+                    conn.execute(lease.update().where(lease.c.name == "learner")
+                                 .values(token=row.token + 1, holder=holder, expires=now + self.lease_s, renewed=now))
+                    self._token = row.token + 1
+                left = None if self._token is not None else row.expires - now
+            if self._token is not None:
+                self.holder = holder
+                return self._token
+            if time.monotonic() + left > deadline:
+                self._unlock_file()
+                raise RuntimeError(f"another recloop service holds the learner lease of {self._where()} "
+                                   f"({row.holder}, token {row.token}, {left:.1f}s left); it is still renewing it")
+            time.sleep(min(max(left, 0.05), 1.0))
+
+    def renew_lease(self) -> None:
+        """Extend the lease now (the heartbeat of an idle writer); raises StoreFenced when
+        it was taken over, and the store's own error when the store cannot be written."""
+        with self.engine.begin() as conn:
+            n = conn.execute(text(f"UPDATE {self._lease_table} SET expires = {self._now_sql} + :s, "
+                                  f"renewed = {self._now_sql} WHERE name = 'learner' AND token = :t"),
+                             {"s": self.lease_s, "t": self._token}).rowcount
+        if n != 1:
+            raise StoreFenced(self._fenced_message())
 
     def release_writer(self) -> None:
-        claim = getattr(self, "_writer_claim", None)
-        self._writer_claim = None
-        if claim is not None and claim != "memory":
-            claim.close()  # closes the file (flock released) or the session (advisory lock released)
+        """Give the lease up (expired now), so the next service need not wait for it."""
+        token, self._token = self._token, None
+        if token is not None:
+            try:
+                with self.engine.begin() as conn:
+                    conn.execute(lease.update().where(lease.c.name == "learner", lease.c.token == token)
+                                 .values(expires=0.0))
+            except Exception as err:  # noqa: BLE001 - it expires by itself
+                log.warning("could not release the learner lease: %s", err)
+
+    def _unlock_file(self) -> None:
+        fd, self._flock = self._flock, None
+        if fd is not None:
+            os.close(fd)
+
+    def _where(self) -> str:
+        return f"schema {self.schema or 'public'}" if not self.is_sqlite else str(self.engine.url.database)
+
+    def _fenced_message(self) -> str:
+        return (f"the learner lease of {self._where()} was taken over (this writer's token {self._token} is stale): "
+                "another service is the learner now; this one can no longer write")
+
+    def _check_fence(self, cur: Any) -> None:
+        """Inside a write transaction: still the lease holder? (extends it too)."""
+        if self._token is None:
+            raise StoreFenced(f"this service does not hold the learner lease of {self._where()}")
+        cur.execute(self._sql.renew, (self.lease_s, self._token))
+        if cur.rowcount != 1:
+            raise StoreFenced(self._fenced_message())
 
     # ------------------------------------------------------------ the one write path
     def _writer_conn(self) -> Any:
@@ -283,6 +373,7 @@ class Store:
         cur = raw.cursor()
         if self.is_sqlite:
             cur.execute("BEGIN IMMEDIATE")
+        self._check_fence(cur)  # first: holds the lease row for the whole transaction
         ids = [d.event_id for d in new_decisions if d.request_hash != "-"]  # "-": a server-made uuid
         existing = {}
         if ids:
@@ -417,6 +508,11 @@ class Store:
     def add_model(self, *, version: int, path: str, sha256: str, watermark: int, parent: int | None,
                   note: str) -> None:
         with self.engine.begin() as conn:
+            if self._token is not None:  # a snapshot is a commit of the learner: fenced like the others
+                n = conn.execute(text(f"UPDATE {self._lease_table} SET renewed = {self._now_sql} "
+                                      "WHERE name = 'learner' AND token = :t"), {"t": self._token}).rowcount
+                if n != 1:
+                    raise StoreFenced(self._fenced_message())
             conn.execute(models.insert().values(version=version, path=path, sha256=sha256, watermark=watermark,
                                                 parent=parent, note=note, ts=time.time()))
 
@@ -427,6 +523,26 @@ class Store:
     def next_model_version(self) -> int:
         with self.engine.connect() as conn:
             return int(conn.execute(select(func.coalesce(func.max(models.c.version), -1))).scalar_one()) + 1
+
+
+class StoreFenced(RuntimeError):
+    """This writer's learner lease was taken over: it must not commit anything more."""
+
+
+def _flock_database(path: str) -> int:
+    """An exclusive flock on the database file itself (not on a name: symlinks and
+    hard links reach the same inode). SQLite's own locks are POSIX record locks, which
+    flock does not touch. Returns the fd; RuntimeError when another process holds it."""
+    import fcntl
+    real = os.path.realpath(path)
+    fd = os.open(real, os.O_RDONLY | os.O_CREAT | os.O_CLOEXEC, 0o644)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except OSError:
+        os.close(fd)
+        raise RuntimeError(f"another recloop service is already writing to {real}"
+                           + (f" (reached through {path})" if real != os.path.abspath(path) else "")) from None
+    return fd
 
 
 class _Pending:
