@@ -115,6 +115,8 @@ class Service:
             try:
                 await asyncio.to_thread(self.store.renew_lease)
                 self.lease_error = None
+                if self.writer is not None:
+                    self.writer.last_error = None  # the store took a write again
             except StoreFenced as err:
                 if self.fenced is None:
                     log.error("%s", err)
