@@ -49,9 +49,9 @@ class DrillResult:
         return not (self.missing_decisions or self.wrong_decisions or self.missing_rewards) and self.model_equal
 
 
-def _server_cmd(db: str, port: int, snapshot_dir: Path, n_features: int) -> list[str]:
+def _server_cmd(db: str, port: int, n_features: int) -> list[str]:
     return [sys.executable, "-m", "recloop.apps", "serve", "--db", db, "--port", str(port), "--policy", "linucb",
-            "--n-features", str(n_features), "--snapshot-dir", str(snapshot_dir), "--snapshot-every", "0.5",
+            "--n-features", str(n_features), "--snapshot-every", "0.5",
             "--reward-wait", "3600", "--seed", "0", "--log-level", "error",
             "--insecure-admin"]  # a loopback drill: its snapshot call needs no key
 
@@ -135,8 +135,7 @@ def drill(workdir: str | Path, *, kills: int = 3, db: str | None = None, n_featu
     import httpx
 
     from recloop.core.registry import make
-    from recloop.serve.learner import same_model
-    from recloop.agents.bandits.base import BanditPolicy
+    from recloop.serve.learner import load_snapshot, same_model
     from recloop.serve.store import Store
 
     workdir = Path(workdir)
@@ -144,7 +143,7 @@ def drill(workdir: str | Path, *, kills: int = 3, db: str | None = None, n_featu
     db = db or f"sqlite:///{workdir / 'drill.db'}"
     port = free_port()
     url = f"http://127.0.0.1:{port}"
-    server = _Server(_server_cmd(db, port, workdir / "models", n_features), port, workdir / "server.log")
+    server = _Server(_server_cmd(db, port, n_features), port, workdir / "server.log")
     rng = as_generator(seed)
     acked_d: dict[str, str] = {}
     acked_r: dict[str, float] = {}
@@ -186,7 +185,7 @@ def drill(workdir: str | Path, *, kills: int = 3, db: str | None = None, n_featu
             result.missing_rewards.append(ev)
     counts = store.counts()  # the unique constraints make "twice" impossible; counts show it
     result.stored_decisions, result.stored_rewards = counts["decisions"], counts["rewards"]
-    served = BanditPolicy.load(next(m["path"] for m in store.list_models() if m["version"] == snap["version"]))
+    served = load_snapshot(store, snap["version"])
     uninterrupted = make("policy", "linucb", n_features=n_features, seed=0)
     uninterrupted.update_many(j.feedback for j in store.joined_after(0))
     result.model_equal = same_model(served, uninterrupted) and served.t_ == uninterrupted.t_

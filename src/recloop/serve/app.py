@@ -25,7 +25,7 @@ from pydantic import BaseModel, ValidationError
 from recloop.serve.config import ServeConfig
 from recloop.serve.dashboard import DASHBOARD_HTML
 from recloop.serve.guard import Guard, KeyCheck
-from recloop.serve.learner import OnlineLearner, build_policy, probe_reward_domain
+from recloop.serve.learner import OnlineLearner, SnapshotError, build_policy, probe_reward_domain
 from recloop.serve.metrics import ServeMetrics
 from recloop.serve.schemas import (EVENT_ID_PATTERN, ModelsResponse, Problem, RankInput, RankRequest,
                                    RankResponse, RewardRequest, fast_rank)
@@ -70,7 +70,11 @@ class Service:
     async def start(self) -> None:
         # before replay: no other writer may be appending
         await asyncio.to_thread(self.store.claim_writer, self.config.lease_s)
-        await asyncio.to_thread(self.learner.recover)
+        try:
+            await asyncio.to_thread(self.learner.recover)
+        except BaseException:
+            await asyncio.to_thread(self.store.close)  # give the lease and the lock back: nothing was served
+            raise
         self.model_loaded = True
         self._snap_watermark = self.learner.watermark
         self.metrics.version.set(self.learner.version)
@@ -385,11 +389,12 @@ def create_app(config: ServeConfig | None = None) -> FastAPI:
         return {"active": svc.learner.version, "watermark": svc.learner.watermark,
                 "models": [{"version": r["version"], "name": f"v{r['version']}", "watermark": r["watermark"],
                             "parent": r["parent"], "note": r["note"], "sha256": r["sha256"], "created": r["ts"],
+                            "stored": bool(r["stored"]),
                             "active": r["version"] == svc.learner.version} for r in rows]}
 
     @app.post("/v1/models/snapshot", status_code=201, responses=_ERRORS, dependencies=[admin])
     async def snapshot() -> dict:
-        """Write the live model to disk now (atomic, checksummed, with its watermark)."""
+        """Save the live model into the store now (checksummed, with its watermark)."""
         row = await svc.snapshot("manual")
         return {k: row[k] for k in ("version", "watermark", "sha256", "parent", "note")}
 
@@ -400,7 +405,7 @@ def create_app(config: ServeConfig | None = None) -> FastAPI:
             row = await svc.activate(version)
         except KeyError as err:
             raise HTTPException(404, str(err.args[0])) from None
-        except (FileNotFoundError, ValueError) as err:
+        except (SnapshotError, ValueError) as err:
             raise HTTPException(409, str(err)) from None
         return {k: row[k] for k in ("version", "watermark", "sha256", "parent", "note")}
 

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 
@@ -30,7 +29,8 @@ class ServeConfig:
     db: str = "sqlite:///recloop.db"
     db_schema: str | None = None
     sqlite_synchronous: str = "FULL"
-    snapshot_dir: str | None = None          # default: next to the SQLite file, or ./recloop-models
+    snapshot_dir: str | None = None          # unused: snapshots live in the store (kept so old configs load)
+    start_version: int | None = None         # serve this snapshot (+ the rewards after it), not the newest
     snapshot_every_s: float = 60.0           # 0: only on request
     keep_snapshots: int = 100                # snapshot files kept on disk (newest first); 0: all
     reward_wait_s: float = 600.0             # after this, an event with no reward gets default_reward
@@ -76,11 +76,3 @@ class ServeConfig:
         overrides.setdefault("admin_key", os.environ.get("RECLOOP_ADMIN_KEY") or None)
         overrides.setdefault("metrics_key", os.environ.get("RECLOOP_METRICS_KEY") or None)
         return cls(**overrides)
-
-    def snapshot_path(self) -> Path:
-        if self.snapshot_dir:
-            return Path(self.snapshot_dir)
-        if self.db.startswith("sqlite:///") and self.db != "sqlite:///:memory:":
-            db_file = Path(self.db[len("sqlite:///"):])
-            return db_file.with_name(db_file.name + ".models")
-        return Path("recloop-models")

@@ -17,6 +17,7 @@ from __future__ import annotations
 import copy
 import hashlib
 import logging
+import tempfile
 import time
 from collections import deque
 from dataclasses import dataclass
@@ -87,12 +88,33 @@ def probe_reward_domain(config: ServeConfig) -> RewardDomain:
     return RewardDomain(low, high, binary=not learns(0.5))
 
 
-def sha256_file(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for block in iter(lambda: fh.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()
+class SnapshotError(RuntimeError):
+    """A snapshot the service needs cannot be used (pruned, missing, corrupt)."""
+
+
+_START_HINT = ("; refusing to serve another model in its place. Restore it, or start with --start-version N "
+               "to serve snapshot N plus every reward after its watermark")
+
+
+def policy_bytes(policy: BanditPolicy) -> bytes:
+    """The policy's save file, as bytes (the store keeps these)."""
+    with tempfile.TemporaryDirectory(prefix="recloop-snap-") as d:
+        return Path(policy.save(Path(d) / "model.npz")).read_bytes()
+
+
+def policy_from_bytes(blob: bytes) -> BanditPolicy:
+    with tempfile.TemporaryDirectory(prefix="recloop-snap-") as d:
+        path = Path(d) / "model.npz"
+        path.write_bytes(blob)
+        return BanditPolicy.load(path)
+
+
+def load_snapshot(store: Store, version: int) -> BanditPolicy:
+    """Snapshot ``version`` of ``store`` (for tools: the crash drill, notebooks)."""
+    row = {r["version"]: r for r in store.list_models()}[version]
+    learner = object.__new__(OnlineLearner)
+    learner.store = store
+    return learner._load_row(row)
 
 
 class OnlineLearner:
@@ -101,7 +123,6 @@ class OnlineLearner:
     def __init__(self, config: ServeConfig, store: Store):
         self.config = config
         self.store = store
-        self.dir = config.snapshot_path()
         self.policy: BanditPolicy = build_policy(config)
         self.version = 0
         self.watermark = 0
@@ -132,31 +153,48 @@ class OnlineLearner:
 
     # ------------------------------------------------------------ start-up
     def recover(self) -> None:
-        """Load the newest valid snapshot (or write v0) and replay what came after it."""
-        self.dir.mkdir(parents=True, exist_ok=True)
-        for row in self.store.list_models():
-            path = Path(row["path"])
-            try:
-                if sha256_file(path) != row["sha256"]:
-                    raise ValueError("checksum mismatch")
-                self.policy = BanditPolicy.load(path)
-            except (OSError, ValueError, KeyError, TypeError) as err:
-                log.warning("snapshot v%s unusable (%s); trying an older one", row["version"], err)
-                continue
+        """Load the active snapshot (the newest, or ``config.start_version``) and replay
+        what came after it; write v0 on a new store. Raises SnapshotError naming the
+        snapshot when it cannot be loaded."""
+        rows = self.store.list_models()
+        start = self.config.start_version
+        if start is not None:
+            chosen = [r for r in rows if r["version"] == start]
+            if not chosen:
+                raise SnapshotError(f"start_version {start}: no such snapshot; known: {sorted(r['version'] for r in rows)}")
+            rows = chosen
+        if rows:
+            row = rows[0]
+            self.policy = self._load_row(row, hint=True)
             self.version, self.watermark = int(row["version"]), int(row["watermark"])
             self.snap_watermark = self.watermark
-            break
         else:
-            if self.store.list_models():
-                log.warning("no valid snapshot: starting from a fresh policy and replaying all rewards")
             self.version, self.watermark = -1, 0
-        start = self.watermark
         for chunk in _chunks(self.store.joined_after(self.watermark), 2000):
             self._apply(chunk)
             self.replayed += len(chunk)
         if self.version < 0:
-            self.snapshot(note="initial" if start == 0 and not self.replayed else "rebuilt from the log")
+            self.snapshot(note="initial" if not self.replayed else "rebuilt from the log")
         log.info("model v%d, watermark %d (%d replayed)", self.version, self.watermark, self.replayed)
+
+    def _load_row(self, row: dict, hint: bool = False) -> BanditPolicy:
+        version = row["version"]
+        what = f"snapshot v{version} ({row['note']}, watermark {row['watermark']})"
+        blob = self.store.model_blob(version)
+        if blob is None and row["path"] != "store":  # written before snapshots moved into the store
+            try:
+                blob = Path(row["path"]).read_bytes()
+            except OSError as err:
+                raise SnapshotError(f"{what}: its file {row['path']} cannot be read ({err.strerror})"
+                                    + _START_HINT * hint) from None
+        if blob is None:
+            raise SnapshotError(f"{what} was pruned: its saved policy is no longer in the store" + _START_HINT * hint)
+        if hashlib.sha256(blob).hexdigest() != row["sha256"]:
+            raise SnapshotError(f"{what} fails its checksum: the stored policy is corrupt" + _START_HINT * hint)
+        try:
+            return policy_from_bytes(blob)
+        except (OSError, ValueError, KeyError, TypeError) as err:
+            raise SnapshotError(f"{what} cannot be loaded: {err}" + _START_HINT * hint) from None
 
     # ------------------------------------------------------------ learning
     def enqueue(self, joined: list[Joined]) -> None:
@@ -200,23 +238,16 @@ class OnlineLearner:
         return copy.deepcopy(self.policy), self.watermark
 
     def write_snapshot(self, policy: BanditPolicy, watermark: int, *, parent: int | None, note: str) -> dict:
-        """Write a frozen state to disk and register it (safe to run in a worker thread)."""
+        """Save a frozen state into the store and register it (safe to run in a worker thread)."""
+        blob = policy_bytes(policy)
+        digest = hashlib.sha256(blob).hexdigest()
         version = self.store.next_model_version()
-        path = policy.save(self.dir / f"model-v{version:06d}.npz")  # temp file + fsync + rename
-        digest = sha256_file(path)
-        self.store.add_model(version=version, path=str(path.resolve()), sha256=digest, watermark=watermark,
-                             parent=parent, note=note)
-        self._prune()
-        return {"version": version, "path": str(path), "sha256": digest, "watermark": watermark,
-                "parent": parent, "note": note}
-
-    def _prune(self) -> None:
-        """Delete snapshot files beyond the newest ``keep_snapshots`` (their rows stay, as
-        history; activating one answers that its file is gone)."""
-        keep = self.config.keep_snapshots
-        if keep:
-            for row in self.store.list_models()[keep:]:
-                Path(row["path"]).unlink(missing_ok=True)
+        self.store.add_model(version=version, sha256=digest, watermark=watermark, parent=parent, note=note,
+                             blob=blob)
+        if self.config.keep_snapshots:
+            self.store.prune_models(self.config.keep_snapshots)
+        return {"version": version, "sha256": digest, "watermark": watermark, "parent": parent, "note": note,
+                "bytes": len(blob)}
 
     def snapshot(self, note: str = "manual") -> dict:
         policy, watermark = self.freeze()
@@ -233,13 +264,7 @@ class OnlineLearner:
         rows = {r["version"]: r for r in self.store.list_models()}
         if version not in rows:
             raise KeyError(f"no model version {version}; known: {sorted(rows)}")
-        row = rows[version]
-        path = Path(row["path"])
-        if not path.exists():
-            raise FileNotFoundError(f"snapshot file of v{version} is missing: {path.name}")
-        if sha256_file(path) != row["sha256"]:
-            raise ValueError(f"snapshot v{version} fails its checksum")
-        return BanditPolicy.load(path), row
+        return self._load_row(rows[version]), rows[version]
 
     def install(self, policy: BanditPolicy, version: int) -> None:
         """Make ``policy`` live as ``version`` (its watermark is the current one)."""

@@ -108,6 +108,7 @@ class ModelInfo(BaseModel):
     sha256: str
     created: float
     active: bool
+    stored: bool = Field(description="the saved policy is still in the store (false once pruned)")
 
 
 class ModelsResponse(BaseModel):

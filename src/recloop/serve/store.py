@@ -8,7 +8,9 @@ Three tables:
 - ``rewards``: at most one row per event (``event_id`` unique), in arrival order
   (``seq``). The learner consumes rewards in ``seq`` order, so "everything up to
   seq W" is a complete description of what a model has learned: its *watermark*.
-- ``models``: snapshots (file, sha256, watermark, parent version).
+- ``models``: snapshots: the saved policy itself (``blob``), its sha256, watermark and
+  parent version. Kept in the store, not beside it, so two services never share
+  snapshot files and a snapshot cannot outlive or miss the store it belongs to.
 
 All writes of a batch happen in one transaction (:meth:`Store.write_batch`), so a
 request is either fully stored or not at all. Exactly-once rewards come from the
@@ -74,8 +76,9 @@ rewards = Table(
 models = Table(
     "recloop_models", _meta,
     Column("version", Integer, primary_key=True, autoincrement=False),
-    Column("path", Text, nullable=False),
+    Column("path", Text, nullable=False),       # "store" (or the file of a snapshot from before blobs)
     Column("sha256", String(64), nullable=False),
+    Column("blob", LargeBinary, nullable=True),  # the saved policy; NULL once pruned
     Column("watermark", Integer, nullable=False),
     Column("parent", Integer, nullable=True),
     Column("note", Text, nullable=False),
@@ -195,7 +198,18 @@ class Store:
             with self.engine.begin() as conn:
                 conn.execute(text(f'CREATE SCHEMA IF NOT EXISTS "{self.schema}"'))
         _meta.create_all(self.engine)
+        self._add_missing_columns()
         return self
+
+    def _add_missing_columns(self) -> None:
+        """Stores made before snapshots moved into them lack ``recloop_models.blob``."""
+        from sqlalchemy import inspect
+        names = {c["name"] for c in inspect(self.engine).get_columns(models.name, schema=self.schema)}
+        if "blob" not in names:
+            kind = "BLOB" if self.is_sqlite else "BYTEA"
+            with self.engine.begin() as conn:
+                conn.execute(text(f"ALTER TABLE {(self.schema + '.') if self.schema else ''}{models.name} "
+                                  f"ADD COLUMN blob {kind}"))
 
     def drop(self) -> None:
         if self.schema:
@@ -505,8 +519,8 @@ class Store:
                      "ctr": None if r.mean is None else float(r.mean)} for r in conn.execute(q)]
 
     # ------------------------------------------------------------ model snapshots
-    def add_model(self, *, version: int, path: str, sha256: str, watermark: int, parent: int | None,
-                  note: str) -> None:
+    def add_model(self, *, version: int, path: str = "store", sha256: str, watermark: int, parent: int | None,
+                  note: str, blob: bytes | None = None) -> None:
         with self.engine.begin() as conn:
             if self._token is not None:  # a snapshot is a commit of the learner: fenced like the others
                 n = conn.execute(text(f"UPDATE {self._lease_table} SET renewed = {self._now_sql} "
@@ -514,11 +528,28 @@ class Store:
                 if n != 1:
                     raise StoreFenced(self._fenced_message())
             conn.execute(models.insert().values(version=version, path=path, sha256=sha256, watermark=watermark,
-                                                parent=parent, note=note, ts=time.time()))
+                                                parent=parent, note=note, ts=time.time(), blob=blob))
 
     def list_models(self) -> list[dict]:
+        """Every snapshot's row, newest first (without the saved policies themselves)."""
+        cols = [c for c in models.c if c.name != "blob"]
+        q = select(*cols, models.c.blob.is_not(None).label("stored")).order_by(models.c.version.desc())
         with self.engine.connect() as conn:
-            return [dict(r._mapping) for r in conn.execute(select(models).order_by(models.c.version.desc()))]
+            return [dict(r._mapping) for r in conn.execute(q)]
+
+    def model_blob(self, version: int) -> bytes | None:
+        """The saved policy of snapshot ``version`` (None once pruned)."""
+        with self.engine.connect() as conn:
+            blob = conn.execute(select(models.c.blob).where(models.c.version == version)).scalar_one_or_none()
+        return None if blob is None else bytes(blob)
+
+    def prune_models(self, keep: int) -> int:
+        """Drop the saved policies of all but the newest ``keep`` snapshots (their rows stay,
+        as history). Returns how many were dropped."""
+        newest = select(models.c.version).order_by(models.c.version.desc()).limit(keep).scalar_subquery()
+        with self.engine.begin() as conn:
+            return conn.execute(models.update().where(models.c.blob.is_not(None), models.c.version.not_in(newest))
+                                .values(blob=None)).rowcount
 
     def next_model_version(self) -> int:
         with self.engine.connect() as conn:

@@ -31,9 +31,14 @@ def register(app: typer.Typer) -> None:
         db_schema: Optional[str] = typer.Option(None, help="PostgreSQL schema for the tables"),
         host: str = typer.Option("127.0.0.1", help="interface to listen on"),
         port: int = typer.Option(8000, help="TCP port"),
-        snapshot_dir: Optional[str] = typer.Option(None, help="where snapshots go (default: beside the DB)"),
+        start_version: Optional[int] = typer.Option(None, help="serve this snapshot (plus every reward after "
+                                                                "its watermark) instead of the newest"),
+        lease: float = typer.Option(10.0, help="seconds of the learner lease; a service that stops renewing it is "
+                                               "taken over after this"),
+        max_learning_lag: float = typer.Option(30.0, help="/readyz fails when a reward waits longer to be learned"),
         snapshot_every: float = typer.Option(60.0, help="seconds between automatic snapshots (0: off)"),
-        keep_snapshots: int = typer.Option(100, help="snapshot files kept on disk, newest first (0: all)"),
+        keep_snapshots: int = typer.Option(100, help="snapshots whose saved policy stays in the store, newest "
+                                                     "first (0: all)"),
         reward_wait: float = typer.Option(600.0, help="seconds to wait for a reward before the default applies"),
         default_reward: Optional[float] = typer.Option(0.0, help="reward joined to events with none in time"),
         max_body: int = typer.Option(256 * 1024, help="largest request body in bytes"),
@@ -61,7 +66,8 @@ def register(app: typer.Typer) -> None:
         try:
             config = ServeConfig.from_env(
                 policy=policy, policy_params=_params(param), n_features=n_features, db=db, db_schema=db_schema,
-                snapshot_dir=snapshot_dir, snapshot_every_s=snapshot_every, keep_snapshots=keep_snapshots, reward_wait_s=reward_wait,
+                start_version=start_version, lease_s=lease, max_learning_lag_s=max_learning_lag,
+                snapshot_every_s=snapshot_every, keep_snapshots=keep_snapshots, reward_wait_s=reward_wait,
                 default_reward=default_reward, max_body_bytes=max_body, cors_origins=tuple(cors_origin),
                 sqlite_synchronous=sqlite_synchronous, seed=seed, freeze_gc=True,
                 insecure_admin=insecure_admin)
