@@ -286,3 +286,17 @@ def test_freeze_gc_freezes_the_start_up_objects(sqlite_db, tmp_path, config):
         gc.unfreeze()
     with TestClient(create_app(config(sqlite_db, tmp_path / "b"))):
         assert gc.get_freeze_count() == 0  # the default leaves the collector alone
+
+
+def test_api_docs_are_served_offline(sqlite_db, tmp_path, config):
+    """Swagger UI and ReDoc come from the installed package, not from a CDN."""
+    import re
+    with TestClient(create_app(config(sqlite_db, tmp_path))) as c:
+        for page in ("/docs", "/redoc"):
+            html = c.get(page).text
+            refs = re.findall(r'(?:src|href)="([^"]+)"', html) + re.findall(r"url: '([^']+)'", html)
+            assert refs and not [r for r in refs if "//" in r], (page, refs)  # nothing from another host
+            for ref in refs:
+                assert c.get("/" + ref.lstrip("/")).status_code == 200, ref
+        assert c.get("/docs-assets/swagger-ui-bundle.js").headers["content-type"].startswith("text/javascript")
+        assert c.get("/docs-assets/..%2Fcore.py").status_code == 404

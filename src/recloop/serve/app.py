@@ -14,6 +14,7 @@ import logging
 import time
 import uuid
 from contextlib import asynccontextmanager
+from pathlib import Path as Path_
 from typing import Annotated, Any
 
 import numpy as np
@@ -326,10 +327,11 @@ def create_app(config: ServeConfig | None = None) -> FastAPI:
         finally:
             await svc.stop()
 
-    app = _App(title="recloop", version="1", lifespan=lifespan,
+    app = _App(title="recloop", version="1", lifespan=lifespan, docs_url=None, redoc_url=None,
                description="Rank with a learning policy, log every decision with its propensity, "
                            "join rewards exactly once, learn online, snapshot and roll back.")
     app.state.service = svc
+    _offline_docs(app)
     keys = KeyCheck(config.api_key, config.admin_key, insecure_admin=config.insecure_admin,
                     metrics_key=config.metrics_key)
     user, admin = Depends(keys.user), Depends(keys.admin)
@@ -469,6 +471,47 @@ def create_app(config: ServeConfig | None = None) -> FastAPI:
     app.front = front
     _document_bodies(app, (RankRequest, RewardRequest))
     return app
+
+
+_DOC_ASSETS = {"swagger-ui-bundle.js": "text/javascript", "swagger-ui.css": "text/css",
+               "redoc.standalone.js": "text/javascript", "favicon.png": "image/png"}
+
+
+def _offline_docs(app: FastAPI) -> None:
+    """/docs (Swagger UI) and /redoc from assets shipped in a package (fastapi-offline,
+    MIT), not from a CDN: the API pages work on a machine without internet access."""
+    from fastapi.openapi.docs import get_redoc_html, get_swagger_ui_html
+    from fastapi.responses import FileResponse
+
+    try:
+        import fastapi_offline
+        assets = Path_(fastapi_offline.__file__).parent / "static"
+    except ImportError:
+        assets = None
+        log.warning("fastapi-offline is not installed: /docs and /redoc load their scripts from a CDN")
+
+    @app.get("/docs", include_in_schema=False)
+    async def swagger() -> HTMLResponse:
+        if assets is None:
+            return get_swagger_ui_html(openapi_url="openapi.json", title="recloop API")
+        return get_swagger_ui_html(openapi_url="openapi.json", title="recloop API",
+                                   swagger_js_url="docs-assets/swagger-ui-bundle.js",
+                                   swagger_css_url="docs-assets/swagger-ui.css",
+                                   swagger_favicon_url="docs-assets/favicon.png")
+
+    @app.get("/redoc", include_in_schema=False)
+    async def redoc() -> HTMLResponse:
+        if assets is None:
+            return get_redoc_html(openapi_url="openapi.json", title="recloop API")
+        return get_redoc_html(openapi_url="openapi.json", title="recloop API", with_google_fonts=False,
+                              redoc_js_url="docs-assets/redoc.standalone.js", redoc_favicon_url="docs-assets/favicon.png")
+
+    @app.get("/docs-assets/{name}", include_in_schema=False)
+    async def asset(name: str) -> Response:
+        if assets is None or name not in _DOC_ASSETS:
+            raise HTTPException(404, f"no documentation asset {name!r}")
+        return FileResponse(assets / name, media_type=_DOC_ASSETS[name],
+                            headers={"Cache-Control": "public, max-age=86400"})
 
 
 class _App(FastAPI):
