@@ -37,7 +37,7 @@ from recloop.serve.writer import GroupWriter, StoreUnavailable, describe
 log = logging.getLogger("recloop.serve")
 
 _ERRORS: dict[int | str, dict[str, Any]] = {
-    code: {"model": Problem} for code in (400, 401, 403, 404, 409, 413, 422, 503)}
+    code: {"model": Problem} for code in (400, 401, 403, 404, 409, 413, 415, 421, 422, 503)}
 
 
 class Service:
@@ -69,6 +69,16 @@ class Service:
 
     # ------------------------------------------------------------ lifecycle
     async def start(self) -> None:
+        if self.config.role == "ranker":
+            await self._start_ranker()
+        else:
+            await self._start_learner()
+        if self.config.freeze_gc:
+            gc.collect()  # what is garbage now is collected, not frozen
+            gc.freeze()
+
+    async def _start_learner(self) -> None:
+        """Role all (one process: rank, log, learn) or learner (orders and learns what rankers logged)."""
         # before replay: no other writer may be appending
         await asyncio.to_thread(self.store.claim_writer, self.config.lease_s)
         try:
@@ -80,18 +90,43 @@ class Service:
         self._snap_watermark = self.learner.watermark
         self.metrics.version.set(self.learner.version)
         self.metrics.watermark.set(self.learner.watermark)
-        self.writer = GroupWriter(self.store, asyncio.get_running_loop(), self._on_joined,
-                                  on_batch=self.metrics.batch.observe, on_failure=self._on_store_failure)
-        self.writer.start()
         self._tasks = [asyncio.create_task(self._learn_loop(), name="learn"),
                        asyncio.create_task(self._lease_loop(), name="lease")]
+        if self.config.role == "all":
+            self.writer = GroupWriter(self.store, asyncio.get_running_loop(), self._on_joined,
+                                      on_batch=self.metrics.batch.observe, on_failure=self._on_store_failure)
+            self.writer.start()
+        else:
+            self._tasks.append(asyncio.create_task(self._inbox_loop(), name="inbox"))
         if self.config.snapshot_every_s > 0:
             self._tasks.append(asyncio.create_task(self._snapshot_loop(), name="snapshot"))
         if self.config.default_reward is not None:
             self._tasks.append(asyncio.create_task(self._sweep_loop(), name="sweep"))
-        if self.config.freeze_gc:
-            gc.collect()  # what is garbage now is collected, not frozen
-            gc.freeze()
+
+    async def _start_ranker(self) -> None:
+        """Role ranker: rank with the newest published model, log decisions and rewards."""
+        self.store.mode = "ranker"
+        for attempt in range(5):  # rankers starting together race to create the tables
+            try:
+                await asyncio.to_thread(self.store.create)
+                break
+            except Exception:  # noqa: BLE001 - a concurrent CREATE; the next try sees the tables
+                if attempt == 4:
+                    raise
+                await asyncio.sleep(0.2 * (attempt + 1))
+        deadline = time.monotonic() + 30
+        while (found := await asyncio.to_thread(self.learner.fetch_published)) is None:
+            if time.monotonic() > deadline:
+                raise RuntimeError("no published model in the store after 30 s: start the learner "
+                                   "(recloop serve --role learner) on this store first")
+            await asyncio.sleep(0.2)
+        self.learner.adopt_published(*found)
+        self.model_loaded = True
+        self.metrics.version.set(self.learner.version)
+        self.writer = GroupWriter(self.store, asyncio.get_running_loop(), self._on_joined,
+                                  on_batch=self.metrics.batch.observe, on_failure=self._on_store_failure)
+        self.writer.start()
+        self._tasks = [asyncio.create_task(self._follow_loop(), name="follow")]
 
     async def stop(self) -> None:
         for t in self._tasks:
@@ -100,11 +135,48 @@ class Service:
         if self.writer is not None:
             await asyncio.to_thread(self.writer.stop)
         await asyncio.sleep(0)  # let the writer's last deliveries run
-        while self.learner.learn_pending(10_000):
-            pass
-        if self.learner.watermark > self._snap_watermark:
-            await self.snapshot("shutdown")
+        if self.config.role != "ranker":
+            while self.learner.learn_pending(10_000):
+                pass
+            if self.learner.watermark > self._snap_watermark:
+                await self.snapshot("shutdown")
         self.store.close()
+
+    async def _follow_loop(self) -> None:
+        """A ranker serves the newest published model within ``model_refresh_s``."""
+        while True:
+            await asyncio.sleep(self.config.model_refresh_s)
+            try:
+                found = await asyncio.to_thread(self.learner.fetch_published)
+                self.lease_error = None
+            except Exception as err:  # noqa: BLE001 - keep serving the model we have
+                self.lease_error = describe(err)
+                log.error("model refresh failed: %s", self.lease_error)
+                continue
+            if found is not None:
+                self.learner.adopt_published(*found)
+                self.metrics.version.set(self.learner.version)
+                self.metrics.watermark.set(self.learner.watermark)
+
+    async def _inbox_loop(self) -> None:
+        """The learner moves what rankers logged into reward order, then learns it."""
+        from recloop.serve.inbox import take_inbox
+        while True:
+            try:
+                joined = await asyncio.to_thread(take_inbox, self.store, 5000)
+            except StoreFenced as err:
+                self.fenced = str(err)
+                await asyncio.sleep(1.0)
+                continue
+            except Exception as err:  # noqa: BLE001 - the store is down: /readyz says so
+                self.lease_error = describe(err)
+                log.error("taking rewards from the inbox failed: %s", self.lease_error)
+                await asyncio.sleep(1.0)
+                continue
+            if joined:
+                self._on_joined(joined)
+            else:
+                await asyncio.sleep(max(self.config.learn_interval_s, 0.02))
 
     # ------------------------------------------------------------ health
     def _on_store_failure(self, err: Exception) -> None:  # writer thread
@@ -138,8 +210,9 @@ class Service:
         checks = {
             "model": {"ok": self.model_loaded, "version": self.learner.version_name},
             "store": {"ok": store_error is None, "error": store_error},
-            "lease": {"ok": self.fenced is None and self.store.token is not None, "token": self.store.token,
-                      "error": self.fenced},
+            "lease": ({"ok": True, "role": "ranker"} if self.config.role == "ranker" else
+                      {"ok": self.fenced is None and self.store.token is not None, "token": self.store.token,
+                       "error": self.fenced}),
             "learning": {"ok": lag <= self.config.max_learning_lag_s, "lag_s": round(lag, 3),
                          "pending": len(pending), "bound_s": self.config.max_learning_lag_s},
         }
@@ -190,9 +263,13 @@ class Service:
                 cutoff = time.time() - self.config.reward_wait_s
                 while True:  # after a restart, catch up through the old decisions page by page
                     ids, last = await asyncio.to_thread(self.store.expired_without_reward, cutoff,
-                                                        self._swept_seq, 5000)
-                    await asyncio.gather(*(self.writer.reward(RewardIn(e, float(self.config.default_reward),
-                                                                       is_default=True)) for e in ids))
+                                                        self._swept_seq, 5000, self.writer is None)
+                    if self.writer is None:  # the learner of rankers: through their inbox
+                        from recloop.serve.inbox import sweep_into_inbox
+                        await asyncio.to_thread(sweep_into_inbox, self.store, ids, float(self.config.default_reward))
+                    else:
+                        await asyncio.gather(*(self.writer.reward(RewardIn(e, float(self.config.default_reward),
+                                                                           is_default=True)) for e in ids))
                     done = last == self._swept_seq
                     self._swept_seq = last
                     if done:
@@ -201,7 +278,12 @@ class Service:
                 log.error("default-reward sweep failed: %s", err)
 
     # ------------------------------------------------------------ models
+    def _manages_models(self) -> None:
+        if self.config.role == "ranker":
+            raise HTTPException(409, "this service is a ranker: snapshots and activation happen on the learner")
+
     async def snapshot(self, note: str) -> dict:
+        self._manages_models()
         async with self._snap_lock:
             policy, watermark = self.learner.freeze()
             parent = self.learner.version
@@ -219,6 +301,7 @@ class Service:
             return row
 
     async def activate(self, version: int) -> dict:
+        self._manages_models()
         async with self._snap_lock:
             policy, source = await asyncio.to_thread(self.learner.load_version, version)
             async with self._gate:  # no learning while the new head is written
@@ -244,7 +327,12 @@ class Service:
             raise HTTPException(422, f"context has {len(ctx)} features; the policy expects {d}")
         return np.asarray(ctx, dtype=np.float64)
 
+    def _serves_requests(self) -> None:
+        if self.writer is None:
+            raise HTTPException(421, "this service is the learner: send rank and reward requests to a ranker")
+
     async def rank(self, req: RankInput) -> dict:
+        self._serves_requests()
         ids = req.ids
         if len(ids) > self.config.max_candidates:
             raise HTTPException(422, f"{len(ids)} candidates; at most {self.config.max_candidates} per request")
@@ -288,6 +376,7 @@ class Service:
                             for i, s, p in zip(d.items, d.scores, d.propensities)]}
 
     async def reward(self, event_id: str, body: RewardRequest, received: float) -> None:
+        self._serves_requests()
         problem = self.reward_domain.problem(body.value)
         if problem:
             raise HTTPException(422, f"value: the {self.config.policy} policy learns only from {self.reward_domain}: "
@@ -312,6 +401,15 @@ class Service:
                 "models": [{"version": m["version"], "watermark": m["watermark"], "note": m["note"],
                             "created": m["ts"]} for m in models[:50]],
                 "uptime_s": time.time() - self.started}
+
+
+def create_app_from_env() -> FastAPI:
+    """The app of one ``--workers N`` process: its config from ``RECLOOP_SERVE_CONFIG``."""
+    import json
+    import os
+    params = json.loads(os.environ["RECLOOP_SERVE_CONFIG"])
+    params["cors_origins"] = tuple(params.get("cors_origins", ()))
+    return create_app(ServeConfig.from_env(**params))
 
 
 def create_app(config: ServeConfig | None = None) -> FastAPI:

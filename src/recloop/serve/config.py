@@ -23,6 +23,8 @@ class ServeConfig:
     appear in repr or logs.
     """
 
+    role: str = "all"                        # all | ranker | learner (see recloop.serve.inbox)
+    model_refresh_s: float = 1.0             # rankers: how often to look for a newer published model
     policy: str = "linucb"
     policy_params: dict[str, Any] = field(default_factory=dict)
     n_features: int = 16
@@ -55,6 +57,13 @@ class ServeConfig:
     def __post_init__(self) -> None:
         if int(self.n_features) != self.n_features or self.n_features < 1:
             raise ValueError(f"n_features must be a positive integer, got {self.n_features!r}")
+        if self.role not in ("all", "ranker", "learner"):
+            raise ValueError(f"role must be all, ranker or learner, got {self.role!r}")
+        if self.role != "all" and not self.db.startswith("postgresql"):
+            raise ValueError(f"role {self.role} needs a PostgreSQL store (rankers on many processes and hosts "
+                             "log to one database); SQLite serves one process: role all")
+        if not self.model_refresh_s > 0:
+            raise ValueError(f"model_refresh_s must be > 0, got {self.model_refresh_s!r}")
         if not self.lease_s >= 0.3:
             raise ValueError(f"lease_s must be at least 0.3 seconds, got {self.lease_s!r}")
         for name in ("snapshot_every_s", "reward_wait_s", "learn_interval_s", "max_learning_lag_s"):
@@ -68,6 +77,14 @@ class ServeConfig:
             key = getattr(self, name)
             if key is not None and len(key) < 8:
                 raise ValueError(f"{name} must be at least 8 characters")
+
+    def to_env(self) -> str:
+        """This config (without its keys, which travel in their own variables) as JSON,
+        for ``RECLOOP_SERVE_CONFIG``: how ``--workers N`` hands it to each worker process."""
+        import json
+        from dataclasses import asdict
+        data = {k: v for k, v in asdict(self).items() if k not in ("api_key", "admin_key", "metrics_key")}
+        return json.dumps(data)
 
     @classmethod
     def from_env(cls, **overrides: Any) -> "ServeConfig":

@@ -134,6 +134,7 @@ class OnlineLearner:
         self.replayed = 0
         self.skipped = 0
         self.last_snapshot = time.monotonic()
+        self.published: int | None = None  # a ranker: the published snapshot it serves
 
     @property
     def version_name(self) -> str:
@@ -176,6 +177,20 @@ class OnlineLearner:
         if self.version < 0:
             self.snapshot(note="initial" if not self.replayed else "rebuilt from the log")
         log.info("model v%d, watermark %d (%d replayed)", self.version, self.watermark, self.replayed)
+
+    # ------------------------------------------------------------ rankers follow the learner
+    def fetch_published(self) -> tuple[dict, BanditPolicy] | None:
+        """The newest published snapshot, when it is not the one served (worker thread)."""
+        row = self.store.latest_model()
+        if row is None or row["version"] == self.published:
+            return None
+        return row, self._load_row(row)
+
+    def adopt_published(self, row: dict, policy: BanditPolicy) -> None:
+        """Serve a published snapshot as it is (a ranker learns nothing itself; loop thread)."""
+        self.policy = policy
+        self.version = self.published = int(row["version"])
+        self.watermark = self.snap_watermark = int(row["watermark"])
 
     def _load_row(self, row: dict, hint: bool = False) -> BanditPolicy:
         version = row["version"]

@@ -85,6 +85,21 @@ models = Table(
     Column("ts", Float, nullable=False),
 )
 
+# Scale-out: rankers (many processes, see recloop.serve.inbox) accept rewards here; the
+# one learner moves them into ``rewards`` in its own fenced transactions, which gives
+# them their ``seq`` in commit order. ``event_id`` is unique: the arbiter of "one
+# reward per event" among concurrent rankers.
+inbox = Table(
+    "recloop_inbox", _meta,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("event_id", String(128), nullable=False, unique=True),
+    Column("value", Float, nullable=False),
+    Column("item_id", String(256), nullable=False),
+    Column("ts", Float, nullable=False),
+    Column("is_default", Boolean, nullable=False),
+    Column("copied", Boolean, nullable=False, index=True),
+)
+
 # The learner's lease: one row; ``token`` grows with every claim (the fencing token).
 lease = Table(
     "recloop_lease", _meta,
@@ -192,6 +207,9 @@ class Store:
         self._now_sql = ("((julianday('now') - 2440587.5) * 86400.0)" if self.is_sqlite
                          else "CAST(EXTRACT(EPOCH FROM clock_timestamp()) AS DOUBLE PRECISION)")
         self._lease_table = (f'"{schema}".' if schema else "") + lease.name
+        # "all": this process writes, orders and learns (one writer). "ranker": one of many
+        # processes that log decisions and accept rewards into the inbox (no lease).
+        self.mode = "all"
 
     def create(self) -> "Store":
         if self.schema:
@@ -369,7 +387,11 @@ class Store:
         """
         raw = self._writer_conn()
         try:
-            out = self._write_batch(raw, new_decisions, new_rewards)
+            if self.mode == "ranker":
+                from recloop.serve.inbox import ranker_write
+                out = ranker_write(self, raw, new_decisions, new_rewards)
+            else:
+                out = self._write_batch(raw, new_decisions, new_rewards)
             raw.commit()
         except BaseException:
             self._drop_writer_conn()  # rolled back; the next batch starts on a fresh connection
@@ -483,17 +505,26 @@ class Store:
             row = conn.execute(select(rewards).where(rewards.c.event_id == event_id)).first()
         return None if row is None else dict(row._mapping)
 
-    def expired_without_reward(self, before_ts: float, after_seq: int, limit: int = 5000) -> tuple[list[str], int]:
+    def expired_without_reward(self, before_ts: float, after_seq: int, limit: int = 5000,
+                               with_inbox: bool = False) -> tuple[list[str], int]:
         """Event ids decided before ``before_ts`` (and after decision seq ``after_seq``)
-        that have no reward; also the highest decision seq examined."""
-        q = (select(decisions.c.seq, decisions.c.event_id, rewards.c.seq.label("rseq"))
-             .outerjoin(rewards, rewards.c.event_id == decisions.c.event_id)
+        that have no reward (``with_inbox``: none waiting in the rankers' inbox either);
+        also the highest decision seq examined."""
+        q = (select(decisions.c.seq, decisions.c.event_id,
+                    (inbox.c.id if with_inbox else rewards.c.seq).label("rseq"))
+             .outerjoin(inbox if with_inbox else rewards,
+                        (inbox.c.event_id if with_inbox else rewards.c.event_id) == decisions.c.event_id)
              .where(decisions.c.seq > after_seq, decisions.c.ts < before_ts)
              .order_by(decisions.c.seq).limit(limit))
         with self.engine.connect() as conn:
             rows = conn.execute(q).all()
         last = rows[-1].seq if rows else after_seq
-        return [r.event_id for r in rows if r.rseq is None], last
+        ids = [r.event_id for r in rows if r.rseq is None]
+        if with_inbox and ids:  # nor joined directly (by a single-process service before)
+            with self.engine.connect() as conn:
+                done = set(conn.execute(select(rewards.c.event_id).where(rewards.c.event_id.in_(ids))).scalars())
+            ids = [e for e in ids if e not in done]
+        return ids, last
 
     def logs(self, since: float = 0.0, limit: int | None = None) -> list[Any]:
         """Decisions made at or after ``since`` (unix seconds) with their reward (or None)."""
@@ -550,6 +581,14 @@ class Store:
         with self.engine.begin() as conn:
             return conn.execute(models.update().where(models.c.blob.is_not(None), models.c.version.not_in(newest))
                                 .values(blob=None)).rowcount
+
+    def latest_model(self) -> dict | None:
+        """The newest snapshot's row (without its saved policy), or None."""
+        cols = [c for c in models.c if c.name != "blob"]
+        q = select(*cols, models.c.blob.is_not(None).label("stored")).order_by(models.c.version.desc()).limit(1)
+        with self.engine.connect() as conn:
+            row = conn.execute(q).first()
+        return None if row is None else dict(row._mapping)
 
     def next_model_version(self) -> int:
         with self.engine.connect() as conn:

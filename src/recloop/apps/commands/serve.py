@@ -22,6 +22,11 @@ def _params(pairs: list[str]) -> dict:
 def register(app: typer.Typer) -> None:
     @app.command("serve")
     def serve(
+        role: str = typer.Option("all", help="all: one process ranks, logs and learns. ranker: rank and log "
+                                             "(many processes and hosts on one PostgreSQL store). learner: the "
+                                             "one process that orders and learns what rankers logged"),
+        workers: int = typer.Option(1, help="ranker processes on this host, sharing the port (--role ranker)"),
+        model_refresh: float = typer.Option(1.0, help="rankers: seconds between looks for a newer published model"),
         policy: str = typer.Option("linucb", help="policy name (linucb, lints, thompson, epsilon-greedy, ...) "
                                                   "or a saved policy .npz"),
         param: list[str] = typer.Option([], "--param", "-p", help="policy hyper-parameter name=value (repeat)"),
@@ -64,14 +69,17 @@ def register(app: typer.Typer) -> None:
 
         console = Console(stderr=True)
         try:
+            if workers < 1 or (workers > 1 and role != "ranker"):
+                raise ValueError("--workers N > 1 runs ranker processes: use it with --role ranker "
+                                 "(one learner per store: --role learner)")
             config = ServeConfig.from_env(
-                policy=policy, policy_params=_params(param), n_features=n_features, db=db, db_schema=db_schema,
+                role=role, model_refresh_s=model_refresh, policy=policy, policy_params=_params(param), n_features=n_features, db=db, db_schema=db_schema,
                 start_version=start_version, lease_s=lease, max_learning_lag_s=max_learning_lag,
                 snapshot_every_s=snapshot_every, keep_snapshots=keep_snapshots, reward_wait_s=reward_wait,
                 default_reward=default_reward, max_body_bytes=max_body, cors_origins=tuple(cors_origin),
                 sqlite_synchronous=sqlite_synchronous, seed=seed, freeze_gc=True,
                 insecure_admin=insecure_admin)
-            application = create_app(config)
+            application = create_app(config) if workers == 1 else None
         except (KeyError, ValueError, TypeError) as err:
             fail(console, err)
         if config.api_key is None:
@@ -83,7 +91,14 @@ def register(app: typer.Typer) -> None:
         elif config.admin_key is None:
             console.print("[yellow]note:[/yellow] RECLOOP_ADMIN_KEY is not set: model management and log export "
                           "are disabled")
-        console.print(f"recloop serving {policy} on http://{host}:{port}  (dashboard: /, API docs: /docs)")
+        console.print(f"recloop serving {policy} as {role} on http://{host}:{port}"
+                      + (f" ({workers} worker processes)" if workers > 1 else "") + "  (dashboard: /, API docs: /docs)")
+        if workers > 1:
+            import os
+            os.environ["RECLOOP_SERVE_CONFIG"] = config.to_env()  # each worker builds its own app from it
+            uvicorn.run("recloop.serve.app:create_app_from_env", factory=True, workers=workers, host=host,
+                        port=port, log_level=log_level, access_log=False)
+            return
         uvicorn.run(application, host=host, port=port, log_level=log_level, access_log=False)
 
     @app.command("traffic")
