@@ -4,6 +4,7 @@ process, on the same PostgreSQL server, the same open-loop workload and client a
 + one reward request), in the same run, so the ratio is measured, not assembled.
 
     .venv/bin/python benchmarks/serve_scale.py --rates 500 1000 --seconds 10
+    .venv/bin/python benchmarks/serve_scale.py --crash 20   # kill -9 drill: learner + 2 rankers
 
 Reports, per layout and rate: sustained req/s, rank/reward p50/p99, lost events, CPU
 per request of all service processes together, and whether the learner learned every
@@ -146,8 +147,27 @@ def main() -> None:
     ap.add_argument("--seconds", type=float, default=10)
     ap.add_argument("--connections", type=int, default=32)
     ap.add_argument("--rankers", type=int, default=2)
-    ap.add_argument("--out", default="serve_scale.json")
+    ap.add_argument("--crash", type=int, default=0, help="run the scale-out kill -9 drill with this many kills")
+    ap.add_argument("--out", default=None)
     args = ap.parse_args()
+    if args.crash:
+        from recloop.apps.crash import scaled_drill
+        from recloop.serve.store import Store
+        schema = f"scale_crash_{os.getpid()}"
+        r = scaled_drill(tempfile.mkdtemp(prefix="serve-scale-crash-"), PG_URL, schema=schema, kills=args.crash,
+                         n_features=N_FEATURES, seed=0)
+        Store(PG_URL, schema=schema).drop()
+        result = {"benchmark": "serve_scale_crash", "command": " ".join(["benchmarks/serve_scale.py", *sys.argv[1:]]),
+                  "layout": "learner + 2 rankers, PostgreSQL", "kills": r.kills, "victims": r.victims,
+                  "acked_decisions": r.acked_decisions, "acked_rewards": r.acked_rewards,
+                  "missing_decisions": len(r.missing_decisions), "wrong_decisions": len(r.wrong_decisions),
+                  "missing_rewards": len(r.missing_rewards), "stored_decisions": r.stored_decisions,
+                  "stored_rewards": r.stored_rewards, "model_equal_to_replay_of_log": r.model_equal,
+                  "seconds": round(r.seconds, 1), "load_avg_at_end": os.getloadavg()}
+        print(json.dumps(result, indent=2))
+        out = ROOT / "benchmarks" / "results" / (args.out or "serve_scale_crash.json")
+        out.write_text(json.dumps(result, indent=2) + "\n")
+        return
     runs = []
     for rate in args.rates:
         one = {"layout": "one all process", **run_one("postgresql", rate, args.seconds, args.connections, [], "python")}
@@ -164,7 +184,7 @@ def main() -> None:
               "ratio_sustained": [round(runs[i + 1]["sustained_requests_per_s"] / runs[i]["sustained_requests_per_s"], 3)
                                   for i in range(0, len(runs), 2)]}
     print(json.dumps(result, indent=2))
-    out = ROOT / "benchmarks" / "results" / args.out
+    out = ROOT / "benchmarks" / "results" / (args.out or "serve_scale.json")
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps(result, indent=2) + "\n")
 

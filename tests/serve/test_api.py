@@ -194,6 +194,8 @@ def test_metrics_stats_and_default_reward(sqlite_db, tmp_path, config):
         assert "recloop_learning_lag_seconds_bucket" in text and "recloop_ctr 0.0" in text
         stats = c.get("/v1/stats").json()
         assert stats["timeline"][-1]["decisions"] == 1 and stats["model"]["watermark"] == 1
+        assert stats["timeline"][-1]["default_rewards"] == 1 and stats["model"]["updates"] == 1
+        assert stats["requests"]["/v1/rank"]["requests"] == 1 and stats["requests"]["/v1/rank"]["share_503"] == 0
         page = c.get("/")
         assert page.status_code == 200 and "<canvas" in page.text and "http" not in page.text.split("<script>")[1]
 

@@ -34,6 +34,7 @@ def test_dashboard_draws_in_headless_chromium(sqlite_db, tmp_path, config):
     assert int(re.search(r'data-ctr-points="(\d+)"', dom).group(1)) >= 1
     assert int(re.search(r'data-traffic-points="(\d+)"', dom).group(1)) >= 1
     assert int(re.search(r'data-models="(\d+)"', dom).group(1)) == 2
+    assert re.search(r'data-learned="(\d+)"', dom).group(1) == "30"  # what the live model learned
     console = [line for line in log.splitlines() if "CONSOLE" in line or "Uncaught" in line]
     assert console == [], console
 

@@ -41,6 +41,7 @@ class DrillResult:
     stored_decisions: int = 0
     stored_rewards: int = 0
     replayed_on_restart: list[int] = field(default_factory=list)
+    victims: list[str] = field(default_factory=list)  # scale-out drill: which process each kill hit
     model_equal: bool = False
     seconds: float = 0.0
 
@@ -234,7 +235,9 @@ def scaled_drill(workdir: str | Path, db: str, *, schema: str | None = None, kil
     try:
         for _ in range(kills):
             time.sleep(rng.uniform(min_gap, max_gap))
-            victim = servers[str(rng.choice(list(servers)))]
+            name = str(rng.choice(list(servers)))
+            result.victims.append(name)
+            victim = servers[name]
             victim.kill9()
             victim.start()
         time.sleep(rng.uniform(min_gap, max_gap))

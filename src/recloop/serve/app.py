@@ -398,6 +398,7 @@ class Service:
         models = await asyncio.to_thread(self.store.list_models)
         return {"model": self.learner.state(), "learning_lag_s": self.learner.lag_quantiles(),
                 "ctr_recent": self.metrics.ctr(), "timeline": timeline, "bucket_s": bucket_s,
+                "requests": self.metrics.route_summary(), "role": self.config.role,
                 "models": [{"version": m["version"], "watermark": m["watermark"], "note": m["note"],
                             "created": m["ts"]} for m in models[:50]],
                 "uptime_s": time.time() - self.started}

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+from bisect import bisect_left
 from collections import deque
+
+import numpy as np
 
 from prometheus_client import (GC_COLLECTOR, PLATFORM_COLLECTOR, PROCESS_COLLECTOR, CollectorRegistry, Counter, Gauge,
                                Histogram)
@@ -41,6 +44,7 @@ class ServeMetrics:
         self.snapshot_failures = Counter("recloop_snapshot_failures", "snapshots that could not be written",
                                          registry=r)
         self.ready = Gauge("recloop_ready", "1 when /readyz answers 200", registry=r)
+        self._summary: dict[str, list] = {}  # route -> [requests, 503s, latency bucket counts] (dashboard)
         self._children: dict[tuple, tuple] = {}  # labelled series by (route, method, status): labels() is slow
         self._explicit, self._default = self.rewards.labels("explicit"), self.rewards.labels("default")
         self._recent: deque[float] = deque(maxlen=ctr_window)
@@ -55,6 +59,24 @@ class ServeMetrics:
                                              self.latency.labels(route))
         series[0].inc()
         series[1].observe(seconds)
+        summary = self._summary.get(route)
+        if summary is None:
+            summary = self._summary[route] = [0, 0, [0] * (len(_FAST) + 1)]
+        summary[0] += 1
+        summary[1] += status == 503
+        summary[2][bisect_left(_FAST, seconds)] += 1
+
+    def route_summary(self) -> dict[str, dict]:
+        """Per route since start: requests, the share answered 503, latency p50/p99 (the upper
+        edge of the histogram bucket that holds the quantile; None above the last edge)."""
+        out = {}
+        for route, (total, unavailable, counts) in self._summary.items():
+            def q(p: float) -> float | None:
+                i = int(np.searchsorted(np.cumsum(counts), p * total))
+                return _FAST[i] if i < len(_FAST) else None
+            out[route] = {"requests": total, "share_503": unavailable / total if total else 0.0,
+                          "p50_s": q(0.5), "p99_s": q(0.99)}
+        return out
 
     def joined(self, value: float, is_default: bool) -> None:
         (self._default if is_default else self._explicit).inc()

@@ -542,11 +542,13 @@ class Store:
         """Per time bucket (by decision time): decisions, joined rewards, mean reward."""
         b = cast(decisions.c.ts / bucket_s, Integer).label("b")
         q = (select(b, func.count().label("n"), func.count(rewards.c.seq).label("joined"),
-                    func.avg(rewards.c.value).label("mean"))
+                    func.avg(rewards.c.value).label("mean"),
+                    func.sum(cast(rewards.c.is_default, Integer)).label("defaults"))
              .outerjoin(rewards, rewards.c.event_id == decisions.c.event_id)
              .where(decisions.c.ts >= since).group_by(b).order_by(b))
         with self.engine.connect() as conn:
             return [{"t": int(r.b) * bucket_s, "decisions": int(r.n), "rewards": int(r.joined),
+                     "default_rewards": int(r.defaults or 0),
                      "ctr": None if r.mean is None else float(r.mean)} for r in conn.execute(q)]
 
     # ------------------------------------------------------------ model snapshots
