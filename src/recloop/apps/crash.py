@@ -221,7 +221,7 @@ def scaled_drill(workdir: str | Path, db: str, *, schema: str | None = None, kil
                                 workdir / f"{name}.log")
     rankers = [f"http://127.0.0.1:{servers[n].port}" for n in ("ranker-a", "ranker-b")]
     learner = f"http://127.0.0.1:{servers['learner'].port}"
-    rng = np.random.default_rng(seed)
+    rng = as_generator(seed)
     acked_d: dict[str, str] = {}
     acked_r: dict[str, float] = {}
     stop = threading.Event()
@@ -267,7 +267,7 @@ def _scaled_client(urls: list[str], n_features: int, stop: threading.Event, acke
     with httpx.Client(timeout=5) as c:
         while not stop.is_set():
             ev = f"ev-{i}"
-            rng = np.random.default_rng(i)
+            rng = as_generator(i)
             body = {"event_id": ev, "context": rng.normal(size=n_features).tolist(), "candidates": cands}
             out = _any_ranker(urls, i, lambda u: c.post(f"{u}/v1/rank", json=body), stop)
             if out is None:
