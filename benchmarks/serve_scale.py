@@ -89,7 +89,7 @@ def run_scaled(rate: float, seconds: float, connections: int, rankers: int) -> d
                     workdir, "ranker")
     time.sleep(1.0)  # every worker is up (readyz answered by one of them)
     pids = [learner.pid, *_tree(ranker.pid)]
-    cpu0, load0 = _cpu(pids), os.getloadavg()
+    cpu0, lcpu0, load0 = _cpu(pids), _cpu([learner.pid]), os.getloadavg()
     out = workdir / "client.json"
     try:
         subprocess.run([sys.executable, str(ROOT / "benchmarks" / "serve_load.py"), "--_client", str(rport),
@@ -103,7 +103,7 @@ def run_scaled(rate: float, seconds: float, connections: int, rankers: int) -> d
             if time.monotonic() > end:
                 break
             time.sleep(0.2)
-        cpu = _cpu(pids) - cpu0
+        cpu, lcpu = _cpu(pids) - cpu0, _cpu([learner.pid]) - lcpu0
         watermark = httpx.get(f"http://127.0.0.1:{lport}/healthz").json()["watermark"]
         counts = s.counts()
     finally:
@@ -128,6 +128,9 @@ def run_scaled(rate: float, seconds: float, connections: int, rankers: int) -> d
         "lost_events": (n - c["acked"]["rewards"]) + max(0, c["acked"]["rewards"] - counts["rewards"])
                        + max(0, c["acked"]["decisions"] - counts["decisions"]),
         "server_cpu_ms_per_request": round(cpu * 1e3 / max(1, done), 3),
+        # the learner's part, per reward it ordered and learned: where one learner's core runs out
+        "learner_cpu_ms_per_reward": round(lcpu * 1e3 / max(1, counts["rewards"]), 3),
+        "ranker_cpu_ms_per_request": round((cpu - lcpu) * 1e3 / max(1, done), 3),
         "client_cpu_ms_per_request": round(c["cpu_s"] * 1e3 / max(1, done), 3),
         "load_avg_before": [round(v, 2) for v in load0], "load_avg_after": [round(v, 2) for v in load1],
     }
