@@ -5,7 +5,6 @@ after a take-over) now get the documented answer."""
 import os
 import time
 
-import httpx
 import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import text

@@ -83,3 +83,14 @@ def test_a_learner_behind_its_lag_bound_is_not_ready(sqlite_db, tmp_path, config
         assert r.status_code == 503 and not r.json()["checks"]["learning"]["ok"], r.json()
         _until(lambda: c.get("/readyz").status_code == 200)
         assert c.app.state.service.learner.watermark == 1
+
+
+def test_readyz_names_only_the_kind_of_error_without_the_admin_key(sqlite_db, tmp_path, config):
+    cfg = config(sqlite_db, tmp_path, lease_s=30, insecure_admin=False, admin_key="admin-key-456")
+    with TestClient(create_app(cfg)) as c:
+        svc = c.app.state.service
+        svc.lease_error = "OperationalError: connection to server at \"10.0.0.7\", port 5432 failed"
+        body = c.get("/readyz").json()
+        assert body["checks"]["store"]["error"].startswith("OperationalError (details:") and "10.0.0.7" not in str(body)
+        body = c.get("/readyz", headers={"X-API-Key": "admin-key-456"}).json()
+        assert "10.0.0.7" in body["checks"]["store"]["error"]

@@ -538,11 +538,19 @@ def create_app(config: ServeConfig | None = None) -> FastAPI:
                 "pending": len(svc.learner.pending)}
 
     @app.get("/readyz", responses={503: {"description": "not ready; ``checks`` says why"}})
-    async def readyz() -> JSONResponse:
+    async def readyz(request: Request) -> JSONResponse:
         """Ready to serve: the store takes writes (the lease heartbeat and the last commit
         succeeded), this service holds the learner lease, the model is loaded, and the
-        oldest unlearned reward is within ``max_learning_lag_s``."""
+        oldest unlearned reward is within ``max_learning_lag_s``. Errors name only their
+        kind unless the request carries the admin key (or admin routes are open): their
+        messages can hold hosts, paths and table names."""
         ok, checks = svc.readiness()
+        try:
+            keys.check(request.headers.get("x-api-key"), admin=True)
+        except HTTPException:
+            for c in checks.values():
+                if c.get("error"):
+                    c["error"] = c["error"].split(":", 1)[0] + " (details: in the log, or with the admin key)"
         failing = [f"{name}: {c.get('error') or 'failing'}" for name, c in checks.items() if not c["ok"]]
         body = {"status": "ready" if ok else "not ready", "checks": checks}
         if failing:
