@@ -81,7 +81,7 @@ def test_a_bad_sender_beside_good_clients_fails_no_innocent_request(db, tmp_path
     with BackgroundServer(create_app(cfg)) as url:
         def good(n):
             with httpx.Client(base_url=url, timeout=30) as http:
-                for i in range(15):
+                for _i in range(15):
                     r = http.post("/v1/rank", json={"context": CTX, "candidates": [{"id": f"i{k}"} for k in range(5)]})
                     s = [r.status_code]
                     if r.status_code == 200:

@@ -269,13 +269,14 @@ def _scaled_client(urls: list[str], n_features: int, stop: threading.Event, acke
             ev = f"ev-{i}"
             rng = as_generator(i)
             body = {"event_id": ev, "context": rng.normal(size=n_features).tolist(), "candidates": cands}
-            out = _any_ranker(urls, i, lambda u: c.post(f"{u}/v1/rank", json=body), stop)
+            out = _any_ranker(urls, i, lambda u, body=body: c.post(f"{u}/v1/rank", json=body), stop)
             if out is None:
                 return
             assert out.status_code == 200, out.text
             acked_d[ev] = out.json()["chosen_id"]
             value = float(rng.random() < 0.4)
-            out = _any_ranker(urls, i + 1, lambda u: c.post(f"{u}/v1/events/{ev}/reward", json={"value": value}), stop)
+            out = _any_ranker(urls, i + 1, lambda u, ev=ev, value=value: c.post(f"{u}/v1/events/{ev}/reward",
+                                                                                 json={"value": value}), stop)
             if out is None:
                 return
             assert out.status_code == 204, out.text

@@ -71,11 +71,11 @@ class ServeMetrics:
         edge of the histogram bucket that holds the quantile; None above the last edge)."""
         out = {}
         for route, (total, unavailable, counts) in self._summary.items():
-            def q(p: float) -> float | None:
-                i = int(np.searchsorted(np.cumsum(counts), p * total))
-                return _FAST[i] if i < len(_FAST) else None
+            cum = np.cumsum(counts)
+            p50, p99 = (int(np.searchsorted(cum, p * total)) for p in (0.5, 0.99))
             out[route] = {"requests": total, "share_503": unavailable / total if total else 0.0,
-                          "p50_s": q(0.5), "p99_s": q(0.99)}
+                          "p50_s": _FAST[p50] if p50 < len(_FAST) else None,
+                          "p99_s": _FAST[p99] if p99 < len(_FAST) else None}
         return out
 
     def joined(self, value: float, is_default: bool) -> None:
