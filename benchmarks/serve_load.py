@@ -171,7 +171,7 @@ def run_wrk(port: int, rate: float, seconds: float, connections: int, workdir: P
 def _start_server(db: str, schema: str | None, port: int, workdir: Path, extra: list[str]) -> subprocess.Popen:
     import httpx
     cmd = [sys.executable, "-m", "recloop.apps", "serve", "--policy", "linucb", "--n-features", str(N_FEATURES),
-           "--db", db, "--port", str(port), "--snapshot-dir", str(workdir / "models"), "--snapshot-every", "30",
+           "--db", db, "--port", str(port), "--snapshot-every", "30",
            "--log-level", "error", *extra]
     if schema:
         cmd += ["--db-schema", schema]

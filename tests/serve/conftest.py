@@ -49,7 +49,8 @@ def _config(db, tmp_path, **kw):
     from recloop.serve.config import ServeConfig
     url, schema = db
     base = dict(db=url, db_schema=schema, n_features=4, snapshot_dir=str(tmp_path / "models"),
-                snapshot_every_s=0, learn_interval_s=0.0, seed=0)
+                snapshot_every_s=0, learn_interval_s=0.0, seed=0,
+                insecure_admin=True)  # tests of the keys set their own
     base.update(kw)
     return ServeConfig(**base)
 

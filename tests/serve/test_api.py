@@ -122,7 +122,7 @@ def test_keys(client):
     assert r.status_code == 401 and "wrong-key" not in r.text
     assert client.post("/v1/rank", json=body(), headers=A).status_code == 200  # admin may rank too
     assert client.get("/v1/models", headers=U).status_code == 403
-    assert client.post("/v1/models/snapshot", headers=U).status_code == 403
+    assert client.post("/v1/models/snapshot", json={}, headers=U).status_code == 403
     assert client.get("/v1/logs", headers=U).status_code == 403
     assert client.get("/v1/models").status_code == 401
     assert client.get("/v1/models", headers=A).status_code == 200
@@ -152,14 +152,14 @@ def test_models_snapshot_activate_and_logs(client):
         events.append(ev)
     svc = client.app.state.service
     _wait(lambda: svc.learner.watermark == 6)
-    snap = client.post("/v1/models/snapshot", headers=A).json()
+    snap = client.post("/v1/models/snapshot", json={}, headers=A).json()
     assert snap["version"] == 1 and snap["watermark"] == 6 and snap["parent"] == 0
     models = client.get("/v1/models", headers=A).json()
     assert [m["version"] for m in models["models"]] == [1, 0] and models["models"][0]["active"]
-    r = client.post("/v1/models/0/activate", headers=A)
+    r = client.post("/v1/models/0/activate", json={}, headers=A)
     assert r.status_code == 200 and r.json()["version"] == 2 and r.json()["watermark"] == 6
     assert svc.learner.policy.t_ == 0  # rolled back to the untrained v0
-    assert client.post("/v1/models/99/activate", headers=A).status_code == 404
+    assert client.post("/v1/models/99/activate", json={}, headers=A).status_code == 404
     after = client.post("/v1/rank", json=body(), headers=U).json()
     assert after["model_version"] == "v2"
 
@@ -194,6 +194,8 @@ def test_metrics_stats_and_default_reward(sqlite_db, tmp_path, config):
         assert "recloop_learning_lag_seconds_bucket" in text and "recloop_ctr 0.0" in text
         stats = c.get("/v1/stats").json()
         assert stats["timeline"][-1]["decisions"] == 1 and stats["model"]["watermark"] == 1
+        assert stats["timeline"][-1]["default_rewards"] == 1 and stats["model"]["updates"] == 1
+        assert stats["requests"]["/v1/rank"]["requests"] == 1 and stats["requests"]["/v1/rank"]["share_503"] == 0
         page = c.get("/")
         assert page.status_code == 200 and "<canvas" in page.text and "http" not in page.text.split("<script>")[1]
 
@@ -269,11 +271,11 @@ def test_logged_model_version_names_the_live_model(client):
     ev = event(0)
     assert ev["model_version"] == "v0@w1"
     _wait(lambda: svc.learner.watermark == 2)
-    assert client.post("/v1/models/snapshot", headers=A).json()["version"] == 1
+    assert client.post("/v1/models/snapshot", json={}, headers=A).json()["version"] == 1
     assert event(1)["model_version"] == "v1"
     _wait(lambda: svc.learner.watermark == 3)
     assert client.post("/v1/rank", json=body(), headers=U).json()["model_version"] == "v1@w3"
-    assert client.post("/v1/models/0/activate", headers=A).json()["version"] == 2
+    assert client.post("/v1/models/0/activate", json={}, headers=A).json()["version"] == 2
     assert client.post("/v1/rank", json=body(), headers=U).json()["model_version"] == "v2"
     assert svc.store.decision(ev["event_id"]).model_version == "v0@w1"  # logged as answered
 
@@ -287,3 +289,17 @@ def test_freeze_gc_freezes_the_start_up_objects(sqlite_db, tmp_path, config):
         gc.unfreeze()
     with TestClient(create_app(config(sqlite_db, tmp_path / "b"))):
         assert gc.get_freeze_count() == 0  # the default leaves the collector alone
+
+
+def test_api_docs_are_served_offline(sqlite_db, tmp_path, config):
+    """Swagger UI and ReDoc come from the installed package, not from a CDN."""
+    import re
+    with TestClient(create_app(config(sqlite_db, tmp_path))) as c:
+        for page in ("/docs", "/redoc"):
+            html = c.get(page).text
+            refs = re.findall(r'(?:src|href)="([^"]+)"', html) + re.findall(r"url: '([^']+)'", html)
+            assert refs and not [r for r in refs if "//" in r], (page, refs)  # nothing from another host
+            for ref in refs:
+                assert c.get("/" + ref.lstrip("/")).status_code == 200, ref
+        assert c.get("/docs-assets/swagger-ui-bundle.js").headers["content-type"].startswith("text/javascript")
+        assert c.get("/docs-assets/..%2Fcore.py").status_code == 404

@@ -26,7 +26,7 @@ def test_dashboard_draws_in_headless_chromium(sqlite_db, tmp_path, config):
             ev = httpx.post(f"{url}/v1/rank", headers=h, json={"context": [i % 3, 1, 0, 0],
                                                                "candidates": [{"id": "a"}, {"id": "b"}]}).json()
             httpx.post(f"{url}/v1/events/{ev['event_id']}/reward", headers=h, json={"value": i % 2})
-        httpx.post(f"{url}/v1/models/snapshot", headers={"X-API-Key": "admin-key-456"})
+        httpx.post(f"{url}/v1/models/snapshot", json={}, headers={"X-API-Key": "admin-key-456"})
         out = subprocess.run([CHROMIUM, *FLAGS, f"--user-data-dir={tmp_path / 'chromium'}",
                               f"{url}/#key=user-key-123"], capture_output=True, text=True, timeout=90)
     dom, log = out.stdout, out.stderr
@@ -34,6 +34,7 @@ def test_dashboard_draws_in_headless_chromium(sqlite_db, tmp_path, config):
     assert int(re.search(r'data-ctr-points="(\d+)"', dom).group(1)) >= 1
     assert int(re.search(r'data-traffic-points="(\d+)"', dom).group(1)) >= 1
     assert int(re.search(r'data-models="(\d+)"', dom).group(1)) == 2
+    assert re.search(r'data-learned="(\d+)"', dom).group(1) == "30"  # what the live model learned
     console = [line for line in log.splitlines() if "CONSOLE" in line or "Uncaught" in line]
     assert console == [], console
 

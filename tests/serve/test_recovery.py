@@ -6,8 +6,10 @@ import numpy as np
 from fastapi.testclient import TestClient
 
 from recloop.serve.app import create_app
-from recloop.serve.learner import build_policy, same_model
-from recloop.serve.store import Store
+import pytest
+
+from recloop.serve.learner import SnapshotError, build_policy, same_model
+from recloop.serve.store import Store, models
 
 
 def _play(c, n, start=0, seed=0):
@@ -33,27 +35,65 @@ def _reference(cfg, store, after=0, base=None):
     return policy
 
 
-def test_restart_replays_after_the_newest_valid_snapshot(db, tmp_path, config):
+def test_restart_replays_after_the_newest_snapshot(db, tmp_path, config):
     cfg = config(db, tmp_path)
     with TestClient(create_app(cfg)) as c:
         _play(c, 40)
         _settle(c)
-        assert c.post("/v1/models/snapshot").json()["watermark"] == 40
+        assert c.post("/v1/models/snapshot", json={}).json()["watermark"] == 40
         _play(c, 30, start=40)
         _settle(c)
     store = Store(cfg.db, schema=cfg.db_schema)
     models = store.list_models()
     assert [m["note"] for m in models] == ["shutdown", "manual", "initial"]
-    # The shutdown snapshot is corrupted on disk: recovery must fall back to v1 and replay 30 rewards.
-    with open(models[0]["path"], "r+b") as fh:
-        fh.seek(100)
-        fh.write(b"garbage!")
     with TestClient(create_app(cfg)) as c:
         svc = c.app.state.service
-        assert svc.learner.replayed == 30 and svc.learner.watermark == 70
+        assert svc.learner.version == 2 and svc.learner.replayed == 0 and svc.learner.watermark == 70
         assert same_model(svc.learner.policy, _reference(cfg, store))
-        assert svc.learner.policy.t_ == 70
     store.close()
+
+
+def test_a_corrupt_active_snapshot_is_an_error_naming_it_never_a_fallback(db, tmp_path, config):
+    """Before: a lost or corrupt head silently fell back to an older snapshot, and a model
+    an operator had rolled back came back. Now the service refuses to start, names the
+    snapshot, and serves an older one only when told to (``start_version``)."""
+    cfg = config(db, tmp_path)
+    with TestClient(create_app(cfg)) as c:
+        _play(c, 40)
+        _settle(c)
+        assert c.post("/v1/models/snapshot", json={}).json()["version"] == 1
+        _play(c, 30, start=40)
+        _settle(c)
+    store = Store(cfg.db, schema=cfg.db_schema)
+    head = store.list_models()[0]
+    assert head["note"] == "shutdown" and head["version"] == 2
+    blob = bytearray(store.model_blob(2))
+    blob[100:108] = b"garbage!"
+    with store.engine.begin() as conn:
+        conn.execute(models.update().where(models.c.version == 2).values(blob=bytes(blob)))
+    with pytest.raises(SnapshotError, match=r"snapshot v2 \(shutdown, watermark 70\) fails its checksum.*--start-version"):
+        with TestClient(create_app(cfg)):
+            pass
+    with TestClient(create_app(config(db, tmp_path, start_version=1))) as c:
+        svc = c.app.state.service
+        assert svc.learner.version == 1 and svc.learner.replayed == 30 and svc.learner.watermark == 70
+        assert same_model(svc.learner.policy, _reference(cfg, store))
+    store.close()
+
+
+def test_two_services_in_one_directory_share_no_snapshot_files(tmp_path, config, monkeypatch):
+    """Before: both wrote ./recloop-models and one's activate answered 409 "fails its checksum"."""
+    monkeypatch.chdir(tmp_path)
+    a = config((f"sqlite:///{tmp_path / 'a.db'}", None), tmp_path, snapshot_dir=None)
+    b = config((f"sqlite:///{tmp_path / 'b.db'}", None), tmp_path, snapshot_dir=None)
+    with TestClient(create_app(a)) as ca, TestClient(create_app(b)) as cb:
+        for c in (ca, cb, ca, cb):
+            _play(c, 5)
+            _settle(c)
+            assert c.post("/v1/models/snapshot", json={}).status_code == 201
+        for c in (ca, cb):
+            assert c.post("/v1/models/1/activate", json={}).status_code == 200
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["a.db", "b.db"]  # no snapshot files anywhere
 
 
 def test_rollback_survives_restart(sqlite_db, tmp_path, config):
@@ -61,7 +101,7 @@ def test_rollback_survives_restart(sqlite_db, tmp_path, config):
     with TestClient(create_app(cfg)) as c:
         _play(c, 20)
         _settle(c)
-        head = c.post("/v1/models/0/activate").json()
+        head = c.post("/v1/models/0/activate", json={}).json()
         assert head["watermark"] == 20
         _play(c, 10, start=20)
         svc = _settle(c)
@@ -88,21 +128,21 @@ def test_a_record_the_policy_cannot_learn_is_skipped_not_fatal(sqlite_db, tmp_pa
 
 def test_a_second_service_on_the_same_store_is_refused(db, tmp_path, config):
     import pytest
-    cfg = config(db, tmp_path)
+    cfg = config(db, tmp_path, lease_s=1.0)
     with TestClient(create_app(cfg)):
-        with pytest.raises(RuntimeError, match="already writing"):
-            with TestClient(create_app(config(db, tmp_path / "other"))):
+        with pytest.raises(RuntimeError, match="already writing|holds the learner lease"):
+            with TestClient(create_app(config(db, tmp_path / "other", lease_s=1.0))):
                 pass
     with TestClient(create_app(cfg)) as c:  # released at shutdown
         assert c.get("/healthz").status_code == 200
 
 
-def test_old_snapshot_files_are_pruned(sqlite_db, tmp_path, config):
-    from pathlib import Path
+def test_old_snapshots_are_pruned_from_the_store(sqlite_db, tmp_path, config):
     with TestClient(create_app(config(sqlite_db, tmp_path, keep_snapshots=2))) as c:
         for _ in range(4):
-            c.post("/v1/models/snapshot")
+            c.post("/v1/models/snapshot", json={})
         rows = c.app.state.service.store.list_models()
-        assert [Path(r["path"]).exists() for r in rows] == [True, True, False, False, False]
-        r = c.post(f"/v1/models/{rows[-1]['version']}/activate")
-        assert r.status_code == 409 and "missing" in r.json()["error"]
+        assert [r["stored"] for r in rows] == [True, True, False, False, False]
+        assert [m["stored"] for m in c.get("/v1/models").json()["models"]] == [True, True, False, False, False]
+        r = c.post(f"/v1/models/{rows[-1]['version']}/activate", json={})
+        assert r.status_code == 409 and "was pruned" in r.json()["error"]

@@ -17,6 +17,7 @@ def _decision(event_id, chosen="a", request_hash="-", features=None):
 @pytest.fixture
 def store(db):
     s = Store(db[0], schema=db[1]).create()
+    s.claim_writer()  # only the lease holder may write
     yield s
     s.close()
 

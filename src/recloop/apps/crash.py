@@ -41,6 +41,7 @@ class DrillResult:
     stored_decisions: int = 0
     stored_rewards: int = 0
     replayed_on_restart: list[int] = field(default_factory=list)
+    victims: list[str] = field(default_factory=list)  # scale-out drill: which process each kill hit
     model_equal: bool = False
     seconds: float = 0.0
 
@@ -49,10 +50,11 @@ class DrillResult:
         return not (self.missing_decisions or self.wrong_decisions or self.missing_rewards) and self.model_equal
 
 
-def _server_cmd(db: str, port: int, snapshot_dir: Path, n_features: int) -> list[str]:
+def _server_cmd(db: str, port: int, n_features: int) -> list[str]:
     return [sys.executable, "-m", "recloop.apps", "serve", "--db", db, "--port", str(port), "--policy", "linucb",
-            "--n-features", str(n_features), "--snapshot-dir", str(snapshot_dir), "--snapshot-every", "0.5",
-            "--reward-wait", "3600", "--seed", "0", "--log-level", "error"]
+            "--n-features", str(n_features), "--snapshot-every", "0.5",
+            "--reward-wait", "3600", "--seed", "0", "--log-level", "error",
+            "--insecure-admin"]  # a loopback drill: its snapshot call needs no key
 
 
 class _Server:
@@ -133,9 +135,6 @@ def drill(workdir: str | Path, *, kills: int = 3, db: str | None = None, n_featu
     """Run the drill in ``workdir``; ``db`` defaults to a SQLite file there."""
     import httpx
 
-    from recloop.core.registry import make
-    from recloop.serve.learner import same_model
-    from recloop.agents.bandits.base import BanditPolicy
     from recloop.serve.store import Store
 
     workdir = Path(workdir)
@@ -143,7 +142,7 @@ def drill(workdir: str | Path, *, kills: int = 3, db: str | None = None, n_featu
     db = db or f"sqlite:///{workdir / 'drill.db'}"
     port = free_port()
     url = f"http://127.0.0.1:{port}"
-    server = _Server(_server_cmd(db, port, workdir / "models", n_features), port, workdir / "server.log")
+    server = _Server(_server_cmd(db, port, n_features), port, workdir / "server.log")
     rng = as_generator(seed)
     acked_d: dict[str, str] = {}
     acked_r: dict[str, float] = {}
@@ -168,10 +167,21 @@ def drill(workdir: str | Path, *, kills: int = 3, db: str | None = None, n_featu
             if time.monotonic() > end:
                 raise RuntimeError("the service did not learn every stored reward within 30 s")
             time.sleep(0.05)
-        snap = httpx.post(f"{url}/v1/models/snapshot").json()
+        snap = httpx.post(f"{url}/v1/models/snapshot", json={}).json()
     finally:
         stop.set()
         server.stop()
+    _check(result, store, acked_d, acked_r, snap["version"], n_features)
+    store.close()
+    result.seconds = time.perf_counter() - t0
+    return result
+
+
+def _check(result: DrillResult, store: Any, acked_d: dict, acked_r: dict, version: int, n_features: int) -> None:
+    """Every acknowledged event stored once; the served model equals an uninterrupted run."""
+    from recloop.core.registry import make
+    from recloop.serve.learner import load_snapshot, same_model
+
     result.acked_decisions, result.acked_rewards = len(acked_d), len(acked_r)
     for ev, chosen in acked_d.items():
         d = store.decision(ev)
@@ -185,10 +195,106 @@ def drill(workdir: str | Path, *, kills: int = 3, db: str | None = None, n_featu
             result.missing_rewards.append(ev)
     counts = store.counts()  # the unique constraints make "twice" impossible; counts show it
     result.stored_decisions, result.stored_rewards = counts["decisions"], counts["rewards"]
-    served = BanditPolicy.load(next(m["path"] for m in store.list_models() if m["version"] == snap["version"]))
+    served = load_snapshot(store, version)
     uninterrupted = make("policy", "linucb", n_features=n_features, seed=0)
     uninterrupted.update_many(j.feedback for j in store.joined_after(0))
     result.model_equal = same_model(served, uninterrupted) and served.t_ == uninterrupted.t_
+
+
+def scaled_drill(workdir: str | Path, db: str, *, schema: str | None = None, kills: int = 3, n_features: int = 4,
+                 min_gap: float = 0.5, max_gap: float = 1.5, seed: int = 0) -> DrillResult:
+    """The drill on a scaled deployment (PostgreSQL): one learner and two rankers; each
+    kill -9 hits one of the three at random. Clients send each event's rank to one ranker
+    and its reward to the other, and switch rankers (same event id) when one is down."""
+    import httpx
+
+    from recloop.serve.store import Store
+
+    workdir = Path(workdir)
+    workdir.mkdir(parents=True, exist_ok=True)
+    extra = ["--lease", "1", "--model-refresh", "0.2"] + (["--db-schema", schema] if schema else [])
+    servers = {}
+    for name in ("learner", "ranker-a", "ranker-b"):
+        port = free_port()
+        role = name.split("-")[0]
+        servers[name] = _Server(_server_cmd(db, port, n_features) + ["--role", role] + extra, port,
+                                workdir / f"{name}.log")
+    rankers = [f"http://127.0.0.1:{servers[n].port}" for n in ("ranker-a", "ranker-b")]
+    learner = f"http://127.0.0.1:{servers['learner'].port}"
+    rng = as_generator(seed)
+    acked_d: dict[str, str] = {}
+    acked_r: dict[str, float] = {}
+    stop = threading.Event()
+    t0 = time.perf_counter()
+    result = DrillResult(kills=kills, acked_decisions=0, acked_rewards=0)
+    for server in servers.values():  # the learner first: rankers wait for its first snapshot
+        server.start()
+    client = threading.Thread(target=_scaled_client, args=(rankers, n_features, stop, acked_d, acked_r), daemon=True)
+    client.start()
+    store = Store(db, schema=schema)
+    try:
+        for _ in range(kills):
+            time.sleep(rng.uniform(min_gap, max_gap))
+            name = str(rng.choice(list(servers)))
+            result.victims.append(name)
+            victim = servers[name]
+            victim.kill9()
+            victim.start()
+        time.sleep(rng.uniform(min_gap, max_gap))
+        stop.set()
+        client.join(timeout=30)
+        end = time.monotonic() + 30
+        while httpx.get(f"{learner}/healthz").json()["watermark"] < len(acked_r) or \
+                httpx.get(f"{learner}/healthz").json()["watermark"] < store.max_reward_seq():
+            if time.monotonic() > end:
+                raise RuntimeError("the learner did not learn every acknowledged reward within 30 s")
+            time.sleep(0.05)
+        snap = httpx.post(f"{learner}/v1/models/snapshot", json={}).json()
+    finally:
+        stop.set()
+        for server in servers.values():
+            server.stop()
+    _check(result, store, acked_d, acked_r, snap["version"], n_features)
     store.close()
     result.seconds = time.perf_counter() - t0
     return result
+
+
+def _scaled_client(urls: list[str], n_features: int, stop: threading.Event, acked_d: dict, acked_r: dict) -> None:
+    import httpx
+    cands = [{"id": f"item-{k}"} for k in range(8)]
+    i = 0
+    with httpx.Client(timeout=5) as c:
+        while not stop.is_set():
+            ev = f"ev-{i}"
+            rng = as_generator(i)
+            body = {"event_id": ev, "context": rng.normal(size=n_features).tolist(), "candidates": cands}
+            out = _any_ranker(urls, i, lambda u, body=body: c.post(f"{u}/v1/rank", json=body), stop)
+            if out is None:
+                return
+            assert out.status_code == 200, out.text
+            acked_d[ev] = out.json()["chosen_id"]
+            value = float(rng.random() < 0.4)
+            out = _any_ranker(urls, i + 1, lambda u, ev=ev, value=value: c.post(f"{u}/v1/events/{ev}/reward",
+                                                                                 json={"value": value}), stop)
+            if out is None:
+                return
+            assert out.status_code == 204, out.text
+            acked_r[ev] = value
+            i += 1
+
+
+def _any_ranker(urls: list[str], start: int, call: Any, stop: threading.Event) -> Any:
+    import httpx
+    k = start
+    while True:
+        try:
+            out = call(urls[k % len(urls)])
+            if out.status_code != 503:
+                return out
+        except httpx.TransportError:  # that ranker is down: the other one, the same request
+            pass
+        if stop.is_set():
+            return None
+        k += 1
+        time.sleep(0.02)

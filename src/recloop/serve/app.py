@@ -14,6 +14,7 @@ import logging
 import time
 import uuid
 from contextlib import asynccontextmanager
+from pathlib import Path as Path_
 from typing import Annotated, Any
 
 import numpy as np
@@ -25,17 +26,18 @@ from pydantic import BaseModel, ValidationError
 from recloop.serve.config import ServeConfig
 from recloop.serve.dashboard import DASHBOARD_HTML
 from recloop.serve.guard import Guard, KeyCheck
-from recloop.serve.learner import OnlineLearner, build_policy
+from recloop.serve.learner import OnlineLearner, SnapshotError, build_policy, probe_reward_domain
 from recloop.serve.metrics import ServeMetrics
 from recloop.serve.schemas import (EVENT_ID_PATTERN, ModelsResponse, Problem, RankInput, RankRequest,
                                    RankResponse, RewardRequest, fast_rank)
 from recloop.serve.store import CONFLICT, SAME, STORED, UNKNOWN, Decision, Joined, RewardIn, Store
-from recloop.serve.writer import GroupWriter, StoreUnavailable
+from recloop.serve.store import StoreFenced
+from recloop.serve.writer import GroupWriter, StoreUnavailable, describe
 
 log = logging.getLogger("recloop.serve")
 
 _ERRORS: dict[int | str, dict[str, Any]] = {
-    code: {"model": Problem} for code in (400, 401, 403, 404, 409, 413, 422, 503)}
+    code: {"model": Problem} for code in (400, 401, 403, 404, 409, 413, 415, 421, 422, 503)}
 
 
 class Service:
@@ -44,6 +46,12 @@ class Service:
     def __init__(self, config: ServeConfig):
         self.config = config
         build_policy(config)  # fail now, with a clear message, on an unknown policy or bad params
+        if config.insecure_admin and not config.admin_key:
+            log.warning("insecure_admin: model management and log export are open to anyone who reaches the port")
+        self.reward_domain = probe_reward_domain(config)
+        if config.default_reward is not None and self.reward_domain.problem(config.default_reward):
+            raise ValueError(f"default_reward {config.default_reward} is outside what the {config.policy} policy "
+                             f"learns from: {self.reward_domain.problem(config.default_reward)}")
         self.store = Store(config.db, schema=config.db_schema, synchronous=config.sqlite_synchronous)
         self.learner = OnlineLearner(config, self.store)
         self.metrics = ServeMetrics()
@@ -55,26 +63,70 @@ class Service:
         self._snap_watermark = 0
         self._swept_seq = 0
         self.started = time.time()
+        self.model_loaded = False
+        self.fenced: str | None = None       # why this service lost the learner lease, once it has
+        self.lease_error: str | None = None  # the last heartbeat's failure (None: the last one succeeded)
 
     # ------------------------------------------------------------ lifecycle
     async def start(self) -> None:
-        await asyncio.to_thread(self.store.create)
-        await asyncio.to_thread(self.store.claim_writer)  # before replay: no other writer may be appending
-        await asyncio.to_thread(self.learner.recover)
+        if self.config.role == "ranker":
+            await self._start_ranker()
+        else:
+            await self._start_learner()
+        if self.config.freeze_gc:
+            gc.collect()  # what is garbage now is collected, not frozen
+            gc.freeze()
+
+    async def _start_learner(self) -> None:
+        """Role all (one process: rank, log, learn) or learner (orders and learns what rankers logged)."""
+        # before replay: no other writer may be appending
+        await asyncio.to_thread(self.store.claim_writer, self.config.lease_s)
+        try:
+            await asyncio.to_thread(self.learner.recover)
+        except BaseException:
+            await asyncio.to_thread(self.store.close)  # give the lease and the lock back: nothing was served
+            raise
+        self.model_loaded = True
         self._snap_watermark = self.learner.watermark
         self.metrics.version.set(self.learner.version)
         self.metrics.watermark.set(self.learner.watermark)
-        self.writer = GroupWriter(self.store, asyncio.get_running_loop(), self._on_joined,
-                                  on_batch=self.metrics.batch.observe)
-        self.writer.start()
-        self._tasks = [asyncio.create_task(self._learn_loop(), name="learn")]
+        self._tasks = [asyncio.create_task(self._learn_loop(), name="learn"),
+                       asyncio.create_task(self._lease_loop(), name="lease")]
+        if self.config.role == "all":
+            self.writer = GroupWriter(self.store, asyncio.get_running_loop(), self._on_joined,
+                                      on_batch=self.metrics.batch.observe, on_failure=self._on_store_failure)
+            self.writer.start()
+        else:
+            self._tasks.append(asyncio.create_task(self._inbox_loop(), name="inbox"))
         if self.config.snapshot_every_s > 0:
             self._tasks.append(asyncio.create_task(self._snapshot_loop(), name="snapshot"))
         if self.config.default_reward is not None:
             self._tasks.append(asyncio.create_task(self._sweep_loop(), name="sweep"))
-        if self.config.freeze_gc:
-            gc.collect()  # what is garbage now is collected, not frozen
-            gc.freeze()
+
+    async def _start_ranker(self) -> None:
+        """Role ranker: rank with the newest published model, log decisions and rewards."""
+        self.store.mode = "ranker"
+        for attempt in range(5):  # rankers starting together race to create the tables
+            try:
+                await asyncio.to_thread(self.store.create)
+                break
+            except Exception:  # noqa: BLE001 - a concurrent CREATE; the next try sees the tables
+                if attempt == 4:
+                    raise
+                await asyncio.sleep(0.2 * (attempt + 1))
+        deadline = time.monotonic() + 30
+        while (found := await asyncio.to_thread(self.learner.fetch_published)) is None:
+            if time.monotonic() > deadline:
+                raise RuntimeError("no published model in the store after 30 s: start the learner "
+                                   "(recloop serve --role learner) on this store first")
+            await asyncio.sleep(0.2)
+        self.learner.adopt_published(*found)
+        self.model_loaded = True
+        self.metrics.version.set(self.learner.version)
+        self.writer = GroupWriter(self.store, asyncio.get_running_loop(), self._on_joined,
+                                  on_batch=self.metrics.batch.observe, on_failure=self._on_store_failure)
+        self.writer.start()
+        self._tasks = [asyncio.create_task(self._follow_loop(), name="follow")]
 
     async def stop(self) -> None:
         for t in self._tasks:
@@ -83,11 +135,90 @@ class Service:
         if self.writer is not None:
             await asyncio.to_thread(self.writer.stop)
         await asyncio.sleep(0)  # let the writer's last deliveries run
-        while self.learner.learn_pending(10_000):
-            pass
-        if self.learner.watermark > self._snap_watermark:
-            await self.snapshot("shutdown")
+        if self.config.role != "ranker":
+            while self.learner.learn_pending(10_000):
+                pass
+            if self.learner.watermark > self._snap_watermark:
+                await self.snapshot("shutdown")
         self.store.close()
+
+    async def _follow_loop(self) -> None:
+        """A ranker serves the newest published model within ``model_refresh_s``."""
+        while True:
+            await asyncio.sleep(self.config.model_refresh_s)
+            try:
+                found = await asyncio.to_thread(self.learner.fetch_published)
+                self.lease_error = None
+            except Exception as err:  # noqa: BLE001 - keep serving the model we have
+                self.lease_error = describe(err)
+                log.error("model refresh failed: %s", self.lease_error)
+                continue
+            if found is not None:
+                self.learner.adopt_published(*found)
+                self.metrics.version.set(self.learner.version)
+                self.metrics.watermark.set(self.learner.watermark)
+
+    async def _inbox_loop(self) -> None:
+        """The learner moves what rankers logged into reward order, then learns it."""
+        from recloop.serve.inbox import take_inbox
+        while True:
+            try:
+                joined = await asyncio.to_thread(take_inbox, self.store, 5000)
+            except StoreFenced as err:
+                self.fenced = str(err)
+                await asyncio.sleep(1.0)
+                continue
+            except Exception as err:  # noqa: BLE001 - the store is down: /readyz says so
+                self.lease_error = describe(err)
+                log.error("taking rewards from the inbox failed: %s", self.lease_error)
+                await asyncio.sleep(1.0)
+                continue
+            if joined:
+                self._on_joined(joined)
+            else:
+                await asyncio.sleep(max(self.config.learn_interval_s, 0.02))
+
+    # ------------------------------------------------------------ health
+    def _on_store_failure(self, err: Exception) -> None:  # writer thread
+        self.metrics.store_failures.inc()
+        if isinstance(err, StoreFenced):
+            self.fenced = str(err)
+
+    async def _lease_loop(self) -> None:
+        """Renew the learner lease while idle (every commit renews it too); a failed
+        renewal is what /readyz reports, with its cause, before any client meets it."""
+        while True:
+            await asyncio.sleep(self.config.lease_s / 3)
+            try:
+                await asyncio.to_thread(self.store.renew_lease)
+                self.lease_error = None
+                if self.writer is not None:
+                    self.writer.last_error = None  # the store took a write again
+            except StoreFenced as err:
+                if self.fenced is None:
+                    log.error("%s", err)
+                self.fenced = str(err)
+            except Exception as err:  # noqa: BLE001 - the store is down, full, read-only, ...
+                self.lease_error = describe(err)
+                log.error("store check failed: %s", self.lease_error)
+
+    def readiness(self) -> tuple[bool, dict[str, Any]]:
+        """What /readyz reports: store writable, model loaded, learner within its lag bound."""
+        pending = self.learner.pending
+        lag = time.perf_counter() - pending[0].received if pending and pending[0].received else 0.0
+        store_error = self.lease_error or (self.writer.last_error if self.writer is not None else None)
+        checks = {
+            "model": {"ok": self.model_loaded, "version": self.learner.version_name},
+            "store": {"ok": store_error is None, "error": store_error},
+            "lease": ({"ok": True, "role": "ranker"} if self.config.role == "ranker" else
+                      {"ok": self.fenced is None and self.store.token is not None, "token": self.store.token,
+                       "error": self.fenced}),
+            "learning": {"ok": lag <= self.config.max_learning_lag_s, "lag_s": round(lag, 3),
+                         "pending": len(pending), "bound_s": self.config.max_learning_lag_s},
+        }
+        ok = all(c["ok"] for c in checks.values())
+        self.metrics.ready.set(1 if ok else 0)
+        return ok, checks
 
     # ------------------------------------------------------------ learning
     def _on_joined(self, joined: list[Joined]) -> None:
@@ -103,8 +234,11 @@ class Service:
             self._wake.clear()
             await asyncio.sleep(self.config.learn_interval_s)  # gather a batch
             while self.learner.pending:
+                skipped = self.learner.skipped
                 async with self._gate:
                     self.learner.learn_pending(256)
+                if self.learner.skipped > skipped:
+                    self.metrics.skipped.inc(self.learner.skipped - skipped)
                 for lag in self.learner.last_lags:
                     self.metrics.lag.observe(lag)
                 self.metrics.watermark.set(self.learner.watermark)
@@ -118,7 +252,7 @@ class Service:
                 try:
                     await self.snapshot("periodic")
                 except Exception as err:  # keep serving; the next period tries again
-                    log.error("periodic snapshot failed: %s", err)
+                    log.error("periodic snapshot failed: %s", describe(err))
 
     async def _sweep_loop(self) -> None:
         """Join events whose reward never came with the default reward, once the window closes."""
@@ -129,9 +263,13 @@ class Service:
                 cutoff = time.time() - self.config.reward_wait_s
                 while True:  # after a restart, catch up through the old decisions page by page
                     ids, last = await asyncio.to_thread(self.store.expired_without_reward, cutoff,
-                                                        self._swept_seq, 5000)
-                    await asyncio.gather(*(self.writer.reward(RewardIn(e, float(self.config.default_reward),
-                                                                       is_default=True)) for e in ids))
+                                                        self._swept_seq, 5000, self.writer is None)
+                    if self.writer is None:  # the learner of rankers: through their inbox
+                        from recloop.serve.inbox import sweep_into_inbox
+                        await asyncio.to_thread(sweep_into_inbox, self.store, ids, float(self.config.default_reward))
+                    else:
+                        await asyncio.gather(*(self.writer.reward(RewardIn(e, float(self.config.default_reward),
+                                                                           is_default=True)) for e in ids))
                     done = last == self._swept_seq
                     self._swept_seq = last
                     if done:
@@ -140,17 +278,30 @@ class Service:
                 log.error("default-reward sweep failed: %s", err)
 
     # ------------------------------------------------------------ models
+    def _manages_models(self) -> None:
+        if self.config.role == "ranker":
+            raise HTTPException(409, "this service is a ranker: snapshots and activation happen on the learner")
+
     async def snapshot(self, note: str) -> dict:
+        self._manages_models()
         async with self._snap_lock:
             policy, watermark = self.learner.freeze()
             parent = self.learner.version
-            row = await asyncio.to_thread(self.learner.write_snapshot, policy, watermark, parent=parent, note=note)
+            try:
+                row = await asyncio.to_thread(self.learner.write_snapshot, policy, watermark, parent=parent,
+                                              note=note)
+            except Exception as err:
+                self.metrics.snapshot_failures.inc()
+                if isinstance(err, StoreFenced):
+                    self.fenced = str(err)
+                raise
             self.learner.adopt_snapshot(row, watermark)
             self._snap_watermark = max(self._snap_watermark, watermark)
             self.metrics.version.set(row["version"])
             return row
 
     async def activate(self, version: int) -> dict:
+        self._manages_models()
         async with self._snap_lock:
             policy, source = await asyncio.to_thread(self.learner.load_version, version)
             async with self._gate:  # no learning while the new head is written
@@ -182,7 +333,12 @@ class Service:
             raise HTTPException(422, f"context has {len(ctx)} features; the policy expects {d}")
         return np.asarray(ctx, dtype=np.float64)
 
+    def _serves_requests(self) -> None:
+        if self.writer is None:
+            raise HTTPException(421, "this service is the learner: send rank and reward requests to a ranker")
+
     async def rank(self, req: RankInput) -> dict:
+        self._serves_requests()
         ids = req.ids
         if len(ids) > self.config.max_candidates:
             raise HTTPException(422, f"{len(ids)} candidates; at most {self.config.max_candidates} per request")
@@ -209,7 +365,7 @@ class Service:
             event_id=req.event_id if client_id else uuid.uuid4().hex,
             context=[] if x is None else x.tolist(),
             candidates=list(zip(ids, feats)),
-            items=list(rec.items), scores=rec.scores.tolist(), propensities=rec.propensities.tolist(),
+            items=list(rec.items), scores=_finite(rec.scores), propensities=rec.propensities.tolist(),
             model_version=self.learner.version_name,
             request_hash=req.fingerprint(x) if client_id else "-",
             packed=packed,
@@ -226,6 +382,11 @@ class Service:
                             for i, s, p in zip(d.items, d.scores, d.propensities)]}
 
     async def reward(self, event_id: str, body: RewardRequest, received: float) -> None:
+        self._serves_requests()
+        problem = self.reward_domain.problem(body.value)
+        if problem:
+            raise HTTPException(422, f"value: the {self.config.policy} policy learns only from {self.reward_domain}: "
+                                     f"{problem}, got {body.value}")
         code, info = await self.writer.reward(RewardIn(event_id, body.value, body.item_id, received=received))
         if code in (STORED, SAME):
             return
@@ -243,9 +404,19 @@ class Service:
         models = await asyncio.to_thread(self.store.list_models)
         return {"model": self.learner.state(), "learning_lag_s": self.learner.lag_quantiles(),
                 "ctr_recent": self.metrics.ctr(), "timeline": timeline, "bucket_s": bucket_s,
+                "requests": self.metrics.route_summary(), "role": self.config.role,
                 "models": [{"version": m["version"], "watermark": m["watermark"], "note": m["note"],
                             "created": m["ts"]} for m in models[:50]],
                 "uptime_s": time.time() - self.started}
+
+
+def create_app_from_env() -> FastAPI:
+    """The app of one ``--workers N`` process: its config from ``RECLOOP_SERVE_CONFIG``."""
+    import json
+    import os
+    params = json.loads(os.environ["RECLOOP_SERVE_CONFIG"])
+    params["cors_origins"] = tuple(params.get("cors_origins", ()))
+    return create_app(ServeConfig.from_env(**params))
 
 
 def create_app(config: ServeConfig | None = None) -> FastAPI:
@@ -261,11 +432,13 @@ def create_app(config: ServeConfig | None = None) -> FastAPI:
         finally:
             await svc.stop()
 
-    app = _App(title="recloop", version="1", lifespan=lifespan,
+    app = _App(title="recloop", version="1", lifespan=lifespan, docs_url=None, redoc_url=None,
                description="Rank with a learning policy, log every decision with its propensity, "
                            "join rewards exactly once, learn online, snapshot and roll back.")
     app.state.service = svc
-    keys = KeyCheck(config.api_key, config.admin_key)
+    _offline_docs(app)
+    keys = KeyCheck(config.api_key, config.admin_key, insecure_admin=config.insecure_admin,
+                    metrics_key=config.metrics_key)
     user, admin = Depends(keys.user), Depends(keys.admin)
 
     @app.exception_handler(HTTPException)
@@ -323,11 +496,12 @@ def create_app(config: ServeConfig | None = None) -> FastAPI:
         return {"active": svc.learner.version, "watermark": svc.learner.watermark,
                 "models": [{"version": r["version"], "name": f"v{r['version']}", "watermark": r["watermark"],
                             "parent": r["parent"], "note": r["note"], "sha256": r["sha256"], "created": r["ts"],
+                            "stored": bool(r["stored"]),
                             "active": r["version"] == svc.learner.version} for r in rows]}
 
     @app.post("/v1/models/snapshot", status_code=201, responses=_ERRORS, dependencies=[admin])
     async def snapshot() -> dict:
-        """Write the live model to disk now (atomic, checksummed, with its watermark)."""
+        """Save the live model into the store now (checksummed, with its watermark)."""
         row = await svc.snapshot("manual")
         return {k: row[k] for k in ("version", "watermark", "sha256", "parent", "note")}
 
@@ -338,7 +512,7 @@ def create_app(config: ServeConfig | None = None) -> FastAPI:
             row = await svc.activate(version)
         except KeyError as err:
             raise HTTPException(404, str(err.args[0])) from None
-        except (FileNotFoundError, ValueError) as err:
+        except (SnapshotError, ValueError) as err:
             raise HTTPException(409, str(err)) from None
         return {k: row[k] for k in ("version", "watermark", "sha256", "parent", "note")}
 
@@ -365,11 +539,33 @@ def create_app(config: ServeConfig | None = None) -> FastAPI:
 
     @app.get("/healthz")
     async def healthz() -> dict:
+        """Alive: the process answers. (Whether it can serve: /readyz.)"""
         return {"status": "ok", "model_version": svc.learner.version, "watermark": svc.learner.watermark,
                 "pending": len(svc.learner.pending)}
 
+    @app.get("/readyz", responses={503: {"description": "not ready; ``checks`` says why"}})
+    async def readyz(request: Request) -> JSONResponse:
+        """Ready to serve: the store takes writes (the lease heartbeat and the last commit
+        succeeded), this service holds the learner lease, the model is loaded, and the
+        oldest unlearned reward is within ``max_learning_lag_s``. Errors name only their
+        kind unless the request carries the admin key (or admin routes are open): their
+        messages can hold hosts, paths and table names."""
+        ok, checks = svc.readiness()
+        try:
+            keys.check(request.headers.get("x-api-key"), admin=True)
+        except HTTPException:
+            for c in checks.values():
+                if c.get("error"):
+                    c["error"] = c["error"].split(":", 1)[0] + " (details: in the log, or with the admin key)"
+        failing = [f"{name}: {c.get('error') or 'failing'}" for name, c in checks.items() if not c["ok"]]
+        body = {"status": "ready" if ok else "not ready", "checks": checks}
+        if failing:
+            body["error"] = "; ".join(failing)
+        return JSONResponse(body, status_code=200 if ok else 503)
+
     @app.get("/metrics", include_in_schema=False)
-    async def metrics() -> Response:
+    async def metrics(request: Request) -> Response:
+        keys.check_metrics(request.headers.get("x-api-key"), request.headers.get("authorization"))
         from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
         return Response(generate_latest(svc.metrics.registry), media_type=CONTENT_TYPE_LATEST)
 
@@ -388,6 +584,47 @@ def create_app(config: ServeConfig | None = None) -> FastAPI:
     app.front = front
     _document_bodies(app, (RankRequest, RewardRequest))
     return app
+
+
+_DOC_ASSETS = {"swagger-ui-bundle.js": "text/javascript", "swagger-ui.css": "text/css",
+               "redoc.standalone.js": "text/javascript", "favicon.png": "image/png"}
+
+
+def _offline_docs(app: FastAPI) -> None:
+    """/docs (Swagger UI) and /redoc from assets shipped in a package (fastapi-offline,
+    MIT), not from a CDN: the API pages work on a machine without internet access."""
+    from fastapi.openapi.docs import get_redoc_html, get_swagger_ui_html
+    from fastapi.responses import FileResponse
+
+    try:
+        import fastapi_offline
+        assets = Path_(fastapi_offline.__file__).parent / "static"
+    except ImportError:
+        assets = None
+        log.warning("fastapi-offline is not installed: /docs and /redoc load their scripts from a CDN")
+
+    @app.get("/docs", include_in_schema=False)
+    async def swagger() -> HTMLResponse:
+        if assets is None:
+            return get_swagger_ui_html(openapi_url="openapi.json", title="recloop API")
+        return get_swagger_ui_html(openapi_url="openapi.json", title="recloop API",
+                                   swagger_js_url="docs-assets/swagger-ui-bundle.js",
+                                   swagger_css_url="docs-assets/swagger-ui.css",
+                                   swagger_favicon_url="docs-assets/favicon.png")
+
+    @app.get("/redoc", include_in_schema=False)
+    async def redoc() -> HTMLResponse:
+        if assets is None:
+            return get_redoc_html(openapi_url="openapi.json", title="recloop API")
+        return get_redoc_html(openapi_url="openapi.json", title="recloop API", with_google_fonts=False,
+                              redoc_js_url="docs-assets/redoc.standalone.js", redoc_favicon_url="docs-assets/favicon.png")
+
+    @app.get("/docs-assets/{name}", include_in_schema=False)
+    async def asset(name: str) -> Response:
+        if assets is None or name not in _DOC_ASSETS:
+            raise HTTPException(404, f"no documentation asset {name!r}")
+        return FileResponse(assets / name, media_type=_DOC_ASSETS[name],
+                            headers={"Cache-Control": "public, max-age=86400"})
 
 
 class _App(FastAPI):
@@ -420,6 +657,13 @@ def problem(err: Exception) -> tuple[int, dict]:
 
 
 _EVENT_ID = re.compile(EVENT_ID_PATTERN)
+_FLOAT_MAX = float(np.finfo(np.float64).max)
+
+
+def _finite(scores: np.ndarray) -> list[float]:
+    """Scores as JSON numbers: an infinite index (UCB1's never-tried item) is reported as
+    the largest double, +-1.797e308, where JSON would otherwise carry ``null``."""
+    return np.nan_to_num(scores, nan=0.0, posinf=_FLOAT_MAX, neginf=-_FLOAT_MAX).tolist()
 
 
 def _header_value(headers: list, name: bytes) -> str | None:

@@ -1,4 +1,5 @@
-"""The dashboard page: CTR over time, traffic, model versions, learning lag.
+"""The dashboard page: CTR over time with model changes and roll-backs marked, traffic
+with explicit vs default rewards, 503 share and latency, model versions, learning lag.
 
 Plain HTML and a small inline script drawing on <canvas>; it loads nothing from
 the web. It polls ``/v1/stats``; when the service needs a key, open the page as
@@ -24,13 +25,16 @@ DASHBOARD_HTML = """<!doctype html>
 <div class="cards">
  <div class="card">CTR (last 1000)<b id="ctr">–</b></div>
  <div class="card">model<b id="ver">–</b></div>
- <div class="card">rewards learned<b id="wm">–</b></div>
+ <div class="card" title="rewards in the live model (snapshot + online updates); after a roll-back this drops">rewards learned<b id="wm">–</b></div>
  <div class="card">learning lag p99<b id="lag">–</b></div>
+ <div class="card">rank p50 / p99<b id="lat">–</b></div>
+ <div class="card">answered 503<b id="e503">–</b></div>
+ <div class="card">default rewards<b id="dflt">–</b></div>
 </div>
 <div id="err"></div>
-<h3>CTR over time (mean reward of joined events, by decision time)</h3>
+<h3>CTR over time (mean reward of joined events, by decision time; lines: new model versions, red: roll-backs)</h3>
 <canvas id="ctrChart" width="960" height="220"></canvas>
-<h3>Traffic (decisions per bucket)</h3>
+<h3>Traffic (green: decisions, orange: of which joined with the default reward, per bucket)</h3>
 <canvas id="trafficChart" width="960" height="220"></canvas>
 <h3>Model versions</h3>
 <table><thead><tr><th>version</th><th>watermark</th><th>note</th><th>created</th></tr></thead>
@@ -39,7 +43,8 @@ DASHBOARD_HTML = """<!doctype html>
 "use strict";
 const key = new URLSearchParams(location.hash.slice(1)).get("key");
 function fmt(x, d) { return x === null || x === undefined ? "–" : Number(x).toFixed(d); }
-function draw(id, pts, color, yMax) {
+function hms(t) { return new Date(t * 1000).toLocaleTimeString(); }
+function draw(id, pts, color, yMax, extra, marks) {
   const c = document.getElementById(id), g = c.getContext("2d"), W = c.width, H = c.height, P = 30;
   g.clearRect(0, 0, W, H);
   g.strokeStyle = "#ccc"; g.beginPath(); g.moveTo(P, 5); g.lineTo(P, H - P); g.lineTo(W - 5, H - P); g.stroke();
@@ -48,10 +53,21 @@ function draw(id, pts, color, yMax) {
   if (pts.length === 0) { g.fillText("no data yet", W / 2 - 30, H / 2); return 0; }
   const t0 = pts[0][0], t1 = Math.max(pts[pts.length - 1][0], t0 + 1);
   const X = t => P + (W - P - 10) * (t - t0) / (t1 - t0), Y = v => (H - P) - (H - P - 10) * v / (yMax || 1);
-  g.strokeStyle = color; g.lineWidth = 2; g.beginPath();
-  pts.forEach((p, i) => i ? g.lineTo(X(p[0]), Y(p[1])) : g.moveTo(X(p[0]), Y(p[1])));
-  g.stroke();
-  g.fillStyle = color; pts.forEach(p => g.fillRect(X(p[0]) - 2, Y(p[1]) - 2, 4, 4));
+  g.fillStyle = "#666"; g.fillText(hms(t0), P, H - P + 14);  // the time axis
+  g.fillText(hms(t1), W - 70, H - P + 14); g.fillText(hms((t0 + t1) / 2), (P + W) / 2 - 30, H - P + 14);
+  for (const m of (marks || [])) {  // model versions inside the window
+    if (m.t < t0 || m.t > t1) continue;
+    g.strokeStyle = m.rollback ? "#d62728" : "#bbb"; g.lineWidth = 1; g.beginPath();
+    g.moveTo(X(m.t), 5); g.lineTo(X(m.t), H - P); g.stroke();
+    g.fillStyle = m.rollback ? "#d62728" : "#999"; g.fillText(m.label, X(m.t) + 2, 14);
+  }
+  const line = (series, col) => {
+    g.strokeStyle = col; g.lineWidth = 2; g.beginPath();
+    series.forEach((p, i) => i ? g.lineTo(X(p[0]), Y(p[1])) : g.moveTo(X(p[0]), Y(p[1])));
+    g.stroke(); g.fillStyle = col; series.forEach(p => g.fillRect(X(p[0]) - 2, Y(p[1]) - 2, 4, 4));
+  };
+  line(pts, color);
+  if (extra) line(extra[0], extra[1]);
   return pts.length;
 }
 async function refresh() {
@@ -61,12 +77,21 @@ async function refresh() {
     const s = await r.json();
     document.getElementById("ctr").textContent = fmt(s.ctr_recent, 3);
     document.getElementById("ver").textContent = s.model.name;
-    document.getElementById("wm").textContent = s.model.watermark;
+    document.getElementById("wm").textContent = s.model.updates;
+    const rank = (s.requests || {})["/v1/rank"];
+    document.getElementById("lat").textContent = rank && rank.p50_s !== null ?
+      fmt(rank.p50_s * 1000, 1) + " / " + (rank.p99_s === null ? ">2500" : fmt(rank.p99_s * 1000, 1)) + " ms" : "–";
+    const all = Object.values(s.requests || {}), n = all.reduce((a, r) => a + r.requests, 0);
+    document.getElementById("e503").textContent = n ? fmt(100 * all.reduce((a, r) => a + r.requests * r.share_503, 0) / n, 2) + " %" : "–";
+    const joined = s.timeline.reduce((a, b) => a + b.rewards, 0), dflt = s.timeline.reduce((a, b) => a + b.default_rewards, 0);
+    document.getElementById("dflt").textContent = joined ? fmt(100 * dflt / joined, 1) + " %" : "–";
     document.getElementById("lag").textContent = s.learning_lag_s.p99 === null ? "–" : fmt(s.learning_lag_s.p99 * 1000, 0) + " ms";
     const ctr = s.timeline.filter(b => b.ctr !== null).map(b => [b.t, b.ctr]);
     const traffic = s.timeline.map(b => [b.t, b.decisions]);
-    const nC = draw("ctrChart", ctr, "#1f77b4", Math.max(0.1, ...ctr.map(p => p[1])));
-    const nT = draw("trafficChart", traffic, "#2ca02c", Math.max(1, ...traffic.map(p => p[1])));
+    const marks = s.models.map(m => ({t: m.created, label: "v" + m.version, rollback: m.note.startsWith("activated")}));
+    const defaults = s.timeline.map(b => [b.t, b.default_rewards]);
+    const nC = draw("ctrChart", ctr, "#1f77b4", Math.max(0.1, ...ctr.map(p => p[1])), null, marks);
+    const nT = draw("trafficChart", traffic, "#2ca02c", Math.max(1, ...traffic.map(p => p[1])), [defaults, "#ff7f0e"], marks);
     document.getElementById("models").innerHTML = "";
     for (const m of s.models) {
       const tr = document.createElement("tr");
@@ -78,6 +103,7 @@ async function refresh() {
     document.body.dataset.status = "drawn";
     document.body.dataset.ctrPoints = nC; document.body.dataset.trafficPoints = nT;
     document.body.dataset.models = s.models.length;
+    document.body.dataset.learned = s.model.updates;
     document.getElementById("err").textContent = "";
   } catch (e) {
     document.body.dataset.status = "error";

@@ -46,7 +46,7 @@ class Guard:
 
         try:
             if scope["method"] in _BODY_METHODS:
-                body = await self._read_body(scope, receive)
+                body = _json_only(scope) or await self._read_body(scope, receive)
                 if isinstance(body, tuple):
                     status[0] = body[0]
                     await _problem(send, *body)
@@ -98,6 +98,22 @@ class Guard:
                 return b"".join(chunks)
 
 
+def _json_only(scope: dict) -> tuple[int, str] | None:
+    """415 unless the request says ``Content-Type: application/json``.
+
+    Every state-changing route takes JSON. A browser sends a cross-site request without
+    asking first (no CORS preflight) only with a form or text/plain type, or with no
+    body and no type at all, so demanding application/json keeps any web page a
+    user visits from rolling the model back through an open or cookie-less service.
+    """
+    for key, value in scope.get("headers", ()):
+        if key == b"content-type":
+            if value.split(b";", 1)[0].strip().lower() == b"application/json":
+                return None
+            break
+    return 415, "Content-Type must be application/json (state-changing routes take JSON only)"
+
+
 class _Named:
     __slots__ = ("path",)
 
@@ -126,35 +142,66 @@ _header = APIKeyHeader(name="X-API-Key", auto_error=False, description="rank/rew
 
 
 class KeyCheck:
-    """API keys compared in constant time. ``api_key=None`` leaves rank/reward open;
-    ``admin_key=None`` makes model management need the rank key (or nothing, if that
-    is unset too). Keys are never echoed or logged."""
+    """API keys compared in constant time; never echoed or logged.
 
-    def __init__(self, api_key: str | None, admin_key: str | None):
+    ``api_key=None`` leaves rank/reward open. Admin routes (models, logs) need
+    ``admin_key``, full stop: without one they are refused, unless ``insecure_admin``
+    opens them to anyone (development only; the CLI warns loudly). ``metrics_key``
+    guards ``/metrics`` (the admin key works there too); None leaves it open.
+    """
+
+    def __init__(self, api_key: str | None, admin_key: str | None, *, insecure_admin: bool = False,
+                 metrics_key: str | None = None):
         self._user = api_key.encode() if api_key else None
         self._admin = admin_key.encode() if admin_key else None
+        self._metrics = metrics_key.encode() if metrics_key else None
+        self.insecure_admin = insecure_admin and not admin_key
 
     @staticmethod
     def _match(given: bytes, key: bytes | None) -> bool:
         return key is not None and hmac.compare_digest(given, key)
 
     def check(self, key: str | None, *, admin: bool) -> None:
-        """Raise 401 (missing or unknown key) or 403 (a rank key on an admin route)."""
-        required = (self._admin or self._user) if admin else self._user
-        if required is None:
-            return
-        if not key:
-            raise HTTPException(401, "missing X-API-Key header" + (" (admin key needed)" if admin else ""))
-        given = key.encode()
-        ok_user, ok_admin = self._match(given, self._user), self._match(given, self._admin)  # no short cut
+        """Raise 401 (missing or unknown key) or 403 (a rank key on an admin route,
+        or admin routes disabled)."""
         if admin:
-            if self._match(given, required):
+            if self._admin is None:
+                if self.insecure_admin:
+                    return
+                raise HTTPException(403, "admin routes are disabled: set RECLOOP_ADMIN_KEY (or start with "
+                                         "--insecure-admin, for development only)")
+            if not key:
+                raise HTTPException(401, "missing X-API-Key header (admin key needed)")
+            given = key.encode()
+            ok_admin, ok_user = self._match(given, self._admin), self._match(given, self._user)  # no short cut
+            if ok_admin:
                 return
             if ok_user:
                 raise HTTPException(403, "this key may rank and reward, not manage models or read logs")
-        elif ok_user or ok_admin:
+            raise HTTPException(401, "invalid API key")
+        if self._user is None:
+            return
+        if not key:
+            raise HTTPException(401, "missing X-API-Key header")
+        given = key.encode()
+        ok_user, ok_admin = self._match(given, self._user), self._match(given, self._admin)
+        if ok_user or ok_admin:
             return
         raise HTTPException(401, "invalid API key")
+
+    def check_metrics(self, key: str | None, authorization: str | None) -> None:
+        """``/metrics``: the metrics key (or admin key) as ``X-API-Key`` or ``Authorization: Bearer``
+        (what Prometheus' ``authorization`` scrape setting sends)."""
+        if self._metrics is None:
+            return
+        if not key and authorization and authorization[:7].lower() == "bearer ":
+            key = authorization[7:].strip()
+        if not key:
+            raise HTTPException(401, "missing key: /metrics needs the metrics key")
+        given = key.encode()
+        ok_m, ok_a = self._match(given, self._metrics), self._match(given, self._admin)
+        if not (ok_m or ok_a):
+            raise HTTPException(401, "invalid metrics key")
 
     async def user(self, key: str | None = Security(_header)) -> None:
         self.check(key, admin=False)

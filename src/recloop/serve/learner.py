@@ -17,8 +17,10 @@ from __future__ import annotations
 import copy
 import hashlib
 import logging
+import tempfile
 import time
 from collections import deque
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -26,6 +28,7 @@ import numpy as np
 
 from recloop.agents.bandits.base import BanditPolicy
 from recloop.core.registry import build
+from recloop.core.types import Feedback
 from recloop.serve.config import ServeConfig
 from recloop.serve.store import Joined, Store
 
@@ -42,12 +45,79 @@ def build_policy(config: ServeConfig) -> BanditPolicy:
     return policy.set_exploration(config.exploration).set_max_items(max_items)
 
 
-def sha256_file(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for block in iter(lambda: fh.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()
+@dataclass(frozen=True)
+class RewardDomain:
+    """The rewards a policy can learn from, found by asking a fresh copy of it.
+
+    A policy refuses what it cannot learn (Bernoulli Thompson sampling and EXP3 need
+    [0, 1], Gittins 0 or 1) only when it learns, long after the client heard "204";
+    the reward was then stored but never learned. The service asks first, at start,
+    with probe rewards on a throw-away policy, and refuses out-of-domain rewards with
+    422. (A declared ``reward_range`` on the policies would replace the probe.)
+    """
+
+    low: float = -np.inf
+    high: float = np.inf
+    binary: bool = False
+
+    def problem(self, value: float) -> str | None:
+        if self.binary and value not in (0.0, 1.0):
+            return "rewards must be 0 or 1"
+        if not self.low <= value <= self.high:
+            return f"rewards must be in [{self.low:g}, {self.high:g}]"
+        return None
+
+    def __str__(self) -> str:
+        if self.binary:
+            return "{0, 1}"
+        return "any finite number" if np.isinf(self.low) and np.isinf(self.high) else f"[{self.low:g}, {self.high:g}]"
+
+
+def probe_reward_domain(config: ServeConfig) -> RewardDomain:
+    """What rewards a fresh policy of ``config`` learns from (see :class:`RewardDomain`)."""
+    def learns(value: float) -> bool:
+        policy = build_policy(config)
+        ctx = np.zeros(policy.n_features) if policy.contextual else None
+        try:
+            policy.update_many([Feedback("__probe__", value, ctx)])
+        except (ValueError, TypeError, KeyError, IndexError):
+            return False
+        return True
+
+    if not learns(0.0):  # the probe itself is not understood (e.g. needs item features): no check
+        return RewardDomain()
+    low = -np.inf if learns(-1.0) else 0.0
+    high = np.inf if learns(2.0) else 1.0
+    return RewardDomain(low, high, binary=not learns(0.5))
+
+
+class SnapshotError(RuntimeError):
+    """A snapshot the service needs cannot be used (pruned, missing, corrupt)."""
+
+
+_START_HINT = ("; refusing to serve another model in its place. Restore it, or start with --start-version N "
+               "to serve snapshot N plus every reward after its watermark")
+
+
+def policy_bytes(policy: BanditPolicy) -> bytes:
+    """The policy's save file, as bytes (the store keeps these)."""
+    with tempfile.TemporaryDirectory(prefix="recloop-snap-") as d:
+        return Path(policy.save(Path(d) / "model.npz")).read_bytes()
+
+
+def policy_from_bytes(blob: bytes) -> BanditPolicy:
+    with tempfile.TemporaryDirectory(prefix="recloop-snap-") as d:
+        path = Path(d) / "model.npz"
+        path.write_bytes(blob)
+        return BanditPolicy.load(path)
+
+
+def load_snapshot(store: Store, version: int) -> BanditPolicy:
+    """Snapshot ``version`` of ``store`` (for tools: the crash drill, notebooks)."""
+    row = {r["version"]: r for r in store.list_models()}[version]
+    learner = object.__new__(OnlineLearner)
+    learner.store = store
+    return learner._load_row(row)
 
 
 class OnlineLearner:
@@ -56,7 +126,6 @@ class OnlineLearner:
     def __init__(self, config: ServeConfig, store: Store):
         self.config = config
         self.store = store
-        self.dir = config.snapshot_path()
         self.policy: BanditPolicy = build_policy(config)
         self.version = 0
         self.watermark = 0
@@ -68,6 +137,7 @@ class OnlineLearner:
         self.replayed = 0
         self.skipped = 0
         self.last_snapshot = time.monotonic()
+        self.published: int | None = None  # a ranker: the published snapshot it serves
 
     @property
     def version_name(self) -> str:
@@ -87,31 +157,62 @@ class OnlineLearner:
 
     # ------------------------------------------------------------ start-up
     def recover(self) -> None:
-        """Load the newest valid snapshot (or write v0) and replay what came after it."""
-        self.dir.mkdir(parents=True, exist_ok=True)
-        for row in self.store.list_models():
-            path = Path(row["path"])
-            try:
-                if sha256_file(path) != row["sha256"]:
-                    raise ValueError("checksum mismatch")
-                self.policy = BanditPolicy.load(path)
-            except (OSError, ValueError, KeyError, TypeError) as err:
-                log.warning("snapshot v%s unusable (%s); trying an older one", row["version"], err)
-                continue
+        """Load the active snapshot (the newest, or ``config.start_version``) and replay
+        what came after it; write v0 on a new store. Raises SnapshotError naming the
+        snapshot when it cannot be loaded."""
+        rows = self.store.list_models()
+        start = self.config.start_version
+        if start is not None:
+            chosen = [r for r in rows if r["version"] == start]
+            if not chosen:
+                raise SnapshotError(f"start_version {start}: no such snapshot; known: {sorted(r['version'] for r in rows)}")
+            rows = chosen
+        if rows:
+            row = rows[0]
+            self.policy = self._load_row(row, hint=True)
             self.version, self.watermark = int(row["version"]), int(row["watermark"])
             self.snap_watermark = self.watermark
-            break
         else:
-            if self.store.list_models():
-                log.warning("no valid snapshot: starting from a fresh policy and replaying all rewards")
             self.version, self.watermark = -1, 0
-        start = self.watermark
         for chunk in _chunks(self.store.joined_after(self.watermark), 2000):
             self._apply(chunk)
             self.replayed += len(chunk)
         if self.version < 0:
-            self.snapshot(note="initial" if start == 0 and not self.replayed else "rebuilt from the log")
+            self.snapshot(note="initial" if not self.replayed else "rebuilt from the log")
         log.info("model v%d, watermark %d (%d replayed)", self.version, self.watermark, self.replayed)
+
+    # ------------------------------------------------------------ rankers follow the learner
+    def fetch_published(self) -> tuple[dict, BanditPolicy] | None:
+        """The newest published snapshot, when it is not the one served (worker thread)."""
+        row = self.store.latest_model()
+        if row is None or row["version"] == self.published:
+            return None
+        return row, self._load_row(row)
+
+    def adopt_published(self, row: dict, policy: BanditPolicy) -> None:
+        """Serve a published snapshot as it is (a ranker learns nothing itself; loop thread)."""
+        self.policy = policy
+        self.version = self.published = int(row["version"])
+        self.watermark = self.snap_watermark = int(row["watermark"])
+
+    def _load_row(self, row: dict, hint: bool = False) -> BanditPolicy:
+        version = row["version"]
+        what = f"snapshot v{version} ({row['note']}, watermark {row['watermark']})"
+        blob = self.store.model_blob(version)
+        if blob is None and row["path"] != "store":  # written before snapshots moved into the store
+            try:
+                blob = Path(row["path"]).read_bytes()
+            except OSError as err:
+                raise SnapshotError(f"{what}: its file {row['path']} cannot be read ({err.strerror})"
+                                    + _START_HINT * hint) from None
+        if blob is None:
+            raise SnapshotError(f"{what} was pruned: its saved policy is no longer in the store" + _START_HINT * hint)
+        if hashlib.sha256(blob).hexdigest() != row["sha256"]:
+            raise SnapshotError(f"{what} fails its checksum: the stored policy is corrupt" + _START_HINT * hint)
+        try:
+            return policy_from_bytes(blob)
+        except (OSError, ValueError, KeyError, TypeError) as err:
+            raise SnapshotError(f"{what} cannot be loaded: {err}" + _START_HINT * hint) from None
 
     # ------------------------------------------------------------ learning
     def enqueue(self, joined: list[Joined]) -> None:
@@ -155,23 +256,16 @@ class OnlineLearner:
         return copy.deepcopy(self.policy), self.watermark
 
     def write_snapshot(self, policy: BanditPolicy, watermark: int, *, parent: int | None, note: str) -> dict:
-        """Write a frozen state to disk and register it (safe to run in a worker thread)."""
+        """Save a frozen state into the store and register it (safe to run in a worker thread)."""
+        blob = policy_bytes(policy)
+        digest = hashlib.sha256(blob).hexdigest()
         version = self.store.next_model_version()
-        path = policy.save(self.dir / f"model-v{version:06d}.npz")  # temp file + fsync + rename
-        digest = sha256_file(path)
-        self.store.add_model(version=version, path=str(path.resolve()), sha256=digest, watermark=watermark,
-                             parent=parent, note=note)
-        self._prune()
-        return {"version": version, "path": str(path), "sha256": digest, "watermark": watermark,
-                "parent": parent, "note": note}
-
-    def _prune(self) -> None:
-        """Delete snapshot files beyond the newest ``keep_snapshots`` (their rows stay, as
-        history; activating one answers that its file is gone)."""
-        keep = self.config.keep_snapshots
-        if keep:
-            for row in self.store.list_models()[keep:]:
-                Path(row["path"]).unlink(missing_ok=True)
+        self.store.add_model(version=version, sha256=digest, watermark=watermark, parent=parent, note=note,
+                             blob=blob)
+        if self.config.keep_snapshots:
+            self.store.prune_models(self.config.keep_snapshots)
+        return {"version": version, "sha256": digest, "watermark": watermark, "parent": parent, "note": note,
+                "bytes": len(blob)}
 
     def snapshot(self, note: str = "manual") -> dict:
         policy, watermark = self.freeze()
@@ -188,13 +282,7 @@ class OnlineLearner:
         rows = {r["version"]: r for r in self.store.list_models()}
         if version not in rows:
             raise KeyError(f"no model version {version}; known: {sorted(rows)}")
-        row = rows[version]
-        path = Path(row["path"])
-        if not path.exists():
-            raise FileNotFoundError(f"snapshot file of v{version} is missing: {path.name}")
-        if sha256_file(path) != row["sha256"]:
-            raise ValueError(f"snapshot v{version} fails its checksum")
-        return BanditPolicy.load(path), row
+        return self._load_row(rows[version]), rows[version]
 
     def install(self, policy: BanditPolicy, version: int) -> None:
         """Make ``policy`` live as ``version`` (its watermark is the current one)."""

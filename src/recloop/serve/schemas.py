@@ -5,21 +5,41 @@ from __future__ import annotations
 import hashlib
 import re
 from dataclasses import dataclass
-from typing import Annotated, Any, Union
+from typing import Annotated, Any
 
 import numpy as np
 import orjson
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, StrictInt, StrictStr
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, StrictInt, StringConstraints
 
 from recloop.serve.records import pack_features
 
 EVENT_ID_PATTERN = r"^[A-Za-z0-9._:\-]{1,128}$"
+# Item ids: what every store keeps as given. PostgreSQL refuses NUL in text and the
+# decision/reward rows hold the chosen id in a 256-character column, so longer ids or
+# NUL were refused there but accepted by SQLite, and one such id failed every request
+# of its group commit. Refused here, for both stores alike: empty ids, ids over 256
+# characters, and control characters (C0 and DEL: never part of a real id, and they
+# corrupt logs). Lone surrogates never get this far: the JSON parsers refuse them.
+ITEM_ID_MAX = 256
+ITEM_ID_PATTERN = r"^[^\x00-\x1f\x7f]+$"
+_BAD_ID_CHAR = re.compile(r"[\x00-\x1f\x7f]")
 
 
 def _id_text(v: Any) -> Any:
     if isinstance(v, int) and not isinstance(v, bool):
         return str(v)  # integer ids are served as their decimal string
     return v
+
+
+def item_id_problem(item_id: str) -> str | None:
+    """Why the store would refuse ``item_id`` (None: it is fine)."""
+    if not item_id:
+        return "item id is empty"
+    if len(item_id) > ITEM_ID_MAX:
+        return f"item id of {len(item_id)} characters; at most {ITEM_ID_MAX}"
+    if _BAD_ID_CHAR.search(item_id):
+        return "item id holds a control character (NUL, newline, ...)"
+    return None
 
 
 # Features and rewards beyond this size are refused: the linear policies square them (x x^T,
@@ -29,8 +49,10 @@ VALUE_LIMIT = 1e15
 # strict: JSON numbers only (ints welcome), never booleans or numeric strings; no NaN/inf.
 # A core (Rust) check, not a Python validator: a request carries hundreds of these.
 FiniteFloat = Annotated[float, Field(strict=True, allow_inf_nan=False, ge=-VALUE_LIMIT, le=VALUE_LIMIT)]
-ItemId = Annotated[Union[StrictStr, StrictInt], BeforeValidator(_id_text),
-                   Field(description="item id (string; integers are turned into strings)")]
+ItemId = Annotated[str, StringConstraints(strict=True, min_length=1, max_length=ITEM_ID_MAX, pattern=ITEM_ID_PATTERN),
+                   BeforeValidator(_id_text),
+                   Field(description=f"item id: 1-{ITEM_ID_MAX} characters, no control characters "
+                                     "(integers are turned into strings)")]
 EventId = Annotated[str, Field(pattern=EVENT_ID_PATTERN, description="1-128 characters of [A-Za-z0-9._:-]")]
 
 
@@ -52,7 +74,7 @@ class RankRequest(BaseModel):
     context: list[FiniteFloat] | dict[str, FiniteFloat] | None = Field(
         default=None, description="user features: a vector, or named features (ordered by name)")
     candidates: list[Candidate] = Field(min_length=1, description="items to choose among; ids unique")
-    k: int = Field(default=1, ge=1, le=1000, description="how many items to return (chosen first)")
+    k: StrictInt = Field(default=1, ge=1, le=1000, description="how many items to return (chosen first)")
     excluded: list[ItemId] = Field(default_factory=list, max_length=1000,
                                    description="candidate ids that must not be shown")
 
@@ -86,6 +108,7 @@ class ModelInfo(BaseModel):
     sha256: str
     created: float
     active: bool
+    stored: bool = Field(description="the saved policy is still in the store (false once pruned)")
 
 
 class ModelsResponse(BaseModel):
@@ -176,12 +199,14 @@ def fast_rank(raw: bytes) -> RankInput | None:
         if not id_types <= {str, int}:
             return None
         ids = [i if type(i) is str else str(i) for i in ids]
+    if min(map(len, ids)) < 1 or max(map(len, ids)) > ITEM_ID_MAX or _BAD_ID_CHAR.search("".join(ids)):
+        return None  # RankRequest names the id and the problem
     excluded = d.get("excluded", [])
     if type(excluded) is not list or len(excluded) > 1000:
         return None
     if excluded:
         excluded = [e if type(e) is str else str(e) for e in excluded if type(e) in (str, int)]
-        if len(excluded) != len(d["excluded"]):
+        if len(excluded) != len(d["excluded"]) or any(item_id_problem(e) for e in excluded):
             return None
     try:
         F = np.array(feats)

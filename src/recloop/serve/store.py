@@ -8,7 +8,9 @@ Three tables:
 - ``rewards``: at most one row per event (``event_id`` unique), in arrival order
   (``seq``). The learner consumes rewards in ``seq`` order, so "everything up to
   seq W" is a complete description of what a model has learned: its *watermark*.
-- ``models``: snapshots (file, sha256, watermark, parent version).
+- ``models``: snapshots: the saved policy itself (``blob``), its sha256, watermark and
+  parent version. Kept in the store, not beside it, so two services never share
+  snapshot files and a snapshot cannot outlive or miss the store it belongs to.
 
 All writes of a batch happen in one transaction (:meth:`Store.write_batch`), so a
 request is either fully stored or not at all. Exactly-once rewards come from the
@@ -20,8 +22,10 @@ in one process), which also makes ``seq`` commit order equal to ``seq`` order.
 from __future__ import annotations
 
 import json
+import logging
+import os
+import socket
 import time
-import zlib
 from collections import namedtuple
 from typing import Any, Iterator, Sequence
 
@@ -34,6 +38,8 @@ from sqlalchemy.engine import Engine
 from recloop.core.types import Feedback
 from recloop.serve.records import (Decision, Joined, RewardIn, pack_features, unpack_context,
                                    unpack_features)
+
+log = logging.getLogger("recloop.serve")
 
 _meta = MetaData()
 
@@ -70,12 +76,38 @@ rewards = Table(
 models = Table(
     "recloop_models", _meta,
     Column("version", Integer, primary_key=True, autoincrement=False),
-    Column("path", Text, nullable=False),
+    Column("path", Text, nullable=False),       # "store" (or the file of a snapshot from before blobs)
     Column("sha256", String(64), nullable=False),
+    Column("blob", LargeBinary, nullable=True),  # the saved policy; NULL once pruned
     Column("watermark", Integer, nullable=False),
     Column("parent", Integer, nullable=True),
     Column("note", Text, nullable=False),
     Column("ts", Float, nullable=False),
+)
+
+# Scale-out: rankers (many processes, see recloop.serve.inbox) accept rewards here; the
+# one learner moves them into ``rewards`` in its own fenced transactions, which gives
+# them their ``seq`` in commit order. ``event_id`` is unique: the arbiter of "one
+# reward per event" among concurrent rankers.
+inbox = Table(
+    "recloop_inbox", _meta,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("event_id", String(128), nullable=False, unique=True),
+    Column("value", Float, nullable=False),
+    Column("item_id", String(256), nullable=False),
+    Column("ts", Float, nullable=False),
+    Column("is_default", Boolean, nullable=False),
+    Column("copied", Boolean, nullable=False, index=True),
+)
+
+# The learner's lease: one row; ``token`` grows with every claim (the fencing token).
+lease = Table(
+    "recloop_lease", _meta,
+    Column("name", String(32), primary_key=True),
+    Column("token", Integer, nullable=False),
+    Column("holder", Text, nullable=False),
+    Column("expires", Float, nullable=False),   # database clock, unix seconds
+    Column("renewed", Float, nullable=False),
 )
 
 Index("ix_recloop_rewards_ts", rewards.c.ts)
@@ -100,6 +132,9 @@ class _WriteSQL:
         self.insert_rewards = (f"INSERT INTO {self.r} (seq, event_id, value, item_id, ts, is_default) "
                                f"VALUES ({', '.join([self.ph] * 6)})")
         self.max_seq = f"SELECT COALESCE(MAX(seq), 0) FROM {self.r}"
+        now = ("((julianday('now') - 2440587.5) * 86400.0)" if is_sqlite else "CAST(EXTRACT(EPOCH FROM clock_timestamp()) AS DOUBLE PRECISION)")
+        self.renew = (f"UPDATE {prefix}{lease.name} SET expires = {now} + {self.ph}, renewed = {now} "
+                      f"WHERE name = 'learner' AND token = {self.ph}")
         self._in: dict[int, str] = {}
 
     def _ids(self, n: int) -> str:
@@ -154,7 +189,9 @@ class Store:
         if self.is_sqlite:
             kwargs["connect_args"] = {"timeout": 10}
         else:
-            kwargs.update(pool_size=4, max_overflow=4, pool_pre_ping=True)
+            kwargs.update(pool_size=4, max_overflow=4, pool_pre_ping=True,
+                          # names this service's sessions in pg_stat_activity
+                          connect_args={"application_name": f"recloop:{schema or 'public'}"[:63]})
         engine = create_engine(url, **kwargs)
         if self.is_sqlite:
             event.listen(engine, "connect", _sqlite_pragmas(synchronous.upper()))
@@ -163,13 +200,34 @@ class Store:
         self.engine: Engine = engine
         self._raw: Any = None  # the write path's DBAPI connection (see _writer_conn)
         self._next_seq: int | None = None
+        self._token: int | None = None   # the learner lease's fencing token, while this store holds it
+        self._flock: int | None = None   # SQLite: fd of the database file, flock'ed
+        self.lease_s = 10.0
+        self.holder = ""
+        self._now_sql = ("((julianday('now') - 2440587.5) * 86400.0)" if self.is_sqlite
+                         else "CAST(EXTRACT(EPOCH FROM clock_timestamp()) AS DOUBLE PRECISION)")
+        self._lease_table = (f'"{schema}".' if schema else "") + lease.name
+        # "all": this process writes, orders and learns (one writer). "ranker": one of many
+        # processes that log decisions and accept rewards into the inbox (no lease).
+        self.mode = "all"
 
     def create(self) -> "Store":
         if self.schema:
             with self.engine.begin() as conn:
                 conn.execute(text(f'CREATE SCHEMA IF NOT EXISTS "{self.schema}"'))
         _meta.create_all(self.engine)
+        self._add_missing_columns()
         return self
+
+    def _add_missing_columns(self) -> None:
+        """Stores made before snapshots moved into them lack ``recloop_models.blob``."""
+        from sqlalchemy import inspect
+        names = {c["name"] for c in inspect(self.engine).get_columns(models.name, schema=self.schema)}
+        if "blob" not in names:
+            kind = "BLOB" if self.is_sqlite else "BYTEA"
+            with self.engine.begin() as conn:
+                conn.execute(text(f"ALTER TABLE {(self.schema + '.') if self.schema else ''}{models.name} "
+                                  f"ADD COLUMN blob {kind}"))
 
     def drop(self) -> None:
         if self.schema:
@@ -178,49 +236,113 @@ class Store:
         else:
             _meta.drop_all(self.engine)
 
+    @property
+    def token(self) -> int | None:
+        return self._token
+
     def close(self) -> None:
         self._drop_writer_conn()
-        self.release_writer()
+        token, self._token = self._token, None
+        if token is not None:
+            self._token = token
+            self.release_writer()
         self.engine.dispose()
+        self._unlock_file()  # after the pool: closing an fd of the file drops SQLite's own locks on it
 
-    # ------------------------------------------------------------ one writer per store
-    def claim_writer(self) -> None:
-        """Become the store's only writer, or raise RuntimeError.
+    # ------------------------------------------------------------ one writer per store: the lease
+    def claim_writer(self, lease_s: float = 10.0, wait_s: float | None = None) -> int:
+        """Become the store's only writer (and so its learner); returns the fencing token.
 
-        Exactly-once learning relies on reward ``seq`` numbers being committed in
-        order, which one writer guarantees and two would not. SQLite: an exclusive
-        ``flock`` on ``<db>.writer-lock``; PostgreSQL: a session advisory lock keyed
-        by the schema. Both die with the process, so a ``kill -9`` frees them.
+        Exactly-once learning relies on reward ``seq`` numbers being committed in order
+        by one writer. The role is a lease row in the store: a fencing ``token``, its
+        holder and an expiry on the database's clock. Claiming bumps the token; every
+        later commit of the holder re-checks (and extends) it inside its own transaction
+        (:meth:`write_batch`, :meth:`add_model`), so a writer whose lease was taken over
+        can no longer commit anything, whatever its connections or lock files say.
+
+        A held lease is taken over only once it expires (``wait_s``, default a little
+        over ``lease_s``, is how long to wait for that before raising RuntimeError). On
+        SQLite an exclusive ``flock`` on the database file itself (its inode: symlinks and
+        hard links lead to the same lock) also proves the last holder dead, so a
+        restart after ``kill -9`` takes over at once; it dies with the process.
         """
-        if getattr(self, "_writer_claim", None) is not None:
-            return
+        if self._token is not None:
+            return self._token
+        self.lease_s = float(lease_s)
+        proven_dead = False
         if self.is_sqlite:
             path = self.engine.url.database
-            if not path or path == ":memory:":
-                self._writer_claim = "memory"
-                return
-            import fcntl
-            fh = open(f"{path}.writer-lock", "a")  # noqa: SIM115 - held for the store's life
-            try:
-                fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
-            except OSError:
-                fh.close()
-                raise RuntimeError(f"another recloop service is already writing to {path}") from None
-            self._writer_claim = fh
-            return
-        key = zlib.crc32(f"recloop:{self.schema or 'public'}".encode())
-        conn = self.engine.connect()
-        if not conn.execute(text("SELECT pg_try_advisory_lock(:k)"), {"k": key}).scalar_one():
-            conn.close()
-            raise RuntimeError(f"another recloop service is already writing to schema {self.schema or 'public'}")
-        conn.commit()
-        self._writer_claim = conn
+            if path and path != ":memory:":
+                # before SQLite opens the file: a second name for it (a link) would get its
+                # own WAL file beside that name, and the two would corrupt each other
+                self._flock = _flock_database(path)  # RuntimeError when another process holds it
+            proven_dead = True  # no other live process holds the file (or it is private: :memory:)
+        self.create()
+        holder = f"{socket.gethostname()}:{os.getpid()}"
+        deadline = time.monotonic() + (self.lease_s * 1.5 + 1 if wait_s is None else wait_s)
+        while True:
+            with self.engine.begin() as conn:
+                now = conn.execute(text(f"SELECT {self._now_sql}")).scalar_one()
+                row = conn.execute(select(lease.c.token, lease.c.holder, lease.c.expires)
+                                   .where(lease.c.name == "learner").with_for_update()).first()
+                if row is None:
+                    conn.execute(lease.insert().values(name="learner", token=1, holder=holder, expires=now + self.lease_s,
+                                                       renewed=now))
+                    self._token = 1
+                elif proven_dead or row.expires <= now:
+                    conn.execute(lease.update().where(lease.c.name == "learner")
+                                 .values(token=row.token + 1, holder=holder, expires=now + self.lease_s, renewed=now))
+                    self._token = row.token + 1
+                left = None if self._token is not None else row.expires - now
+            if self._token is not None:
+                self.holder = holder
+                return self._token
+            if time.monotonic() + left > deadline:
+                self._unlock_file()
+                raise RuntimeError(f"another recloop service holds the learner lease of {self._where()} "
+                                   f"({row.holder}, token {row.token}, {left:.1f}s left); it is still renewing it")
+            time.sleep(min(max(left, 0.05), 1.0))
+
+    def renew_lease(self) -> None:
+        """Extend the lease now (the heartbeat of an idle writer); raises StoreFenced when
+        it was taken over, and the store's own error when the store cannot be written."""
+        with self.engine.begin() as conn:
+            n = conn.execute(text(f"UPDATE {self._lease_table} SET expires = {self._now_sql} + :s, "
+                                  f"renewed = {self._now_sql} WHERE name = 'learner' AND token = :t"),
+                             {"s": self.lease_s, "t": self._token}).rowcount
+        if n != 1:
+            raise StoreFenced(self._fenced_message())
 
     def release_writer(self) -> None:
-        claim = getattr(self, "_writer_claim", None)
-        self._writer_claim = None
-        if claim is not None and claim != "memory":
-            claim.close()  # closes the file (flock released) or the session (advisory lock released)
+        """Give the lease up (expired now), so the next service need not wait for it."""
+        token, self._token = self._token, None
+        if token is not None:
+            try:
+                with self.engine.begin() as conn:
+                    conn.execute(lease.update().where(lease.c.name == "learner", lease.c.token == token)
+                                 .values(expires=0.0))
+            except Exception as err:  # noqa: BLE001 - it expires by itself
+                log.warning("could not release the learner lease: %s", err)
+
+    def _unlock_file(self) -> None:
+        fd, self._flock = self._flock, None
+        if fd is not None:
+            os.close(fd)
+
+    def _where(self) -> str:
+        return f"schema {self.schema or 'public'}" if not self.is_sqlite else str(self.engine.url.database)
+
+    def _fenced_message(self) -> str:
+        return (f"the learner lease of {self._where()} was taken over (this writer's token {self._token} is stale): "
+                "another service is the learner now; this one can no longer write")
+
+    def _check_fence(self, cur: Any) -> None:
+        """Inside a write transaction: still the lease holder? (extends it too)."""
+        if self._token is None:
+            raise StoreFenced(f"this service does not hold the learner lease of {self._where()}")
+        cur.execute(self._sql.renew, (self.lease_s, self._token))
+        if cur.rowcount != 1:
+            raise StoreFenced(self._fenced_message())
 
     # ------------------------------------------------------------ the one write path
     def _writer_conn(self) -> Any:
@@ -265,7 +387,11 @@ class Store:
         """
         raw = self._writer_conn()
         try:
-            out = self._write_batch(raw, new_decisions, new_rewards)
+            if self.mode == "ranker":
+                from recloop.serve.inbox import ranker_write
+                out = ranker_write(self, raw, new_decisions, new_rewards)
+            else:
+                out = self._write_batch(raw, new_decisions, new_rewards)
             raw.commit()
         except BaseException:
             self._drop_writer_conn()  # rolled back; the next batch starts on a fresh connection
@@ -283,6 +409,7 @@ class Store:
         cur = raw.cursor()
         if self.is_sqlite:
             cur.execute("BEGIN IMMEDIATE")
+        self._check_fence(cur)  # first: holds the lease row for the whole transaction
         ids = [d.event_id for d in new_decisions if d.request_hash != "-"]  # "-": a server-made uuid
         existing = {}
         if ids:
@@ -378,17 +505,26 @@ class Store:
             row = conn.execute(select(rewards).where(rewards.c.event_id == event_id)).first()
         return None if row is None else dict(row._mapping)
 
-    def expired_without_reward(self, before_ts: float, after_seq: int, limit: int = 5000) -> tuple[list[str], int]:
+    def expired_without_reward(self, before_ts: float, after_seq: int, limit: int = 5000,
+                               with_inbox: bool = False) -> tuple[list[str], int]:
         """Event ids decided before ``before_ts`` (and after decision seq ``after_seq``)
-        that have no reward; also the highest decision seq examined."""
-        q = (select(decisions.c.seq, decisions.c.event_id, rewards.c.seq.label("rseq"))
-             .outerjoin(rewards, rewards.c.event_id == decisions.c.event_id)
+        that have no reward (``with_inbox``: none waiting in the rankers' inbox either);
+        also the highest decision seq examined."""
+        q = (select(decisions.c.seq, decisions.c.event_id,
+                    (inbox.c.id if with_inbox else rewards.c.seq).label("rseq"))
+             .outerjoin(inbox if with_inbox else rewards,
+                        (inbox.c.event_id if with_inbox else rewards.c.event_id) == decisions.c.event_id)
              .where(decisions.c.seq > after_seq, decisions.c.ts < before_ts)
              .order_by(decisions.c.seq).limit(limit))
         with self.engine.connect() as conn:
             rows = conn.execute(q).all()
         last = rows[-1].seq if rows else after_seq
-        return [r.event_id for r in rows if r.rseq is None], last
+        ids = [r.event_id for r in rows if r.rseq is None]
+        if with_inbox and ids:  # nor joined directly (by a single-process service before)
+            with self.engine.connect() as conn:
+                done = set(conn.execute(select(rewards.c.event_id).where(rewards.c.event_id.in_(ids))).scalars())
+            ids = [e for e in ids if e not in done]
+        return ids, last
 
     def logs(self, since: float = 0.0, limit: int | None = None) -> list[Any]:
         """Decisions made at or after ``since`` (unix seconds) with their reward (or None)."""
@@ -406,27 +542,79 @@ class Store:
         """Per time bucket (by decision time): decisions, joined rewards, mean reward."""
         b = cast(decisions.c.ts / bucket_s, Integer).label("b")
         q = (select(b, func.count().label("n"), func.count(rewards.c.seq).label("joined"),
-                    func.avg(rewards.c.value).label("mean"))
+                    func.avg(rewards.c.value).label("mean"),
+                    func.sum(cast(rewards.c.is_default, Integer)).label("defaults"))
              .outerjoin(rewards, rewards.c.event_id == decisions.c.event_id)
              .where(decisions.c.ts >= since).group_by(b).order_by(b))
         with self.engine.connect() as conn:
             return [{"t": int(r.b) * bucket_s, "decisions": int(r.n), "rewards": int(r.joined),
+                     "default_rewards": int(r.defaults or 0),
                      "ctr": None if r.mean is None else float(r.mean)} for r in conn.execute(q)]
 
     # ------------------------------------------------------------ model snapshots
-    def add_model(self, *, version: int, path: str, sha256: str, watermark: int, parent: int | None,
-                  note: str) -> None:
+    def add_model(self, *, version: int, path: str = "store", sha256: str, watermark: int, parent: int | None,
+                  note: str, blob: bytes | None = None) -> None:
         with self.engine.begin() as conn:
+            if self._token is not None:  # a snapshot is a commit of the learner: fenced like the others
+                n = conn.execute(text(f"UPDATE {self._lease_table} SET renewed = {self._now_sql} "
+                                      "WHERE name = 'learner' AND token = :t"), {"t": self._token}).rowcount
+                if n != 1:
+                    raise StoreFenced(self._fenced_message())
             conn.execute(models.insert().values(version=version, path=path, sha256=sha256, watermark=watermark,
-                                                parent=parent, note=note, ts=time.time()))
+                                                parent=parent, note=note, ts=time.time(), blob=blob))
 
     def list_models(self) -> list[dict]:
+        """Every snapshot's row, newest first (without the saved policies themselves)."""
+        cols = [c for c in models.c if c.name != "blob"]
+        q = select(*cols, models.c.blob.is_not(None).label("stored")).order_by(models.c.version.desc())
         with self.engine.connect() as conn:
-            return [dict(r._mapping) for r in conn.execute(select(models).order_by(models.c.version.desc()))]
+            return [dict(r._mapping) for r in conn.execute(q)]
+
+    def model_blob(self, version: int) -> bytes | None:
+        """The saved policy of snapshot ``version`` (None once pruned)."""
+        with self.engine.connect() as conn:
+            blob = conn.execute(select(models.c.blob).where(models.c.version == version)).scalar_one_or_none()
+        return None if blob is None else bytes(blob)
+
+    def prune_models(self, keep: int) -> int:
+        """Drop the saved policies of all but the newest ``keep`` snapshots (their rows stay,
+        as history). Returns how many were dropped."""
+        newest = select(models.c.version).order_by(models.c.version.desc()).limit(keep).scalar_subquery()
+        with self.engine.begin() as conn:
+            return conn.execute(models.update().where(models.c.blob.is_not(None), models.c.version.not_in(newest))
+                                .values(blob=None)).rowcount
+
+    def latest_model(self) -> dict | None:
+        """The newest snapshot's row (without its saved policy), or None."""
+        cols = [c for c in models.c if c.name != "blob"]
+        q = select(*cols, models.c.blob.is_not(None).label("stored")).order_by(models.c.version.desc()).limit(1)
+        with self.engine.connect() as conn:
+            row = conn.execute(q).first()
+        return None if row is None else dict(row._mapping)
 
     def next_model_version(self) -> int:
         with self.engine.connect() as conn:
             return int(conn.execute(select(func.coalesce(func.max(models.c.version), -1))).scalar_one()) + 1
+
+
+class StoreFenced(RuntimeError):
+    """This writer's learner lease was taken over: it must not commit anything more."""
+
+
+def _flock_database(path: str) -> int:
+    """An exclusive flock on the database file itself (not on a name: symlinks and
+    hard links reach the same inode). SQLite's own locks are POSIX record locks, which
+    flock does not touch. Returns the fd; RuntimeError when another process holds it."""
+    import fcntl
+    real = os.path.realpath(path)
+    fd = os.open(real, os.O_RDONLY | os.O_CREAT | os.O_CLOEXEC, 0o644)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except OSError:
+        os.close(fd)
+        raise RuntimeError(f"another recloop service is already writing to {real}"
+                           + (f" (reached through {path})" if real != os.path.abspath(path) else "")) from None
+    return fd
 
 
 class _Pending:

@@ -27,16 +27,20 @@ class GroupWriter:
 
     def __init__(self, store: Store, loop: asyncio.AbstractEventLoop,
                  on_joined: Callable[[list[Joined]], None], max_batch: int = 512,
-                 on_batch: Callable[[int], None] | None = None):
+                 on_batch: Callable[[int], None] | None = None,
+                 on_failure: Callable[[Exception], None] | None = None):
         self.store = store
         self.loop = loop
         self.on_joined = on_joined
         self.on_batch = on_batch
+        self.on_failure = on_failure  # called (in this thread) once per failed transaction
         self.max_batch = max_batch
         self._q: queue.SimpleQueue = queue.SimpleQueue()
         self._thread = threading.Thread(target=self._run, name="recloop-writer", daemon=True)
         self.batches = 0
         self.written = 0
+        self.failures = 0
+        self.last_error: str | None = None   # cause of the last failed transaction; None after a success
 
     def start(self) -> None:
         self._thread.start()
@@ -76,18 +80,47 @@ class GroupWriter:
                 return
 
     def _write(self, batch: list) -> None:
+        try:
+            results, joined = self._commit(batch)
+        except Exception as err:  # the transaction rolled back: nothing of this batch is stored
+            self._failed(err, len(batch))
+            if len(batch) == 1 or store_level(err):
+                self.loop.call_soon_threadsafe(_fail, [b[2] for b in batch], err)
+                return
+            # One request the store refuses must not fail its neighbours: retry them one
+            # by one, so only the bad one is answered 503. Decisions first, as in one
+            # batch: a client with its own event ids may send a reward beside its rank.
+            batch = [b for b in batch if b[0] == "d"] + [b for b in batch if b[0] != "d"]
+            results, joined = [], []
+            for i, b in enumerate(batch):
+                try:
+                    out, j = self._commit([b])
+                except Exception as one:
+                    self._failed(one, 1)
+                    if store_level(one):  # the store itself is down now: the rest fail alike
+                        self.loop.call_soon_threadsafe(_fail, [x[2] for x in batch[i:]], one)
+                        break
+                    self.loop.call_soon_threadsafe(_fail, [b[2]], one)
+                    continue
+                results += out
+                joined += j
+        self.loop.call_soon_threadsafe(self._deliver, results, joined)
+
+    def _commit(self, batch: list) -> tuple[list, list[Joined]]:
         ds = [b for b in batch if b[0] == "d"]
         rs = [b for b in batch if b[0] == "r"]
-        try:
-            d_out, r_out, joined = self.store.write_batch([b[1] for b in ds], [b[1] for b in rs])
-        except Exception as err:  # the transaction rolled back: nothing of this batch is stored
-            log.error("store write failed (%d requests answered 503): %s", len(batch), type(err).__name__)
-            self.loop.call_soon_threadsafe(_fail, [b[2] for b in batch], err)
-            return
+        d_out, r_out, joined = self.store.write_batch([b[1] for b in ds], [b[1] for b in rs])
         self.batches += 1
         self.written += len(batch)
-        results = [(b[2], out) for b, out in zip(ds, d_out)] + [(b[2], out) for b, out in zip(rs, r_out)]
-        self.loop.call_soon_threadsafe(self._deliver, results, joined)
+        self.last_error = None
+        return [(b[2], out) for b, out in zip(ds, d_out)] + [(b[2], out) for b, out in zip(rs, r_out)], joined
+
+    def _failed(self, err: Exception, n: int) -> None:
+        self.failures += 1
+        self.last_error = describe(err)
+        log.error("store write failed (%d request%s): %s", n, "" if n == 1 else "s", self.last_error)
+        if self.on_failure is not None:
+            self.on_failure(err)
 
     def _deliver(self, results: list, joined: list[Joined]) -> None:
         if self.on_batch is not None:
@@ -102,8 +135,24 @@ class GroupWriter:
 def _fail(futures: list, err: Exception) -> None:
     for fut in futures:
         if not fut.done():
-            fut.set_exception(StoreUnavailable(str(type(err).__name__)))
+            # the client hears the kind of failure; the cause (paths, SQL) goes to the log only
+            fut.set_exception(StoreUnavailable(type(err).__name__))
 
 
 class StoreUnavailable(RuntimeError):
     """The store refused a write; the request was not stored."""
+
+
+def describe(err: BaseException) -> str:
+    """An error with its cause, on one line: ``OperationalError: database or disk is full``."""
+    text = " ".join(str(err).split())
+    if len(text) > 300:
+        text = text[:300] + "..."
+    return f"{type(err).__name__}: {text}" if text else type(err).__name__
+
+
+def store_level(err: BaseException) -> bool:
+    """True when ``err`` is about the store (down, full, read-only, lost connection),
+    not about one record: retrying the records one by one cannot help then."""
+    names = {c.__name__ for c in type(err).__mro__}
+    return bool(names & {"OperationalError", "InterfaceError", "StoreFenced"})

@@ -22,6 +22,11 @@ def _params(pairs: list[str]) -> dict:
 def register(app: typer.Typer) -> None:
     @app.command("serve")
     def serve(
+        role: str = typer.Option("all", help="all: one process ranks, logs and learns. ranker: rank and log "
+                                             "(many processes and hosts on one PostgreSQL store). learner: the "
+                                             "one process that orders and learns what rankers logged"),
+        workers: int = typer.Option(1, help="ranker processes on this host, sharing the port (--role ranker)"),
+        model_refresh: float = typer.Option(1.0, help="rankers: seconds between looks for a newer published model"),
         policy: str = typer.Option("linucb", help="policy name (linucb, lints, thompson, epsilon-greedy, ...) "
                                                   "or a saved policy .npz"),
         param: list[str] = typer.Option([], "--param", "-p", help="policy hyper-parameter name=value (repeat)"),
@@ -34,9 +39,14 @@ def register(app: typer.Typer) -> None:
         db_schema: Optional[str] = typer.Option(None, help="PostgreSQL schema for the tables"),
         host: str = typer.Option("127.0.0.1", help="interface to listen on"),
         port: int = typer.Option(8000, help="TCP port"),
-        snapshot_dir: Optional[str] = typer.Option(None, help="where snapshots go (default: beside the DB)"),
+        start_version: Optional[int] = typer.Option(None, help="serve this snapshot (plus every reward after "
+                                                                "its watermark) instead of the newest"),
+        lease: float = typer.Option(10.0, help="seconds of the learner lease; a service that stops renewing it is "
+                                               "taken over after this"),
+        max_learning_lag: float = typer.Option(30.0, help="/readyz fails when a reward waits longer to be learned"),
         snapshot_every: float = typer.Option(60.0, help="seconds between automatic snapshots (0: off)"),
-        keep_snapshots: int = typer.Option(100, help="snapshot files kept on disk, newest first (0: all)"),
+        keep_snapshots: int = typer.Option(100, help="snapshots whose saved policy stays in the store, newest "
+                                                     "first (0: all)"),
         reward_wait: float = typer.Option(600.0, help="seconds to wait for a reward before the default applies"),
         default_reward: Optional[float] = typer.Option(0.0, help="reward joined to events with none in time"),
         max_body: int = typer.Option(256 * 1024, help="largest request body in bytes"),
@@ -44,12 +54,15 @@ def register(app: typer.Typer) -> None:
                                                        "CORS is off by default"),
         sqlite_synchronous: str = typer.Option("FULL", help="SQLite synchronous mode (FULL: durable commits)"),
         seed: Optional[int] = typer.Option(None, help="policy seed"),
+        insecure_admin: bool = typer.Option(False, help="DEVELOPMENT ONLY: admin routes (models, logs) without "
+                                                        "a key when RECLOOP_ADMIN_KEY is unset"),
         log_level: str = typer.Option("warning", help="uvicorn log level"),
     ) -> None:
         """Serve a learning policy over HTTP: rank, log, join rewards, learn, snapshot.
 
-        Keys come from the environment: RECLOOP_API_KEY (rank/reward) and
-        RECLOOP_ADMIN_KEY (models, logs). Without them the service is open.
+        Keys come from the environment: RECLOOP_API_KEY (rank/reward),
+        RECLOOP_ADMIN_KEY (models, logs; without it those routes are refused unless
+        --insecure-admin) and RECLOOP_METRICS_KEY (/metrics; open without it).
         """
         import uvicorn
         from rich.console import Console
@@ -59,18 +72,36 @@ def register(app: typer.Typer) -> None:
 
         console = Console(stderr=True)
         try:
+            if workers < 1 or (workers > 1 and role != "ranker"):
+                raise ValueError("--workers N > 1 runs ranker processes: use it with --role ranker "
+                                 "(one learner per store: --role learner)")
             config = ServeConfig.from_env(
-                policy=policy, policy_params=_params(param), n_features=n_features, exploration=exploration, db=db, db_schema=db_schema,
-                snapshot_dir=snapshot_dir, snapshot_every_s=snapshot_every, keep_snapshots=keep_snapshots, reward_wait_s=reward_wait,
+                role=role, model_refresh_s=model_refresh, policy=policy, policy_params=_params(param), n_features=n_features, exploration=exploration, db=db, db_schema=db_schema,
+                start_version=start_version, lease_s=lease, max_learning_lag_s=max_learning_lag,
+                snapshot_every_s=snapshot_every, keep_snapshots=keep_snapshots, reward_wait_s=reward_wait,
                 default_reward=default_reward, max_body_bytes=max_body, cors_origins=tuple(cors_origin),
-                sqlite_synchronous=sqlite_synchronous, seed=seed, freeze_gc=True)
-            application = create_app(config)
+                sqlite_synchronous=sqlite_synchronous, seed=seed, freeze_gc=True,
+                insecure_admin=insecure_admin)
+            application = create_app(config) if workers == 1 else None
         except (KeyError, ValueError, TypeError) as err:
             fail(console, err)
         if config.api_key is None:
             console.print("[yellow]warning:[/yellow] RECLOOP_API_KEY is not set: anyone who reaches the port "
                           "can rank and reward")
-        console.print(f"recloop serving {policy} on http://{host}:{port}  (dashboard: /, API docs: /docs)")
+        if config.admin_key is None and insecure_admin:
+            console.print("[bold red]WARNING: --insecure-admin: ANYONE who reaches the port can roll the model "
+                          "back, snapshot it and download every logged event. Development only.[/bold red]")
+        elif config.admin_key is None:
+            console.print("[yellow]note:[/yellow] RECLOOP_ADMIN_KEY is not set: model management and log export "
+                          "are disabled")
+        console.print(f"recloop serving {policy} as {role} on http://{host}:{port}"
+                      + (f" ({workers} worker processes)" if workers > 1 else "") + "  (dashboard: /, API docs: /docs)")
+        if workers > 1:
+            import os
+            os.environ["RECLOOP_SERVE_CONFIG"] = config.to_env()  # each worker builds its own app from it
+            uvicorn.run("recloop.serve.app:create_app_from_env", factory=True, workers=workers, host=host,
+                        port=port, log_level=log_level, access_log=False)
+            return
         uvicorn.run(application, host=host, port=port, log_level=log_level, access_log=False)
 
     @app.command("traffic")

@@ -29,11 +29,12 @@ def demo_stage(out_dir: Path, seed: int, n_users: int = N_USERS) -> list[Section
     users = SimulatedUsers("contextual", n_arms=20, n_features=16, world_seed=seed, seed=seed)
     with tempfile.TemporaryDirectory(prefix="recloop-serve-demo-") as tmp:
         config = ServeConfig(policy="linucb", n_features=16, db=f"sqlite:///{tmp}/demo.db", seed=seed,
-                             snapshot_dir=f"{tmp}/models", snapshot_every_s=0, learn_interval_s=0.02)
+                             snapshot_dir=f"{tmp}/models", snapshot_every_s=0, learn_interval_s=0.02,
+                             insecure_admin=True)  # loopback only, in this process
         t0 = time.perf_counter()
         with BackgroundServer(create_app(config)) as url:
             result = asyncio.run(play(url, n_users, users=users, concurrency=8))
-            snap = httpx.post(f"{url}/v1/models/snapshot").json()
+            snap = httpx.post(f"{url}/v1/models/snapshot", json={}).json()
             stats = httpx.get(f"{url}/v1/stats").json()
             logs = httpx.get(f"{url}/v1/logs").content
         seconds = time.perf_counter() - t0

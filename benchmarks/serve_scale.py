@@ -1,0 +1,196 @@
+"""Scale-out benchmark: one learner + ``--role ranker --workers 2`` against one ``all``
+process, on the same PostgreSQL server, the same open-loop workload and client as
+``benchmarks/serve_load.py`` (LinUCB, 20 candidates x 16 features; each event = one rank
++ one reward request), in the same run, so the ratio is measured, not assembled.
+
+    .venv/bin/python benchmarks/serve_scale.py --rates 500 1000 --seconds 10
+    .venv/bin/python benchmarks/serve_scale.py --crash 20   # kill -9 drill: learner + 2 rankers
+
+Reports, per layout and rate: sustained req/s, rank/reward p50/p99, lost events, CPU
+per request of all service processes together, and whether the learner learned every
+stored reward. Writes benchmarks/results/serve_scale.json (or ``--out``).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT / "src"))
+sys.path.insert(0, str(ROOT / "benchmarks"))
+
+from serve_load import N_FEATURES, PG_URL, _cpu_seconds, run_one  # noqa: E402
+
+
+def _tree(pid: int) -> list[int]:
+    """``pid`` and its descendants (uvicorn's worker processes)."""
+    out, todo = [], [pid]
+    while todo:
+        p = todo.pop()
+        out.append(p)
+        for task in Path(f"/proc/{p}/task").glob("*"):
+            try:
+                todo += [int(c) for c in (task / "children").read_text().split()]
+            except OSError:
+                pass
+    return out
+
+
+def _cpu(pids: list[int]) -> float:
+    total = 0.0
+    for p in pids:
+        try:
+            total += float(_cpu_seconds(p).sum())
+        except OSError:  # gone
+            pass
+    return total
+
+
+def _serve(args: list[str], port: int, workdir: Path, name: str) -> subprocess.Popen:
+    import httpx
+    cmd = [sys.executable, "-m", "recloop.apps", "serve", "--policy", "linucb", "--n-features", str(N_FEATURES),
+           "--port", str(port), "--log-level", "error", *args]
+    env = {**os.environ, "PYTHONPATH": str(ROOT / "src")}
+    env.pop("RECLOOP_API_KEY", None)
+    proc = subprocess.Popen(cmd, env=env, stdout=open(workdir / f"{name}.log", "ab"), stderr=subprocess.STDOUT)
+    end = time.monotonic() + 90
+    while time.monotonic() < end:
+        try:
+            if httpx.get(f"http://127.0.0.1:{port}/readyz", timeout=1).status_code == 200:
+                return proc
+        except httpx.HTTPError:
+            pass
+        time.sleep(0.1)
+    proc.kill()
+    raise RuntimeError(f"{name} did not become ready; see {workdir / name}.log")
+
+
+def run_scaled(rate: float, seconds: float, connections: int, rankers: int) -> dict:
+    import httpx
+
+    from recloop.serve.runner import free_port
+    from recloop.serve.store import Store
+
+    workdir = Path(tempfile.mkdtemp(prefix="serve-scale-"))
+    schema = f"scale_{os.getpid()}_{int(time.time())}"
+    common = ["--db", PG_URL, "--db-schema", schema]
+    lport, rport = free_port(), free_port()
+    learner = _serve(common + ["--role", "learner", "--snapshot-every", "1"], lport, workdir, "learner")
+    ranker = _serve(common + ["--role", "ranker", "--workers", str(rankers), "--model-refresh", "1"], rport,
+                    workdir, "ranker")
+    time.sleep(1.0)  # every worker is up (readyz answered by one of them)
+    pids = [learner.pid, *_tree(ranker.pid)]
+    cpu0, lcpu0, load0 = _cpu(pids), _cpu([learner.pid]), os.getloadavg()
+    out = workdir / "client.json"
+    try:
+        subprocess.run([sys.executable, str(ROOT / "benchmarks" / "serve_load.py"), "--_client", str(rport),
+                        str(rate), str(seconds), str(connections), str(out)],
+                       check=True, env={**os.environ, "PYTHONPATH": str(ROOT / "src")})
+        load1 = os.getloadavg()
+        s = Store(PG_URL, schema=schema)
+        end = time.monotonic() + 60
+        while httpx.get(f"http://127.0.0.1:{lport}/healthz").json()["watermark"] < s.counts()["rewards"] \
+                or s.counts()["rewards"] < _inbox_count(s):
+            if time.monotonic() > end:
+                break
+            time.sleep(0.2)
+        cpu, lcpu = _cpu(pids) - cpu0, _cpu([learner.pid]) - lcpu0
+        watermark = httpx.get(f"http://127.0.0.1:{lport}/healthz").json()["watermark"]
+        counts = s.counts()
+    finally:
+        for proc in (ranker, learner):
+            proc.terminate()
+            proc.wait(timeout=60)
+    s.drop()
+    s.close()
+    c = json.loads(out.read_text())
+    rank, reward = np.array(c["rank_latency"], dtype=float), np.array(c["reward_latency"], dtype=float)
+    rank, reward = rank[~np.isnan(rank)], reward[~np.isnan(reward)]
+    n = c["events"]
+    q = lambda a, p: round(float(np.quantile(a, p)) * 1e3, 2) if len(a) else None  # noqa: E731
+    done = len(rank) + len(reward)
+    return {
+        "layout": f"learner + {rankers} rankers", "target_events_per_s": rate, "target_requests_per_s": 2 * rate,
+        "seconds": seconds, "events": n, "elapsed_s": round(c["elapsed_s"], 2),
+        "sustained_requests_per_s": round(done / c["elapsed_s"], 1), "saturated": c["elapsed_s"] > 1.1 * seconds,
+        "rank_p50_ms": q(rank, 0.5), "rank_p99_ms": q(rank, 0.99),
+        "reward_p50_ms": q(reward, 0.5), "reward_p99_ms": q(reward, 0.99),
+        "errors": c["errors"], "acked": c["acked"], "stored": counts, "learned_watermark": watermark,
+        "lost_events": (n - c["acked"]["rewards"]) + max(0, c["acked"]["rewards"] - counts["rewards"])
+                       + max(0, c["acked"]["decisions"] - counts["decisions"]),
+        "server_cpu_ms_per_request": round(cpu * 1e3 / max(1, done), 3),
+        # the learner's part, per reward it ordered and learned: where one learner's core runs out
+        "learner_cpu_ms_per_reward": round(lcpu * 1e3 / max(1, counts["rewards"]), 3),
+        "ranker_cpu_ms_per_request": round((cpu - lcpu) * 1e3 / max(1, done), 3),
+        "client_cpu_ms_per_request": round(c["cpu_s"] * 1e3 / max(1, done), 3),
+        "load_avg_before": [round(v, 2) for v in load0], "load_avg_after": [round(v, 2) for v in load1],
+    }
+
+
+def _inbox_count(store) -> int:
+    from sqlalchemy import func, select
+
+    from recloop.serve.store import inbox
+    with store.engine.connect() as conn:
+        return int(conn.execute(select(func.count()).select_from(inbox)).scalar_one())
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--rates", nargs="+", type=float, default=[500, 1000])
+    ap.add_argument("--seconds", type=float, default=10)
+    ap.add_argument("--connections", type=int, default=32)
+    ap.add_argument("--rankers", type=int, default=2)
+    ap.add_argument("--crash", type=int, default=0, help="run the scale-out kill -9 drill with this many kills")
+    ap.add_argument("--out", default=None)
+    args = ap.parse_args()
+    if args.crash:
+        from recloop.apps.crash import scaled_drill
+        from recloop.serve.store import Store
+        schema = f"scale_crash_{os.getpid()}"
+        r = scaled_drill(tempfile.mkdtemp(prefix="serve-scale-crash-"), PG_URL, schema=schema, kills=args.crash,
+                         n_features=N_FEATURES, seed=0)
+        Store(PG_URL, schema=schema).drop()
+        result = {"benchmark": "serve_scale_crash", "command": " ".join(["benchmarks/serve_scale.py", *sys.argv[1:]]),
+                  "layout": "learner + 2 rankers, PostgreSQL", "kills": r.kills, "victims": r.victims,
+                  "acked_decisions": r.acked_decisions, "acked_rewards": r.acked_rewards,
+                  "missing_decisions": len(r.missing_decisions), "wrong_decisions": len(r.wrong_decisions),
+                  "missing_rewards": len(r.missing_rewards), "stored_decisions": r.stored_decisions,
+                  "stored_rewards": r.stored_rewards, "model_equal_to_replay_of_log": r.model_equal,
+                  "seconds": round(r.seconds, 1), "load_avg_at_end": os.getloadavg()}
+        print(json.dumps(result, indent=2))
+        out = ROOT / "benchmarks" / "results" / (args.out or "serve_scale_crash.json")
+        out.write_text(json.dumps(result, indent=2) + "\n")
+        return
+    runs = []
+    for rate in args.rates:
+        one = {"layout": "one all process", **run_one("postgresql", rate, args.seconds, args.connections, [], "python")}
+        scaled = run_scaled(rate, args.seconds, args.connections, args.rankers)
+        runs += [one, scaled]
+        for r in (one, scaled):
+            print(json.dumps({k: r[k] for k in ("layout", "target_requests_per_s", "sustained_requests_per_s",
+                                                "rank_p99_ms", "lost_events", "server_cpu_ms_per_request")}),
+                  file=sys.stderr)
+    result = {"benchmark": "serve_scale", "command": " ".join(["benchmarks/serve_scale.py", *sys.argv[1:]]),
+              "machine": f"{os.cpu_count()} cores, shared with other engineers' jobs",
+              "load_avg_at_start": os.getloadavg(), "client": "python (serve_load.py --_client)",
+              "policy": "linucb", "runs": runs,
+              "ratio_sustained": [round(runs[i + 1]["sustained_requests_per_s"] / runs[i]["sustained_requests_per_s"], 3)
+                                  for i in range(0, len(runs), 2)]}
+    print(json.dumps(result, indent=2))
+    out = ROOT / "benchmarks" / "results" / (args.out or "serve_scale.json")
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps(result, indent=2) + "\n")
+
+
+if __name__ == "__main__":
+    main()
