@@ -10,7 +10,7 @@ EXTRAS ?= all
 TORCH_INDEX ?=
 TORCH_ARGS := $(if $(TORCH_INDEX),--index-url $(TORCH_INDEX),)
 
-.PHONY: demo test lint typecheck-all bench clean venv data constraints
+.PHONY: demo test lint typecheck-all bench docs clean venv data constraints
 
 venv: $(STAMP)
 
@@ -45,6 +45,10 @@ lint: $(STAMP)
 typecheck-all: $(STAMP)
 	$(VENV)/bin/mypy src/recloop
 
+# The docs site in site/: runs every tutorial (full budget; RECLOOP_TUTORIAL_FAST=1 for the CI one).
+docs: $(STAMP)
+	NO_MKDOCS_2_WARNING=1 $(PY) -m mkdocs build --strict
+
 bench: $(STAMP)
 	$(PY) benchmarks/bandit_throughput.py
 
@@ -62,4 +66,4 @@ constraints:
 	rm -rf .constraints-venv build
 
 clean:
-	rm -rf $(VENV) runs .pytest_cache .hypothesis
+	rm -rf $(VENV) runs site .pytest_cache .hypothesis
