@@ -64,7 +64,7 @@ single = InterestEvolution()
 obs, info = single.reset(seed=0)
 print({key: np.shape(value) for key, value in obs.items() if key != "response"})
 obs, reward, terminated, truncated, info = single.step([3, 7])      # show candidates 3 and 7
-print("the user's response to each slot:", {key: np.round(value, 2).tolist() for key, value in obs["response"].items()})
+print("the user's response to each slot:", {key: [round(float(v), 2) for v in value] for key, value in obs["response"].items()})
 print(f"reward (watch time): {reward:.2f}")
 
 # %%
