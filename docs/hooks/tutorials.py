@@ -26,7 +26,6 @@ from __future__ import annotations
 
 import contextlib
 import io
-import json
 import os
 import re
 import subprocess
@@ -130,8 +129,6 @@ def render(path: Path, out_dir: Path, *, run: bool = True) -> Path:
         cells = [{"kind": k, "source": s} for k, s, _ in parse_cells(path.read_text(encoding="utf-8"))]
     md = out_dir / f"{path.stem}.md"
     md.write_text(to_markdown(cells), encoding="utf-8")
-    (out_dir / f"{path.stem}.json").write_text(json.dumps(
-        {"seconds": sum(c.get("seconds", 0.0) for c in cells), "figures": sum(len(c.get("figures", [])) for c in cells)}))
     return md
 
 
@@ -143,12 +140,16 @@ def render_in_subprocess(path: Path, out_dir: Path, timeout: float | None = None
 
 # ---- the MkDocs hook ----
 
+_rendered: list[Path] = []  # this build's page folders, removed once the site is written
+
+
 def on_files(files, config):  # noqa: ANN001 - MkDocs' types, imported only when MkDocs runs
     from mkdocs.exceptions import PluginError
     from mkdocs.structure.files import File
 
     run = os.environ.get("RECLOOP_DOCS_EXECUTE", "1") != "0"
     out_root = Path(tempfile.mkdtemp(prefix="recloop-tutorials-"))
+    _rendered.append(out_root)
     for f in list(files):
         if not (f.src_uri.startswith("tutorials/") and TUTORIAL.match(Path(f.src_uri).name)):
             continue
@@ -167,6 +168,13 @@ def on_files(files, config):  # noqa: ANN001 - MkDocs' types, imported only when
         for png in sorted(out_root.glob(f"{path.stem}-fig*.png")):
             files.append(File.generated(config, f"tutorials/{png.name}", abs_src_path=str(png)))
     return files
+
+
+def on_post_build(config):  # noqa: ANN001
+    import shutil
+
+    while _rendered:
+        shutil.rmtree(_rendered.pop(), ignore_errors=True)
 
 
 def main(argv: list[str]) -> int:
