@@ -65,7 +65,7 @@ tmp = Path(tempfile.mkdtemp(prefix="recloop-tutorial-"))
 app = create_app(ServeConfig(policy="linucb", n_features=16, db=f"sqlite:///{tmp}/loop.db", seed=0))
 server = BackgroundServer(app)
 url = server.__enter__()          # in a script: `with BackgroundServer(app) as url: ...`
-api = httpx.Client(base_url=url)
+api = httpx.Client(base_url=url, timeout=120)  # exporting the logs can take seconds on a busy machine
 users = SimulatedUsers("contextual", n_arms=20, n_features=16, seed=0)
 
 # %% [markdown]
