@@ -66,7 +66,7 @@ print(f"{env.n_states} states, {env.n_actions} actions; P {env.P.shape}, R {env.
 # %%
 V = np.zeros(env.n_states)
 residuals = []
-for sweep in range(2_000):
+for _ in range(2_000):
     V_next = q_values(env.P, env.R, V, GAMMA).max(axis=1)
     residuals.append(np.abs(V_next - V).max())
     V = V_next

@@ -43,7 +43,6 @@
 import os
 
 import matplotlib.pyplot as plt
-import numpy as np
 import torch
 
 from recloop.agents.reco import evaluate, make_recommender
