@@ -423,12 +423,17 @@ def create_app(config: ServeConfig | None = None) -> FastAPI:
     """Build the service. Raises KeyError/ValueError/TypeError on a bad policy or config."""
     config = config or ServeConfig.from_env()
     svc = Service(config)
+    personalizer: Any = None
 
     @asynccontextmanager
     async def lifespan(_app: FastAPI):
         await svc.start()
         try:
-            yield
+            await personalizer.start()
+            try:
+                yield
+            finally:
+                await personalizer.stop()
         finally:
             await svc.stop()
 
@@ -440,6 +445,8 @@ def create_app(config: ServeConfig | None = None) -> FastAPI:
     keys = KeyCheck(config.api_key, config.admin_key, insecure_admin=config.insecure_admin,
                     metrics_key=config.metrics_key)
     user, admin = Depends(keys.user), Depends(keys.admin)
+    from recloop.serve.personalizer import install  # Azure Personalizer's API beside /v1
+    personalizer = app.state.personalizer = install(app, config, keys)
 
     @app.exception_handler(HTTPException)
     @app.exception_handler(RequestValidationError)

@@ -1,0 +1,242 @@
+"""The Personalizer loop's model: one linear scorer over (context, action) features.
+
+Personalizer learns what Vowpal Wabbit's ``--cb_explore_adf`` learns: a single
+model shared by every action, scoring the hashed features of the context, the
+action and their products (VW's ``-q``), and explores epsilon-greedily
+(``explorationPercentage``). Here the features come from the shared
+:class:`~recloop.data.features.Featuriser`; the scorer regresses the observed
+reward of the shown action (VW's ``--cb_type dm``) with a normalised step
+(the prediction for the updated row moves by at most ``learning_rate`` times the
+error, so no setting diverges) decayed per coordinate as ``count^-power_t``
+(frequent features settle, rare ones keep learning: AdaGrad's idea with counts).
+
+Apprentice mode adds imitation: the baseline action's score is pushed above every
+other candidate's by ``imitation_margin`` (a passive-aggressive hinge step,
+Crammer et al. 2006), so the model learns to choose what the application would
+have chosen while it also learns the baseline's reward.
+
+Example:
+    >>> m = LinearCB(n_features=256, seed=0)
+    >>> ctx = {"user": {"tier": "gold"}}
+    >>> acts = [{"genre": "news"}, {"genre": "sport"}]
+    >>> for _ in range(30):
+    ...     m.learn(m.features(ctx, acts), chosen=1, reward=1.0)
+    ...     m.learn(m.features(ctx, acts), chosen=0, reward=0.0)
+    >>> s = m.scores(m.features(ctx, acts)); bool(s[1] > s[0] + 0.5)
+    True
+    >>> epsilon_greedy(s, 0.2).round(2).tolist()
+    [0.1, 0.9]
+"""
+
+from __future__ import annotations
+
+import hashlib
+import shlex
+from typing import Any, Sequence
+
+import numpy as np
+
+from recloop.core import persist
+from recloop.data.features import Featuriser
+
+KIND = "personalizer-model"
+DEFAULTS: dict[str, Any] = {"n_features": 2**12, "interactions": True, "learning_rate": 0.5, "power_t": 0.5,
+                            "l2": 0.0, "imitation_margin": 0.1, "seed": 0}
+DEFAULT_POLICY_NAME = "recloop linear epsilon-greedy"
+
+
+class LinearCB:
+    """Shared linear contextual bandit over :class:`Featuriser` joint features."""
+
+    contextual = False  # for OnlineLearner: no dense context vector of a fixed length
+    item_ids_: list = []  # actions are known by their features, not by per-item state
+
+    def __init__(self, *, n_features: int = 2**12, interactions: bool = True, learning_rate: float = 0.5,
+                 power_t: float = 0.5, l2: float = 0.0, imitation_margin: float = 0.1, seed: int = 0):
+        if not 0 < learning_rate <= 1:
+            raise ValueError(f"learning_rate must be in (0, 1], got {learning_rate!r}")
+        if not 0 <= power_t <= 1:
+            raise ValueError(f"power_t must be in [0, 1], got {power_t!r}")
+        if not l2 >= 0 or not imitation_margin >= 0:
+            raise ValueError("l2 and imitation_margin must be >= 0")
+        self.featuriser = Featuriser(n_features, interactions, seed)  # checks n_features and seed
+        self.n_features, self.interactions, self.seed = int(n_features), bool(interactions), int(seed)
+        self.learning_rate, self.power_t, self.l2 = float(learning_rate), float(power_t), float(l2)
+        self.imitation_margin = float(imitation_margin)
+        self.w_ = np.zeros(self.featuriser.dim)
+        self.n_ = np.zeros(self.featuriser.dim)  # how often each coordinate was updated
+        self.t_ = 0
+
+    # ------------------------------------------------------------ settings
+    def get_params(self) -> dict[str, Any]:
+        return {"n_features": self.n_features, "interactions": self.interactions,
+                "learning_rate": self.learning_rate, "power_t": self.power_t, "l2": self.l2,
+                "imitation_margin": self.imitation_margin, "seed": self.seed}
+
+    def same_features(self, params: dict[str, Any]) -> bool:
+        """True when ``params`` keep this model's feature space (its weights stay meaningful)."""
+        return all(params.get(k, DEFAULTS[k]) == getattr(self, k) for k in ("n_features", "interactions", "seed"))
+
+    def with_params(self, params: dict[str, Any]) -> "LinearCB":
+        """A model with ``params``: the learned weights carry over when the feature space is the same."""
+        new = LinearCB(**{**DEFAULTS, **params})
+        if self.same_features(params):
+            new.w_, new.n_, new.t_ = self.w_.copy(), self.n_.copy(), self.t_
+        return new
+
+    # ------------------------------------------------------------ scoring
+    def features(self, context: dict, actions: Sequence[Any]) -> np.ndarray:
+        """One row per action, each scaled to unit length (so the step size means the same
+        whatever the number of features a request carries)."""
+        X = self.featuriser.joint_batch({"_": {"bias": 1.0}, **context}, list(actions))
+        norm = np.sqrt(np.einsum("ij,ij->i", X, X))
+        return X / np.where(norm > 0, norm, 1.0)[:, None]
+
+    def scores(self, X: np.ndarray) -> np.ndarray:
+        return X @ self.w_
+
+    # ------------------------------------------------------------ learning
+    def _step(self, x: np.ndarray, amount: float) -> None:
+        active = x != 0
+        self.n_[active] += 1
+        rate = np.zeros_like(x)
+        rate[active] = self.n_[active] ** -self.power_t
+        if self.l2:
+            self.w_ *= 1.0 - self.learning_rate * self.l2
+        self.w_ += amount * rate * x
+
+    def learn(self, X: np.ndarray, chosen: int, reward: float, baseline: int | None = None) -> None:
+        """Regress ``reward`` on the row of the shown action; with ``baseline`` (Apprentice
+        mode) also rank the baseline first by ``imitation_margin``."""
+        x = X[chosen]
+        err = float(reward) - float(x @ self.w_)
+        self._step(x, self.learning_rate * err / max(float(x @ x), 1e-12))
+        if baseline is not None and len(X) > 1:
+            s = X @ self.w_
+            rival = int(np.argmax(np.where(np.arange(len(X)) == baseline, -np.inf, s)))
+            gap = self.imitation_margin - (s[baseline] - s[rival])
+            if gap > 0:
+                d = X[baseline] - X[rival]
+                self._step(d, self.learning_rate * gap / max(float(d @ d), 1e-12))
+        self.t_ += 1
+
+    def update_many(self, feedback: Any) -> int:
+        """Learn from joined Personalizer records in order (OnlineLearner's interface):
+        Online events teach the reward of the shown action; Apprentice events also
+        imitate the baseline; LoggingOnly events teach nothing."""
+        n = 0
+        for fb in feedback:
+            if fb.mode == "LoggingOnly":
+                continue
+            ctx, ids, feats = slot_inputs(fb.request, fb.slot_index)
+            X = self.features(ctx, feats)
+            chosen = ids.index(fb.chosen)
+            baseline = ids.index(fb.baseline) if fb.mode == "Apprentice" and fb.baseline in ids else None
+            self.learn(X, chosen, fb.reward, baseline)
+            n += 1
+        return n
+
+    # ------------------------------------------------------------ save / load
+    def save(self, path: Any) -> Any:
+        return persist.save(path, kind=KIND, name="linear-cb", params=self.get_params(),
+                            state={"w_": self.w_, "n_": self.n_, "t_": self.t_,
+                                   "featuriser": self.featuriser.to_dict()})
+
+    @classmethod
+    def load(cls, path: Any) -> "LinearCB":
+        meta = persist.load(path)
+        if meta.get("kind") != KIND:
+            raise ValueError(f"{path} holds a {meta.get('kind')!r}, not a Personalizer model")
+        model = cls(**meta["params"])
+        state = meta["state"]
+        if Featuriser.from_dict(state["featuriser"]) != model.featuriser:
+            raise ValueError("the model's featuriser does not match its parameters")
+        w, n = np.asarray(state["w_"], dtype=np.float64), np.asarray(state["n_"], dtype=np.float64)
+        if w.shape != model.w_.shape or n.shape != model.n_.shape or not np.isfinite(w).all():
+            raise ValueError(f"weights of shape {w.shape}; the parameters need {model.w_.shape}")
+        model.w_, model.n_, model.t_ = w, n, int(state["t_"])
+        return model
+
+
+def slot_inputs(request: dict, k: int) -> tuple[dict, list[str], list[Any]]:
+    """Context, eligible action ids and their features of slot ``k`` of a stored request
+    (``{"context", "actions": {id: features}, "slots": [{"id", "features", "eligible"}]}``)."""
+    slot = request["slots"][k]
+    ctx = request["context"]
+    if slot.get("features"):
+        ctx = {**ctx, "_slot": slot["features"]}
+    ids = slot["eligible"]
+    return ctx, ids, [request["actions"][i] for i in ids]
+
+
+def epsilon_greedy(scores: np.ndarray, epsilon: float) -> np.ndarray:
+    """Choice probabilities: ``epsilon`` spread evenly, the rest on the best score (ties share)."""
+    n = len(scores)
+    best = scores >= scores.max() - 1e-12
+    return epsilon / n + (1.0 - epsilon) * best / best.sum()
+
+
+def draw(probs: np.ndarray, key: str) -> int:
+    """The action drawn for event ``key``: the event id seeds the draw (as Personalizer
+    does), so a retried rank gives the same answer."""
+    u = int.from_bytes(hashlib.blake2b(key.encode(), digest_size=8).digest(), "little") / 2.0**64
+    return int(min(np.searchsorted(np.cumsum(probs), u, side="right"), len(probs) - 1))
+
+
+# ---------------------------------------------------------------- learning settings as text
+# VW flags Personalizer users have in their "arguments", and what they mean here.
+_VW_VALUE = {"-l": "learning_rate", "--learning_rate": "learning_rate", "--power_t": "power_t", "--l2": "l2"}
+_VW_IGNORED_FLAGS = {"--cb_explore_adf", "--cb_adf", "--dsjson", "--quiet", "--preserve_performance_counters",
+                     "--save_resume", "--first_only", "--coin", "--ignore_linear"}
+_VW_IGNORED_VALUE = {"--epsilon", "--cb_type", "--interactions_limit", "--id", "-c", "--passes", "--ignore",
+                     "--ignore_linear", "--power", "--initial_t", "--bag", "--cover", "--softmax", "--lambda"}
+
+
+def parse_arguments(text: str) -> dict[str, Any]:
+    """Learning settings from ``"learning_rate=0.5 interactions=true"`` or VW flags
+    (``-l 0.5 -b 14 -q ::``; exploration comes from explorationPercentage, not --epsilon)."""
+    out: dict[str, Any] = {}
+    tokens = shlex.split(text or "")
+    i = 0
+    while i < len(tokens):
+        tok = tokens[i]
+        nxt = tokens[i + 1] if i + 1 < len(tokens) else None
+        if "=" in tok and not tok.startswith("-"):
+            key, value = tok.split("=", 1)
+            if key not in DEFAULTS:
+                raise ValueError(f"unknown learning setting {key!r}; known: {', '.join(DEFAULTS)}")
+            out[key] = _value(key, value)
+        elif tok in _VW_VALUE and nxt is not None:
+            out[_VW_VALUE[tok]] = _value(_VW_VALUE[tok], nxt)
+            i += 1
+        elif tok in ("-b", "--bit_precision") and nxt is not None:
+            out["n_features"] = 2 ** int(nxt)
+            i += 1
+        elif tok in ("-q", "--quadratic", "--interactions") and nxt is not None:
+            out["interactions"] = True
+            i += 1
+        elif tok in _VW_IGNORED_VALUE and nxt is not None:
+            i += 1
+        elif tok not in _VW_IGNORED_FLAGS:
+            raise ValueError(f"learning setting {tok!r} is not understood (use name=value with "
+                             f"{', '.join(DEFAULTS)}, or VW's -l, --power_t, --l2, -b, -q)")
+        i += 1
+    LinearCB(**{**DEFAULTS, **out})  # range checks, with the model's own messages
+    return out
+
+
+def format_arguments(params: dict[str, Any]) -> str:
+    p = {**DEFAULTS, **params}
+    return " ".join(f"{k}={str(p[k]).lower() if isinstance(p[k], bool) else p[k]}" for k in DEFAULTS)
+
+
+def _value(key: str, text: str) -> Any:
+    kind = type(DEFAULTS[key])
+    try:
+        if kind is bool:
+            if text.lower() not in ("true", "false", "1", "0"):
+                raise ValueError
+            return text.lower() in ("true", "1")
+        return kind(float(text)) if kind is int else kind(text)
+    except ValueError:
+        raise ValueError(f"learning setting {key}={text!r} is not a valid {kind.__name__}") from None
