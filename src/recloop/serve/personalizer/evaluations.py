@@ -82,12 +82,13 @@ def run(store: Any, spec: dict, *, current: tuple[str, dict], epsilon: float, mo
             m = ts < mark
             if m.sum() >= 2:
                 e = snips(r[m], a[m], p[m], pi[m])
-                series.append({"timeStamp": iso_time(float(mark)), "expectedReward": e.value,
-                               "confidenceInterval": [e.ci_low, e.ci_high]})
+                series.append({"timeStamp": iso_time(float(mark)), "expectedReward": float(e.value),
+                               "confidenceInterval": [float(e.ci_low), float(e.ci_high)]})
         return {"name": name, "arguments": args, "policySource": source, "slotId": "",
-                "summary": {"expectedReward": est.value, "confidenceInterval": [est.ci_low, est.ci_high],
-                            "estimator": est.estimator, "events": est.n,
-                            "effectiveSampleSize": est.diagnostics.ess if est.diagnostics else None},
+                "summary": {"expectedReward": float(est.value),
+                            "confidenceInterval": [float(est.ci_low), float(est.ci_high)],
+                            "estimator": est.estimator, "events": int(est.n),
+                            "effectiveSampleSize": float(est.diagnostics.ess) if est.diagnostics else None},
                 "timeseries": {"data": series}}
 
     values = [entry("Online", "Online policy (as logged)", None, logged), entry("Baseline", "Baseline", None, base),

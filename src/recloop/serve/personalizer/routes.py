@@ -10,6 +10,7 @@ with that code and message. Feature importances answer 501 NotImplemented.
 from __future__ import annotations
 
 import asyncio
+import logging
 import time
 from typing import Any
 
@@ -26,6 +27,7 @@ from recloop.serve.personalizer.schemas import (ApplyFromEvaluation, EvaluationR
                                                 iso_time, parse_time)
 from recloop.serve.writer import StoreUnavailable
 
+log = logging.getLogger("recloop.serve.personalizer")
 KEY_HEADER = "ocp-apim-subscription-key"
 FEATURE_IMPORTANCE_501 = ("feature importances are not implemented by recloop; see docs/personalizer.md "
                           "('What differs') for how to read the model's weights per namespace instead")
@@ -193,11 +195,13 @@ def build_router(pz: PersonalizerLoop, keys: KeyCheck) -> APIRouter:
             result = await asyncio.to_thread(evaluations.run, pz.store, spec, current=current,
                                              epsilon=pz.settings.exploration_percentage / 100, model_dir=model_dir)
             status = "Succeeded"
+            if await asyncio.to_thread(pz.store.get_evaluation, evaluation_id) is not None:  # not deleted meanwhile
+                await asyncio.to_thread(pz.store.put_evaluation, evaluation_id, status, spec, result)
         except Exception as err:  # noqa: BLE001 - the evaluation fails, the service goes on
-            result, status = {"error": str(err)}, "Failed"
-        if await asyncio.to_thread(pz.store.get_evaluation, evaluation_id) is not None:  # not deleted meanwhile
-            await asyncio.to_thread(pz.store.put_evaluation, evaluation_id, status, spec, result)
-        pz.evaluation_tasks.pop(evaluation_id, None)
+            log.error("evaluation %s failed: %s", evaluation_id, err)
+            await asyncio.to_thread(pz.store.put_evaluation, evaluation_id, "Failed", spec, {"error": str(err)})
+        finally:
+            pz.evaluation_tasks.pop(evaluation_id, None)
 
     @admin.get("/evaluations/{evaluation_id}")
     async def get_evaluation(evaluation_id: str, startTime: str | None = None, endTime: str | None = None,
