@@ -38,7 +38,7 @@ from recloop.serve.learner import OnlineLearner
 from recloop.serve.personalizer.model import DEFAULTS, LinearCB, draw, epsilon_greedy
 from recloop.serve.personalizer.schemas import MultiSlotRankRequest, RankRequest, ServiceSettings, merge_features
 from recloop.serve.personalizer.store import PersonalizerStore, RankEvent, SlotDecision, decision_id
-from recloop.serve.records import Decision, RewardIn
+from recloop.serve.records import Decision, Joined, RewardIn
 from recloop.serve.store import CONFLICT, SAME, STORED, UNKNOWN
 from recloop.serve.writer import GroupWriter, StoreUnavailable
 
@@ -98,6 +98,9 @@ class PersonalizerLoop:
         self._swept_seq = 0
         self._held: set[str] = set()     # deferred events not yet activated, within their window
         self.evaluation_tasks: dict[str, asyncio.Task] = {}
+        # Features computed at rank time, kept until the reward comes, so learning need not
+        # featurise the request again (the costliest step of both). Bounded; a miss recomputes.
+        self._rows: dict[str, tuple] = {}
         self.model_created = time.time()
         self.model_modified = time.time()
 
@@ -142,6 +145,9 @@ class PersonalizerLoop:
 
     # ------------------------------------------------------------ background work
     def _on_joined(self, joined: list) -> None:
+        rows = self._rows
+        joined = [Joined(j.seq, dataclasses.replace(j.feedback, rows=rows.pop(j.feedback.decision_id, None)),
+                         j.received, j.is_default) for j in joined]
         self.learner.enqueue(joined)
         self._wake.set()
 
@@ -224,6 +230,11 @@ class PersonalizerLoop:
             probs[c] = 1.0
         else:
             c = draw(probs, eid if slot_id is None else f"{eid}#{slot_id}")
+        if mode != "LoggingOnly":
+            if len(self._rows) >= 50_000:
+                for k in list(self._rows)[:5_000]:  # the oldest: their rewards may never come
+                    del self._rows[k]
+            self._rows[decision_id(eid, slot_id)] = (model.key, model.rows(X, None if mode == "Apprentice" else [c]))
         rest = [j for j in np.argsort(-scores, kind="stable") if j != c]
         order = [c, *rest]
         d = Decision(event_id=decision_id(eid, slot_id), context=[], candidates=[(i, None) for i in eligible],
@@ -293,6 +304,8 @@ class PersonalizerLoop:
         if code == CONFLICT:
             raise Refused(409, "Conflict", f"event {eid!r} already exists with a different request")
         if code == SAME:  # a retry: answer with what was stored
+            for s in decided:
+                self._rows.pop(s.decision.event_id, None)
             stored = await asyncio.to_thread(self._stored_decisions, eid, multislot)
             if stored is None:
                 raise Refused(409, "Conflict", f"event {eid!r} already exists as another kind of rank")

@@ -95,29 +95,49 @@ class LinearCB:
     def scores(self, X: np.ndarray) -> np.ndarray:
         return X @ self.w_
 
+    @property
+    def key(self) -> tuple:
+        """What features depend on: rows made by a model with the same key fit this one."""
+        return (self.n_features, self.interactions, self.seed)
+
+    @staticmethod
+    def rows(X: np.ndarray, which: Sequence[int] | None = None) -> dict[int, tuple[np.ndarray, np.ndarray]]:
+        """Rows of ``X`` (all, or ``which``) as sparse (indices, values): what learning needs."""
+        out = {}
+        for j in range(len(X)) if which is None else which:
+            idx = np.flatnonzero(X[j])
+            out[int(j)] = (idx, X[j, idx])
+        return out
+
     # ------------------------------------------------------------ learning
-    def _step(self, x: np.ndarray, amount: float) -> None:
-        active = x != 0
-        self.n_[active] += 1
-        rate = np.zeros_like(x)
-        rate[active] = self.n_[active] ** -self.power_t
+    def _step(self, idx: np.ndarray, val: np.ndarray, amount: float) -> None:
+        self.n_[idx] += 1
         if self.l2:
             self.w_ *= 1.0 - self.learning_rate * self.l2
-        self.w_ += amount * rate * x
+        self.w_[idx] += amount * self.n_[idx] ** -self.power_t * val
 
     def learn(self, X: np.ndarray, chosen: int, reward: float, baseline: int | None = None) -> None:
         """Regress ``reward`` on the row of the shown action; with ``baseline`` (Apprentice
         mode) also rank the baseline first by ``imitation_margin``."""
-        x = X[chosen]
-        err = float(reward) - float(x @ self.w_)
-        self._step(x, self.learning_rate * err / max(float(x @ x), 1e-12))
-        if baseline is not None and len(X) > 1:
-            s = X @ self.w_
-            rival = int(np.argmax(np.where(np.arange(len(X)) == baseline, -np.inf, s)))
+        self.learn_rows(self.rows(X, None if baseline is not None else [chosen]), len(X), chosen, reward, baseline)
+
+    def learn_rows(self, rows: dict, n: int, chosen: int, reward: float, baseline: int | None = None) -> None:
+        """:meth:`learn` on sparse rows (the chosen one; every one when ``baseline`` is given)."""
+        idx, val = rows[chosen]
+        err = float(reward) - float(self.w_[idx] @ val)
+        self._step(idx, val, self.learning_rate * err / max(float(val @ val), 1e-12))
+        if baseline is not None and n > 1:
+            s = np.array([self.w_[rows[j][0]] @ rows[j][1] for j in range(n)])
+            rival = int(np.argmax(np.where(np.arange(n) == baseline, -np.inf, s)))
             gap = self.imitation_margin - (s[baseline] - s[rival])
             if gap > 0:
-                d = X[baseline] - X[rival]
-                self._step(d, self.learning_rate * gap / max(float(d @ d), 1e-12))
+                (bi, bv), (ri, rv) = rows[baseline], rows[rival]
+                d = np.zeros(len(self.w_))
+                np.add.at(d, bi, bv)
+                np.add.at(d, ri, -rv)
+                di = np.flatnonzero(d)
+                dv = d[di]
+                self._step(di, dv, self.learning_rate * gap / max(float(dv @ dv), 1e-12))
         self.t_ += 1
 
     def update_many(self, feedback: Any) -> int:
@@ -128,11 +148,18 @@ class LinearCB:
         for fb in feedback:
             if fb.mode == "LoggingOnly":
                 continue
-            ctx, ids, feats = slot_inputs(fb.request, fb.slot_index)
-            X = self.features(ctx, feats)
+            ids = fb.request["slots"][fb.slot_index]["eligible"]
             chosen = ids.index(fb.chosen)
             baseline = ids.index(fb.baseline) if fb.mode == "Apprentice" and fb.baseline in ids else None
-            self.learn(X, chosen, fb.reward, baseline)
+            cached = getattr(fb, "rows", None)  # the rows featurised at rank time, when still at hand
+            if (cached is not None and cached[0] == self.key and chosen in cached[1]
+                    and (baseline is None or len(cached[1]) == len(ids))):
+                rows = cached[1]
+            else:
+                ctx, _, feats = slot_inputs(fb.request, fb.slot_index)
+                X = self.features(ctx, feats)
+                rows = self.rows(X, None if baseline is not None else [chosen])
+            self.learn_rows(rows, len(ids), chosen, fb.reward, baseline)
             n += 1
         return n
 

@@ -116,6 +116,7 @@ class PzFeedback:
     propensity: float
     mode: str
     baseline: str
+    rows: Any = None  # (model key, sparse rows) featurised at rank time, when the loop still has them
 
 
 def decision_id(event_id: str, slot_id: str | None) -> str:
