@@ -85,15 +85,16 @@ class LinearCB:
         return new
 
     # ------------------------------------------------------------ scoring
-    def features(self, context: dict, actions: Sequence[Any]) -> np.ndarray:
-        """One row per action, each scaled to unit length (so the step size means the same
-        whatever the number of features a request carries)."""
-        X = self.featuriser.joint_batch({"_": {"bias": 1.0}, **context}, list(actions))
-        norm = np.sqrt(np.einsum("ij,ij->i", X, X))
-        return X / np.where(norm > 0, norm, 1.0)[:, None]
+    def features(self, context: dict, actions: Sequence[Any]) -> "Rows":
+        """One sparse row per action, each scaled to unit length (so the step size means the
+        same whatever the number of features a request carries)."""
+        r, i, v = self.featuriser.joint_sparse({"_": {"bias": 1.0}, **context}, list(actions))
+        n = len(actions)
+        norm = np.sqrt(np.bincount(r, weights=v * v, minlength=n))
+        return Rows(n, r, i, v / np.where(norm > 0, norm, 1.0)[r])
 
-    def scores(self, X: np.ndarray) -> np.ndarray:
-        return X @ self.w_
+    def scores(self, X: "Rows") -> np.ndarray:
+        return np.bincount(X.rows, weights=self.w_[X.idx] * X.val, minlength=X.n)
 
     @property
     def key(self) -> tuple:
@@ -101,13 +102,11 @@ class LinearCB:
         return (self.n_features, self.interactions, self.seed)
 
     @staticmethod
-    def rows(X: np.ndarray, which: Sequence[int] | None = None) -> dict[int, tuple[np.ndarray, np.ndarray]]:
-        """Rows of ``X`` (all, or ``which``) as sparse (indices, values): what learning needs."""
-        out = {}
-        for j in range(len(X)) if which is None else which:
-            idx = np.flatnonzero(X[j])
-            out[int(j)] = (idx, X[j, idx])
-        return out
+    def rows(X: "Rows", which: Sequence[int] | None = None) -> dict[int, tuple[np.ndarray, np.ndarray]]:
+        """Rows of ``X`` (all, or ``which``) as (indices, values): what learning needs."""
+        bounds = np.searchsorted(X.rows, np.arange(X.n + 1))
+        return {int(j): (X.idx[bounds[j]:bounds[j + 1]], X.val[bounds[j]:bounds[j + 1]])
+                for j in (range(X.n) if which is None else which)}
 
     # ------------------------------------------------------------ learning
     def _step(self, idx: np.ndarray, val: np.ndarray, amount: float) -> None:
@@ -119,7 +118,7 @@ class LinearCB:
     def learn(self, X: np.ndarray, chosen: int, reward: float, baseline: int | None = None) -> None:
         """Regress ``reward`` on the row of the shown action; with ``baseline`` (Apprentice
         mode) also rank the baseline first by ``imitation_margin``."""
-        self.learn_rows(self.rows(X, None if baseline is not None else [chosen]), len(X), chosen, reward, baseline)
+        self.learn_rows(self.rows(X, None if baseline is not None else [chosen]), X.n, chosen, reward, baseline)
 
     def learn_rows(self, rows: dict, n: int, chosen: int, reward: float, baseline: int | None = None) -> None:
         """:meth:`learn` on sparse rows (the chosen one; every one when ``baseline`` is given)."""
@@ -183,6 +182,18 @@ class LinearCB:
             raise ValueError(f"weights of shape {w.shape}; the parameters need {model.w_.shape}")
         model.w_, model.n_, model.t_ = w, n, int(state["t_"])
         return model
+
+
+class Rows:
+    """Sparse feature rows of one request's actions: row numbers (sorted), indices, values."""
+
+    __slots__ = ("n", "rows", "idx", "val")
+
+    def __init__(self, n: int, rows: np.ndarray, idx: np.ndarray, val: np.ndarray):
+        self.n, self.rows, self.idx, self.val = n, rows, idx, val
+
+    def __len__(self) -> int:
+        return self.n
 
 
 def slot_inputs(request: dict, k: int) -> tuple[dict, list[str], list[Any]]:
