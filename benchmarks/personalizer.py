@@ -87,7 +87,7 @@ class World:
         return np.array([first, *[i for i in items if i != first]])
 
     def actions(self, items: np.ndarray) -> list[dict]:
-        return [{"id": f"item-{i}", "features": [{"item": {"genre": f"g{self.genre[i]}",
+        return [{"id": f"item-{i}", "features": [{"item": {"id": f"item-{i}", "genre": f"g{self.genre[i]}",
                                                            "price": ["low", "mid", "high"][self.price[i]]}}]}
                 for i in items]
 
