@@ -65,6 +65,7 @@ class LinearCB:
         self.imitation_margin = float(imitation_margin)
         self.w_ = np.zeros(self.featuriser.dim)
         self.n_ = np.zeros(self.featuriser.dim)  # how often each coordinate was updated
+        self.s_ = np.zeros(self.featuriser.dim)  # the largest |value| each coordinate has carried
         self.t_ = 0
 
     # ------------------------------------------------------------ settings
@@ -81,17 +82,14 @@ class LinearCB:
         """A model with ``params``: the learned weights carry over when the feature space is the same."""
         new = LinearCB(**{**DEFAULTS, **params})
         if self.same_features(params):
-            new.w_, new.n_, new.t_ = self.w_.copy(), self.n_.copy(), self.t_
+            new.w_, new.n_, new.s_, new.t_ = self.w_.copy(), self.n_.copy(), self.s_.copy(), self.t_
         return new
 
     # ------------------------------------------------------------ scoring
     def features(self, context: dict, actions: Sequence[Any]) -> "Rows":
-        """One sparse row per action, each scaled to unit length (so the step size means the
-        same whatever the number of features a request carries)."""
+        """One sparse row per action (a constant ``_.bias`` gives the model intercepts)."""
         r, i, v = self.featuriser.joint_sparse({"_": {"bias": 1.0}, **context}, list(actions))
-        n = len(actions)
-        norm = np.sqrt(np.bincount(r, weights=v * v, minlength=n))
-        return Rows(n, r, i, v / np.where(norm > 0, norm, 1.0)[r])
+        return Rows(len(actions), r, i, v)
 
     def scores(self, X: "Rows") -> np.ndarray:
         return np.bincount(X.rows, weights=self.w_[X.idx] * X.val, minlength=X.n)
@@ -109,11 +107,16 @@ class LinearCB:
                 for j in (range(X.n) if which is None else which)}
 
     # ------------------------------------------------------------ learning
-    def _step(self, idx: np.ndarray, val: np.ndarray, amount: float) -> None:
+    def _step(self, idx: np.ndarray, val: np.ndarray, target: float) -> None:
+        """Move the prediction for this row by ``target`` (at rate 1): each coordinate in
+        units of the largest value it has carried, so a feature of 1000s and a one-hot
+        learn alike (VW's --normalized), decayed by how often it was updated."""
+        self.s_[idx] = np.maximum(self.s_[idx], np.abs(val))
+        u = val / self.s_[idx]
         self.n_[idx] += 1
         if self.l2:
             self.w_ *= 1.0 - self.learning_rate * self.l2
-        self.w_[idx] += amount * self.n_[idx] ** -self.power_t * val
+        self.w_[idx] += target / max(float(u @ u), 1e-12) * self.n_[idx] ** -self.power_t * u / self.s_[idx]
 
     def learn(self, X: np.ndarray, chosen: int, reward: float, baseline: int | None = None) -> None:
         """Regress ``reward`` on the row of the shown action; with ``baseline`` (Apprentice
@@ -124,7 +127,7 @@ class LinearCB:
         """:meth:`learn` on sparse rows (the chosen one; every one when ``baseline`` is given)."""
         idx, val = rows[chosen]
         err = float(reward) - float(self.w_[idx] @ val)
-        self._step(idx, val, self.learning_rate * err / max(float(val @ val), 1e-12))
+        self._step(idx, val, self.learning_rate * err)
         if baseline is not None and n > 1:
             s = np.array([self.w_[rows[j][0]] @ rows[j][1] for j in range(n)])
             rival = int(np.argmax(np.where(np.arange(n) == baseline, -np.inf, s)))
@@ -136,7 +139,7 @@ class LinearCB:
                 np.add.at(d, ri, -rv)
                 di = np.flatnonzero(d)
                 dv = d[di]
-                self._step(di, dv, self.learning_rate * gap / max(float(dv @ dv), 1e-12))
+                self._step(di, dv, self.learning_rate * gap)
         self.t_ += 1
 
     def update_many(self, feedback: Any) -> int:
@@ -165,7 +168,7 @@ class LinearCB:
     # ------------------------------------------------------------ save / load
     def save(self, path: Any) -> Any:
         return persist.save(path, kind=KIND, name="linear-cb", params=self.get_params(),
-                            state={"w_": self.w_, "n_": self.n_, "t_": self.t_,
+                            state={"w_": self.w_, "n_": self.n_, "s_": self.s_, "t_": self.t_,
                                    "featuriser": self.featuriser.to_dict()})
 
     @classmethod
@@ -177,10 +180,10 @@ class LinearCB:
         state = meta["state"]
         if Featuriser.from_dict(state["featuriser"]) != model.featuriser:
             raise ValueError("the model's featuriser does not match its parameters")
-        w, n = np.asarray(state["w_"], dtype=np.float64), np.asarray(state["n_"], dtype=np.float64)
-        if w.shape != model.w_.shape or n.shape != model.n_.shape or not np.isfinite(w).all():
+        w, n, sc = (np.asarray(state[k], dtype=np.float64) for k in ("w_", "n_", "s_"))
+        if not (w.shape == n.shape == sc.shape == model.w_.shape) or not np.isfinite(w).all():
             raise ValueError(f"weights of shape {w.shape}; the parameters need {model.w_.shape}")
-        model.w_, model.n_, model.t_ = w, n, int(state["t_"])
+        model.w_, model.n_, model.s_, model.t_ = w, n, sc, int(state["t_"])
         return model
 
 
