@@ -223,7 +223,8 @@ class PersonalizerLoop:
             raise Refused(400, "BadArgument", f"features: {err}") from None
         scores = model.scores(X)
         probs = epsilon_greedy(scores, epsilon)
-        model_choice = eligible[int(np.argmax(scores))]
+        top = np.flatnonzero(scores >= scores.max())
+        model_choice = eligible[int(top[0])] if len(top) == 1 else ""  # a tie is no choice (Apprentice metrics)
         if mode == "Apprentice" and baseline in eligible:
             c = eligible.index(baseline)
             probs = np.zeros(len(eligible))

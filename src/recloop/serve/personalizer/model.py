@@ -41,7 +41,7 @@ from recloop.data.features import Featuriser
 
 KIND = "personalizer-model"
 DEFAULTS: dict[str, Any] = {"n_features": 2**12, "interactions": True, "learning_rate": 0.5, "power_t": 0.5,
-                            "l2": 0.0, "imitation_margin": 0.1, "seed": 0}
+                            "l2": 0.0, "imitation_margin": 0.5, "seed": 0}
 DEFAULT_POLICY_NAME = "recloop linear epsilon-greedy"
 
 
@@ -52,7 +52,7 @@ class LinearCB:
     item_ids_: list = []  # actions are known by their features, not by per-item state
 
     def __init__(self, *, n_features: int = 2**12, interactions: bool = True, learning_rate: float = 0.5,
-                 power_t: float = 0.5, l2: float = 0.0, imitation_margin: float = 0.1, seed: int = 0):
+                 power_t: float = 0.5, l2: float = 0.0, imitation_margin: float = 0.5, seed: int = 0):
         if not 0 < learning_rate <= 1:
             raise ValueError(f"learning_rate must be in (0, 1], got {learning_rate!r}")
         if not 0 <= power_t <= 1:
