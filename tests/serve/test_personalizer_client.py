@@ -152,6 +152,9 @@ def test_rank_then_reward(server, clients):
         client.reward("no-such-event", {"value": 1.0})
     generated = client.rank({"actions": actions("a-1", "b-1")})
     assert len(generated["eventId"]) == 32
+    odd = client.rank({"actions": actions("a-1", "b-1"), "eventId": "ev 1+ü%?#"})  # quoted in the URL
+    client.reward(odd["eventId"], {"value": 0.5})
+    assert joined(server, "s:ev 1+ü%?#") == [(0.5, 0)]
 
 
 def test_bad_requests_name_the_problem_and_store_nothing(server, clients):

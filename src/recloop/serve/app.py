@@ -483,7 +483,7 @@ def create_app(config: ServeConfig | None = None) -> FastAPI:
         elif path.startswith("/v1/events/") and path.endswith("/reward") and path.count("/") == 4:
             route = "/v1/events/{event_id}/reward"
         else:
-            return None
+            return await personalizer.hot_route(method, path, headers, body)
         received = time.perf_counter()
         try:
             keys.check(_header_value(headers, b"x-api-key"), admin=False)

@@ -18,9 +18,10 @@ from typing import Any
 def install(app: Any, config: Any, keys: Any) -> Any:
     """Mount the Personalizer routes on ``app``; returns the loop to start and stop."""
     from recloop.serve.personalizer.loop import PersonalizerLoop, Refused
-    from recloop.serve.personalizer.routes import build_router, refused_handler
+    from recloop.serve.personalizer.routes import build_router, hot_route_for, refused_handler
 
     loop = PersonalizerLoop(config)
+    loop.hot_route = hot_route_for(loop, keys)  # rank and reward, answered by the Guard as /v1's are
     app.include_router(build_router(loop, keys))
     app.add_exception_handler(Refused, refused_handler)
     return loop

@@ -237,6 +237,38 @@ def build_router(pz: PersonalizerLoop, keys: KeyCheck) -> APIRouter:
     return router
 
 
+def hot_route_for(pz: PersonalizerLoop, keys: KeyCheck):
+    """Rank and reward without FastAPI's routing and dependency machinery (as ``/v1``'s
+    hot routes are answered by the Guard): ``(route, status, payload)`` or None."""
+    rank_path, prefix, suffix = "/personalizer/rank", "/personalizer/events/", "/reward"
+
+    async def hot(method: str, path: str, headers: list, body: bytes) -> tuple[str, int, Any] | None:
+        if method != "POST":
+            return None
+        if path == rank_path:
+            route = rank_path
+        elif path.startswith(prefix) and path.endswith(suffix) and path.count("/") == 4:
+            route = "/personalizer/events/{event_id}/reward"
+        else:
+            return None
+        try:
+            key = next((v.decode("latin-1") for k, v in headers if k == b"ocp-apim-subscription-key"), None)
+            try:
+                keys.check(key, admin=False)
+            except HTTPException as err:
+                raise Refused(err.status_code, "Unauthorized", str(err.detail).replace(
+                    "X-API-Key", "Ocp-Apim-Subscription-Key")) from None
+            if route == rank_path:
+                return route, 201, await pz.rank(_parse(RankRequest, body))
+            from urllib.parse import unquote
+            event_id = unquote(path[len(prefix):-len(suffix)])
+            await pz.reward(event_id, None, _parse(RewardRequest, body).value)
+            return route, 204, None
+        except Refused as err:
+            return route, err.status, {"error": {"code": err.code, "message": err.message}}
+    return hot
+
+
 def _evaluation(ev: dict, full: bool = False) -> dict:
     spec = ev["spec"]
     out = {"id": ev["id"], "name": spec["name"], "startTime": iso_time(spec["start"]),
@@ -270,7 +302,10 @@ def _json(raw: bytes) -> Any:
 
 
 async def _body(request: Request, model: type[BaseModel]) -> Any:
-    raw = await request.body()
+    return _parse(model, await request.body())
+
+
+def _parse(model: type[BaseModel], raw: bytes) -> Any:
     try:
         return model.model_validate_json(raw)
     except ValidationError as err:
