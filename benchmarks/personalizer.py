@@ -26,7 +26,7 @@ daypart. Parts, all through ``azure-ai-personalizer`` against ``recloop serve``:
   rank and their ratio.
 
     .venv/bin/python benchmarks/personalizer.py                       # everything (~12 min on 2 cores)
-    .venv/bin/python benchmarks/personalizer.py --parts latency --rate 1000 --seconds 20
+    .venv/bin/python benchmarks/personalizer.py --parts latency --rate 1000 100 --seconds 20
 
 Writes benchmarks/results/personalizer.json (or ``--out``).
 """
@@ -197,10 +197,11 @@ def part_online_and_ope(world: World, args, workdir: Path) -> dict:
             lo, hi = v["summary"]["confidenceInterval"]
             row = {"name": v["name"], "estimate": v["summary"]["expectedReward"], "interval": [lo, hi],
                    "events": v["summary"]["events"]}
-            if v["policySource"] in truth:
+            if v["policySource"] in truth:  # one entry each: the logged online policy, baseline, random
                 row["truth"] = truth[v["policySource"]]
                 row["covered"] = bool(lo <= row["truth"] <= hi)
             rows[v["policySource"] if v["policySource"] in truth else v["name"]] = row
+        assert all(k in rows for k in truth), rows
         est_order = sorted(truth, key=lambda k: -rows[k]["estimate"])
         out["ope"] = {"events": len(log["served"]), "status": ev["status"], "seconds": eval_s,
                       "optimalPolicy": ev.get("optimalPolicy"), "policies": rows,
@@ -308,7 +309,7 @@ def latency_client(port: int, rate: float, seconds: float, connections: int, out
                                      "errors": errors}))
 
 
-def part_latency(args, workdir: Path) -> dict:
+def part_latency(args, rate: float, workdir: Path) -> dict:
     svc = Service(workdir, ["--policy", "linucb", "--n-features", "16"])
     try:
         import httpx
@@ -316,7 +317,7 @@ def part_latency(args, workdir: Path) -> dict:
                   json={"rewardWaitTime": "PT10M"}).raise_for_status()
         out_file = workdir / "latency.json"
         load0 = os.getloadavg()
-        subprocess.run([sys.executable, __file__, "--latency-client", str(svc.port), str(args.rate),
+        subprocess.run([sys.executable, __file__, "--latency-client", str(svc.port), str(rate),
                         str(args.seconds), str(args.connections), str(out_file)], check=True,
                        env={**os.environ, "PYTHONPATH": str(ROOT / "src")})
         r = json.loads(out_file.read_text())
@@ -328,7 +329,7 @@ def part_latency(args, workdir: Path) -> dict:
         def q(a: np.ndarray) -> dict:
             a = a[~np.isnan(a)] * 1000
             return {"n": int(a.size), "p50_ms": float(np.percentile(a, 50)), "p99_ms": float(np.percentile(a, 99))}
-        out = {"rate_events_per_s": args.rate, "requests_per_s": 2 * args.rate, "seconds": args.seconds,
+        out = {"rate_events_per_s": rate, "requests_per_s": 2 * rate, "seconds": args.seconds,
                "elapsed_s": r["elapsed_s"], "connections": args.connections, "errors": r["errors"],
                "v1_rank": q(lat[v1]), "personalizer_rank": q(lat[pz]), "v1_reward": q(rew[v1]),
                "personalizer_reward": q(rew[pz]), "loadavg_before": load0, "loadavg_after": os.getloadavg()}
@@ -347,7 +348,8 @@ def main() -> None:
     ap.add_argument("--apprentice-events", type=int, default=5_000)
     ap.add_argument("--exploration", type=float, default=5.0, help="explorationPercentage of the online run")
     ap.add_argument("--optimization", action="store_true", help="enablePolicyOptimization in the evaluation")
-    ap.add_argument("--rate", type=float, default=1000.0, help="latency part: events/s (each a rank + a reward)")
+    ap.add_argument("--rate", type=float, nargs="+", default=[1000.0, 100.0],
+                    help="latency part: events/s (each a rank + a reward), one run per rate")
     ap.add_argument("--seconds", type=float, default=15.0)
     ap.add_argument("--connections", type=int, default=32)
     ap.add_argument("--seed", type=int, default=0)
@@ -369,8 +371,10 @@ def main() -> None:
             (Path(tmp) / "apprentice").mkdir()
             result["apprentice"] = part_apprentice(world, args, Path(tmp) / "apprentice")
         if "latency" in args.parts:
-            (Path(tmp) / "latency").mkdir()
-            result["latency"] = part_latency(args, Path(tmp) / "latency")
+            result["latency"] = []
+            for rate in args.rate:
+                (Path(tmp) / f"latency-{rate:g}").mkdir()
+                result["latency"].append(part_latency(args, rate, Path(tmp) / f"latency-{rate:g}"))
     Path(args.out).parent.mkdir(parents=True, exist_ok=True)
     Path(args.out).write_text(json.dumps(result, indent=1))
     print(f"wrote {args.out}")

@@ -5,7 +5,8 @@ left out: they log the baseline with certainty, so they say nothing about any ot
 action), each policy gets a self-normalised IPS estimate with its normal interval
 (:func:`recloop.ope.snips`):
 
-- **Online**: the logged distribution itself (every weight 1: the mean logged reward);
+- **Online** (``policySource`` Online): the logged distribution itself (every weight 1:
+  the mean logged reward);
 - **Baseline**: the first non-excluded action (a slot's ``baselineAction``);
 - **Random**: uniform over the eligible actions;
 - **learning settings** (the current ones, the listed ones and, with
@@ -39,7 +40,7 @@ def run(store: Any, spec: dict, *, current: tuple[str, dict], epsilon: float, mo
     rows = [r for r in store.logged(spec["start"], spec["end"]) if r.mode != "Apprentice"]
     if not rows:
         raise ValueError("no rewarded events in the evaluation's time range")
-    settings = [("Online", current[0], current[1], "Online")]  # the online learning settings, re-run
+    settings = [("OfflineExperimentation", current[0], current[1], None)]  # the online learning settings, re-run
     settings += [("Custom", p["name"], p["params"], p["name"]) for p in spec.get("policies", [])]
     if spec.get("enablePolicyOptimization"):
         for i, change in enumerate(SWEEP):
@@ -96,7 +97,7 @@ def run(store: Any, spec: dict, *, current: tuple[str, dict], epsilon: float, mo
     learned = []
     model_dir.mkdir(parents=True, exist_ok=True)
     for j, (source, name, params, _) in enumerate(settings):
-        label = f"{name} (re-run)" if source == "Online" else name
+        label = f"{name} (re-run)" if j == 0 else name
         e = entry(source, label, format_arguments(params), probs[j])
         e["model"] = str(models[j].save(model_dir / f"policy-{j}.npz"))
         e["params"] = models[j].get_params()
