@@ -39,7 +39,7 @@ from recloop.serve.personalizer.model import DEFAULTS, LinearCB, draw, epsilon_g
 from recloop.serve.personalizer.schemas import MultiSlotRankRequest, RankRequest, ServiceSettings, merge_features
 from recloop.serve.personalizer.store import PersonalizerStore, RankEvent, SlotDecision, decision_id
 from recloop.serve.records import Decision, Joined, RewardIn
-from recloop.serve.store import CONFLICT, SAME, STORED, UNKNOWN
+from recloop.serve.store import CONFLICT, SAME, UNKNOWN
 from recloop.serve.writer import GroupWriter, StoreUnavailable
 
 log = logging.getLogger("recloop.serve.personalizer")

@@ -8,7 +8,7 @@ import re
 from dataclasses import asdict, dataclass, fields
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field
 
 EVENT_ID = r"^[^/\\\x00-\x1f]{1,100}$"  # it travels in the URL path: no slashes
 _ID = Field(min_length=1, max_length=256)
