@@ -340,6 +340,18 @@ def part_latency(args, rate: float, workdir: Path) -> dict:
         svc.stop()
 
 
+class _kept:
+    def __init__(self, path: str):
+        self.path = path
+
+    def __enter__(self) -> str:
+        Path(self.path).mkdir(parents=True, exist_ok=False)
+        return self.path
+
+    def __exit__(self, *exc) -> None:
+        pass
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--parts", nargs="+", default=["online", "ope", "apprentice", "latency"])
@@ -354,6 +366,7 @@ def main() -> None:
     ap.add_argument("--connections", type=int, default=32)
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--out", default=str(ROOT / "benchmarks" / "results" / "personalizer.json"))
+    ap.add_argument("--workdir", default=None, help="keep the services' stores and logs here (default: a temp dir)")
     ap.add_argument("--latency-client", nargs=5, help=argparse.SUPPRESS)
     args = ap.parse_args()
     if args.latency_client:
@@ -363,7 +376,7 @@ def main() -> None:
     world = World(args.seed)
     result: dict = {"command": " ".join([Path(sys.executable).name, *sys.argv]), "machine": platform.platform(),
                     "cpus": os.cpu_count(), "started": dt.datetime.now(dt.timezone.utc).isoformat()}
-    with tempfile.TemporaryDirectory() as tmp:
+    with (tempfile.TemporaryDirectory() if args.workdir is None else _kept(args.workdir)) as tmp:
         if "online" in args.parts or "ope" in args.parts:
             (Path(tmp) / "online").mkdir()
             result.update(part_online_and_ope(world, args, Path(tmp) / "online"))
