@@ -412,3 +412,11 @@ def test_feature_importances_answer_501(clients):
         with pytest.raises(HttpResponseError) as err:
             call()
         assert err.value.status_code == 501 and err.value.error.code == "NotImplemented"
+
+
+def test_the_quickstart_example_runs_against_the_service(server):
+    out = subprocess.run([sys.executable, str(Path(__file__).resolve().parents[2] / "examples" /
+                                              "personalizer_quickstart.py"), "--endpoint", server.url, "--key",
+                          USER_KEY, "--rounds", "200", "--seed", "5"], capture_output=True, text=True, timeout=300)
+    assert out.returncode == 0, out.stderr[-2000:]
+    assert "first rank: {'eventId': 'quickstart-5-1'" in out.stdout and "rounds  101- 200" in out.stdout
