@@ -226,10 +226,14 @@ def build_router(pz: PersonalizerLoop, keys: KeyCheck) -> APIRouter:
         return Response(status_code=204)
 
     # ------------------------------------------------------------ feature importances: 501
-    @admin.api_route("/featureImportances", methods=["GET"])
-    @admin.api_route("/featureImportances/{feature_importance_id}", methods=["GET", "PUT", "DELETE"])
     async def feature_importances() -> JSONResponse:
         return error(501, "NotImplemented", FEATURE_IMPORTANCE_501)
+
+    for path, method, op in [("", "GET", "list"), ("/{feature_importance_id}", "GET", "get"),
+                             ("/{feature_importance_id}", "PUT", "create"),
+                             ("/{feature_importance_id}", "DELETE", "delete")]:
+        admin.add_api_route(f"/featureImportances{path}", feature_importances, methods=[method],
+                            operation_id=f"personalizer_{op}_feature_importance", responses={501: {}})
 
     router = APIRouter()
     router.include_router(user)
