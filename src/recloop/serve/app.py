@@ -586,8 +586,9 @@ def create_app(config: ServeConfig | None = None) -> FastAPI:
     front: Any = Guard(everything_else, max_body=config.max_body_bytes, metrics=svc.metrics, hot_route=hot_route)
     if config.cors_origins:  # outermost, so the hot routes get CORS headers too
         from fastapi.middleware.cors import CORSMiddleware
-        front = CORSMiddleware(front, allow_origins=list(config.cors_origins), allow_methods=["GET", "POST"],
-                               allow_headers=["X-API-Key", "Content-Type"])
+        front = CORSMiddleware(front, allow_origins=list(config.cors_origins),
+                               allow_methods=["GET", "POST", "PUT", "DELETE"],  # PUT/DELETE: Personalizer's admin
+                               allow_headers=["X-API-Key", "Ocp-Apim-Subscription-Key", "Content-Type"])
     app.front = front
     _document_bodies(app, (RankRequest, RewardRequest))
     return app
