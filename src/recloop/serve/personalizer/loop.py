@@ -63,18 +63,36 @@ class PersonalizerLearner(OnlineLearner):
     def new_policy(self) -> LinearCB:  # type: ignore[override]
         return LinearCB(**{**DEFAULTS, **self.params})
 
-    def load_policy(self, path: Path) -> LinearCB:  # type: ignore[override]
+    def load_policy(self, blob: bytes) -> LinearCB:  # type: ignore[override]
+        return model_from_bytes(blob)
+
+
+def model_from_bytes(blob: bytes) -> LinearCB:
+    import tempfile
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Path(tmp) / "model.npz"
+        path.write_bytes(blob)
         return LinearCB.load(path)
 
 
-def sibling(config: ServeConfig) -> tuple[str, str | None, Path]:
-    """Where the Personalizer loop keeps its tables and snapshots, beside the main store."""
-    snaps = config.snapshot_path() / "personalizer"
+def sibling(config: ServeConfig) -> tuple[str, str | None]:
+    """Where the Personalizer loop keeps its tables (and model snapshots), beside the main store."""
     if config.db.startswith("sqlite"):
         if config.db.endswith(":memory:"):
-            return config.db, None, snaps
-        return config.db + ".personalizer", None, snaps
-    return config.db, f"{config.db_schema or 'recloop'}_personalizer", snaps
+            return config.db, None
+        return config.db + ".personalizer", None
+    return config.db, f"{config.db_schema or 'recloop'}_personalizer"
+
+
+def evaluation_dir(config: ServeConfig) -> Path:
+    """Where evaluations keep the models they trained (for applyFromEvaluation): beside a
+    SQLite store, else under ``snapshot_dir``, else a temporary folder (lost on restart)."""
+    if config.db.startswith("sqlite:///") and not config.db.endswith(":memory:"):
+        return Path(config.db[len("sqlite:///"):] + ".personalizer-evaluations")
+    if config.snapshot_dir:
+        return Path(config.snapshot_dir) / "personalizer-evaluations"
+    import tempfile
+    return Path(tempfile.gettempdir()) / f"recloop-personalizer-evaluations-{config.db_schema or 'recloop'}"
 
 
 class PersonalizerLoop:
@@ -82,10 +100,13 @@ class PersonalizerLoop:
 
     def __init__(self, config: ServeConfig):
         self.config = config
-        url, schema, snaps = sibling(config)
+        # One process learns (role "all"): rankers and learners of a scaled-out /v1 do not
+        # run this loop, and its routes say so (503).
+        self.enabled = config.role == "all"
+        url, schema = sibling(config)
         self.store = PersonalizerStore(url, schema=schema, synchronous=config.sqlite_synchronous)
-        inner = dataclasses.replace(config, db=url, db_schema=schema, snapshot_dir=str(snaps), policy="random",
-                                    policy_params={})
+        self.evaluation_dir = evaluation_dir(config)
+        inner = dataclasses.replace(config, db=url, db_schema=schema, policy="random", policy_params={})
         self.learner = PersonalizerLearner(inner, self.store)
         self.settings = ServiceSettings(reward_wait_s=config.reward_wait_s,
                                         default_reward=0.0 if config.default_reward is None else config.default_reward)
@@ -106,8 +127,10 @@ class PersonalizerLoop:
 
     # ------------------------------------------------------------ lifecycle
     async def start(self) -> None:
+        if not self.enabled:
+            return
         await asyncio.to_thread(self.store.create)
-        await asyncio.to_thread(self.store.claim_writer)
+        await asyncio.to_thread(self.store.claim_writer, self.config.lease_s)
         saved = await asyncio.to_thread(self.store.get_setting, "service")
         if saved:
             self.settings = ServiceSettings.from_dict(saved)
@@ -128,9 +151,21 @@ class PersonalizerLoop:
         self._tasks = [asyncio.create_task(self._learn_loop(), name="pz-learn"),
                        asyncio.create_task(self._snapshot_loop(), name="pz-snapshot"),
                        asyncio.create_task(self._sweep_loop(), name="pz-sweep"),
-                       asyncio.create_task(self._retention_loop(), name="pz-retention")]
+                       asyncio.create_task(self._retention_loop(), name="pz-retention"),
+                       asyncio.create_task(self._lease_loop(), name="pz-lease")]
+
+    async def _lease_loop(self) -> None:
+        """Keep the writer lease of the Personalizer tables while idle (commits renew it too)."""
+        while True:
+            await asyncio.sleep(self.config.lease_s / 3)
+            try:
+                await asyncio.to_thread(self.store.renew_lease)
+            except Exception as err:  # noqa: BLE001 - the next write fails safe (fenced) if the lease is lost
+                log.error("Personalizer store lease renewal failed: %s", err)
 
     async def stop(self) -> None:
+        if not self.enabled:
+            return
         for t in self._tasks:
             t.cancel()
         await asyncio.gather(*self._tasks, return_exceptions=True)

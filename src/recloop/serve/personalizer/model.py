@@ -50,6 +50,7 @@ class LinearCB:
 
     contextual = False  # for OnlineLearner: no dense context vector of a fixed length
     item_ids_: list = []  # actions are known by their features, not by per-item state
+    known_items: list = []
 
     def __init__(self, *, n_features: int = 2**12, interactions: bool = True, learning_rate: float = 0.5,
                  power_t: float = 0.5, l2: float = 0.0, imitation_margin: float = 0.5, seed: int = 0):

@@ -40,6 +40,7 @@ def error(status: int, code: str, message: str) -> JSONResponse:
 def build_router(pz: PersonalizerLoop, keys: KeyCheck) -> APIRouter:
     def key_check(admin: bool):
         async def check(request: Request) -> None:
+            _enabled(pz)
             try:
                 keys.check(request.headers.get(KEY_HEADER), admin=admin)
             except HTTPException as err:
@@ -190,7 +191,7 @@ def build_router(pz: PersonalizerLoop, keys: KeyCheck) -> APIRouter:
 
     async def _evaluate(evaluation_id: str, spec: dict) -> None:
         current = (pz.policy_name, dict(pz.learner.params))
-        model_dir = pz.learner.dir / "evaluations" / _safe(evaluation_id)
+        model_dir = pz.evaluation_dir / _safe(evaluation_id)
         try:
             result = await asyncio.to_thread(evaluations.run, pz.store, spec, current=current,
                                              epsilon=pz.settings.exploration_percentage / 100, model_dir=model_dir)
@@ -256,6 +257,7 @@ def hot_route_for(pz: PersonalizerLoop, keys: KeyCheck):
         else:
             return None
         try:
+            _enabled(pz)
             key = next((v.decode("latin-1") for k, v in headers if k == b"ocp-apim-subscription-key"), None)
             try:
                 keys.check(key, admin=False)
@@ -271,6 +273,12 @@ def hot_route_for(pz: PersonalizerLoop, keys: KeyCheck):
         except Refused as err:
             return route, err.status, {"error": {"code": err.code, "message": err.message}}
     return hot
+
+
+def _enabled(pz: PersonalizerLoop) -> None:
+    if not pz.enabled:
+        raise Refused(503, "ServiceUnavailable", f"the Personalizer API runs in a service of role 'all'; this one "
+                                                 f"is a {pz.config.role}")
 
 
 def _evaluation(ev: dict, full: bool = False) -> dict:
