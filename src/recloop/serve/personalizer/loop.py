@@ -106,7 +106,9 @@ class PersonalizerLoop:
         url, schema = sibling(config)
         self.store = PersonalizerStore(url, schema=schema, synchronous=config.sqlite_synchronous)
         self.evaluation_dir = evaluation_dir(config)
-        inner = dataclasses.replace(config, db=url, db_schema=schema, policy="random", policy_params={})
+        # start_version names a /v1 snapshot: this loop serves its newest
+        inner = dataclasses.replace(config, db=url, db_schema=schema, policy="random", policy_params={},
+                                    start_version=None)
         self.learner = PersonalizerLearner(inner, self.store)
         self.settings = ServiceSettings(reward_wait_s=config.reward_wait_s,
                                         default_reward=0.0 if config.default_reward is None else config.default_reward)
