@@ -93,7 +93,8 @@ def test_two_services_in_one_directory_share_no_snapshot_files(tmp_path, config,
             assert c.post("/v1/models/snapshot", json={}).status_code == 201
         for c in (ca, cb):
             assert c.post("/v1/models/1/activate", json={}).status_code == 200
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["a.db", "b.db"]  # no snapshot files anywhere
+    stores = [p.name for p in tmp_path.iterdir() if not p.name.endswith(".personalizer")]  # the Personalizer API's
+    assert sorted(stores) == ["a.db", "b.db"]  # no snapshot files anywhere
 
 
 def test_rollback_survives_restart(sqlite_db, tmp_path, config):

@@ -195,24 +195,55 @@ class Featuriser:
             if self.interactions:
                 parts.append((z[:, None, :] * x[None, :, None]).reshape(n, -1))
             return np.concatenate(parts, axis=1)
+        flat, weights = self._joint_entries(ctx, items)
+        out = np.bincount(flat, weights=weights, minlength=n * self.n_features)
+        return out.reshape(n, self.n_features)
+
+    def joint_sparse(self, ctx: Any, items: Sequence[Any]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """The non-zeros of :meth:`joint_batch` as ``(rows, indices, values)``, row-major:
+        what a sparse linear model needs, without the ``(n, n_features)`` array (hashed form only)."""
+        if self._dense:
+            X = self.joint_batch(ctx, items)
+            r, i = np.nonzero(X)
+            return r, i, X[r, i]
+        flat, weights = self._joint_entries(ctx, items)
+        uniq, inverse = np.unique(flat, return_inverse=True)
+        values = np.bincount(inverse, weights=weights, minlength=uniq.size)  # same sums as joint_batch's
+        keep = values != 0
+        uniq, values = uniq[keep], values[keep]
+        return uniq // self.n_features, uniq % self.n_features, values
+
+    def _joint_entries(self, ctx: Any, items: Sequence[Any]) -> tuple[np.ndarray, np.ndarray]:
+        """Every (row * n_features + index, value) contribution of :meth:`joint_batch`, in the order
+        they are summed."""
+        n = len(items)
         c_idx, c_val = self._sparse(ctx, _CONTEXT, "context")
         rows, idx, val = [np.repeat(np.arange(n), c_idx.size)], [np.tile(c_idx, n)], [np.tile(c_val, n)]
+        item_parts = []
         for r, feats in enumerate(items):
             try:
-                i_idx, i_val = self._sparse(feats, _ITEM, "item")
+                item_parts.append(self._sparse(feats, _ITEM, "item"))
             except ValueError as e:
                 raise ValueError(f"candidate {r}: {e}") from None
-            rows.append(np.full(i_idx.size, r))
-            idx.append(i_idx)
-            val.append(i_val)
-            if self.interactions and c_idx.size and i_idx.size:
-                x_idx, x_val = self._cross(c_idx, c_val, i_idx, i_val)
-                rows.append(np.full(x_idx.size, r))
-                idx.append(x_idx)
-                val.append(x_val)
-        flat = np.concatenate(rows).astype(np.int64) * self.n_features + np.concatenate(idx)
-        out = np.bincount(flat, weights=np.concatenate(val), minlength=n * self.n_features)
-        return out.reshape(n, self.n_features)
+        sizes = np.array([p[0].size for p in item_parts], dtype=np.int64)
+        i_row = np.repeat(np.arange(n), sizes)
+        i_idx = np.concatenate([p[0] for p in item_parts]) if n else np.zeros(0, np.int64)
+        i_val = np.concatenate([p[1] for p in item_parts]) if n else np.zeros(0)
+        rows.append(i_row)
+        idx.append(i_idx)
+        val.append(i_val)
+        if self.interactions and c_idx.size and i_idx.size:
+            # every candidate's products in one pass (one hash call, not one per candidate);
+            # row by row, context index major - the order the per-candidate loop had, so the
+            # sums per coordinate (and so the vectors) are bit-identical
+            x_idx, x_val = self._cross(c_idx, c_val, i_idx, i_val)  # (c, all item entries), c-major
+            k = c_idx.size
+            x_row = np.tile(i_row, k)
+            order = np.argsort(x_row * k + np.repeat(np.arange(k), i_idx.size), kind="stable")
+            rows.append(x_row[order])
+            idx.append(x_idx[order])
+            val.append(x_val[order])
+        return np.concatenate(rows).astype(np.int64) * self.n_features + np.concatenate(idx), np.concatenate(val)
 
     # ------------------------------------------------------------------ internals
     def _cross(self, c_idx: np.ndarray, c_val: np.ndarray, i_idx: np.ndarray, i_val: np.ndarray):

@@ -423,12 +423,17 @@ def create_app(config: ServeConfig | None = None) -> FastAPI:
     """Build the service. Raises KeyError/ValueError/TypeError on a bad policy or config."""
     config = config or ServeConfig.from_env()
     svc = Service(config)
+    personalizer: Any = None
 
     @asynccontextmanager
     async def lifespan(_app: FastAPI):
         await svc.start()
         try:
-            yield
+            await personalizer.start()
+            try:
+                yield
+            finally:
+                await personalizer.stop()
         finally:
             await svc.stop()
 
@@ -440,6 +445,8 @@ def create_app(config: ServeConfig | None = None) -> FastAPI:
     keys = KeyCheck(config.api_key, config.admin_key, insecure_admin=config.insecure_admin,
                     metrics_key=config.metrics_key)
     user, admin = Depends(keys.user), Depends(keys.admin)
+    from recloop.serve.personalizer import install  # Azure Personalizer's API beside /v1
+    personalizer = app.state.personalizer = install(app, config, keys)
 
     @app.exception_handler(HTTPException)
     @app.exception_handler(RequestValidationError)
@@ -476,7 +483,7 @@ def create_app(config: ServeConfig | None = None) -> FastAPI:
         elif path.startswith("/v1/events/") and path.endswith("/reward") and path.count("/") == 4:
             route = "/v1/events/{event_id}/reward"
         else:
-            return None
+            return await personalizer.hot_route(method, path, headers, body)
         received = time.perf_counter()
         try:
             keys.check(_header_value(headers, b"x-api-key"), admin=False)
@@ -579,8 +586,9 @@ def create_app(config: ServeConfig | None = None) -> FastAPI:
     front: Any = Guard(everything_else, max_body=config.max_body_bytes, metrics=svc.metrics, hot_route=hot_route)
     if config.cors_origins:  # outermost, so the hot routes get CORS headers too
         from fastapi.middleware.cors import CORSMiddleware
-        front = CORSMiddleware(front, allow_origins=list(config.cors_origins), allow_methods=["GET", "POST"],
-                               allow_headers=["X-API-Key", "Content-Type"])
+        front = CORSMiddleware(front, allow_origins=list(config.cors_origins),
+                               allow_methods=["GET", "POST", "PUT", "DELETE"],  # PUT/DELETE: Personalizer's admin
+                               allow_headers=["X-API-Key", "Ocp-Apim-Subscription-Key", "Content-Type"])
     app.front = front
     _document_bodies(app, (RankRequest, RewardRequest))
     return app

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hmac
 import json
+import re
 import time
 from typing import Any
 
@@ -111,7 +112,12 @@ def _json_only(scope: dict) -> tuple[int, str] | None:
             if value.split(b";", 1)[0].strip().lower() == b"application/json":
                 return None
             break
+    if _NO_JSON.match(scope.get("path", "")) or (scope["method"] == "PUT" and scope.get("path") == "/personalizer/model"):
+        return None  # Personalizer's client sends activate with no body and a model as octet-stream
     return 415, "Content-Type must be application/json (state-changing routes take JSON only)"
+
+
+_NO_JSON = re.compile(r"^/personalizer/(multislot/)?events/[^/]+/activate$")
 
 
 class _Named:

@@ -126,7 +126,7 @@ class OnlineLearner:
     def __init__(self, config: ServeConfig, store: Store):
         self.config = config
         self.store = store
-        self.policy: BanditPolicy = build_policy(config)
+        self.policy: BanditPolicy = self.new_policy()
         self.version = 0
         self.watermark = 0
         self.snap_watermark = 0  # the watermark snapshot ``version`` holds; the live model may be past it
@@ -138,6 +138,14 @@ class OnlineLearner:
         self.skipped = 0
         self.last_snapshot = time.monotonic()
         self.published: int | None = None  # a ranker: the published snapshot it serves
+
+    def new_policy(self) -> BanditPolicy:
+        """A fresh model (a subclass may serve another kind of model)."""
+        return build_policy(self.config)
+
+    def load_policy(self, blob: bytes) -> BanditPolicy:
+        """The model saved in ``blob`` (a subclass may serve another kind of model)."""
+        return policy_from_bytes(blob)
 
     @property
     def version_name(self) -> str:
@@ -210,7 +218,7 @@ class OnlineLearner:
         if hashlib.sha256(blob).hexdigest() != row["sha256"]:
             raise SnapshotError(f"{what} fails its checksum: the stored policy is corrupt" + _START_HINT * hint)
         try:
-            return policy_from_bytes(blob)
+            return self.load_policy(blob)
         except (OSError, ValueError, KeyError, TypeError) as err:
             raise SnapshotError(f"{what} cannot be loaded: {err}" + _START_HINT * hint) from None
 

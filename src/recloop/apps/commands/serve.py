@@ -96,6 +96,7 @@ def register(app: typer.Typer) -> None:
                           "are disabled")
         console.print(f"recloop serving {policy} as {role} on http://{host}:{port}"
                       + (f" ({workers} worker processes)" if workers > 1 else "") + "  (dashboard: /, API docs: /docs)")
+        console.print(f"Azure Personalizer's API on http://{host}:{port}/personalizer  (docs/personalizer.md)")
         if workers > 1:
             import os
             os.environ["RECLOOP_SERVE_CONFIG"] = config.to_env()  # each worker builds its own app from it

@@ -1,0 +1,488 @@
+"""The Personalizer loop: rank, reward, activate, learn - on recloop's store, writer and learner.
+
+A second instance of the service's machinery (:class:`PersonalizerStore` beside the
+main store, a :class:`~recloop.serve.writer.GroupWriter`, an
+:class:`~recloop.serve.learner.OnlineLearner` serving a :class:`LinearCB`), so every
+guarantee of ``/v1`` holds here: a decision is stored with its propensity before
+the answer, a reward is joined exactly once under an increasing ``seq``, the model
+is snapshot + replay and so learns every joined reward exactly once across crashes.
+
+What Personalizer adds, and where:
+
+- learning modes: Online (epsilon-greedy, ``explorationPercentage``), Apprentice
+  (``rewardActionId`` is the baseline, the model learns its reward and imitates it),
+  LoggingOnly (decisions logged with their real propensities, nothing learned);
+- reward window: rewards are joined at once (``earliest``) or summed until
+  ``rewardWaitTime`` ends (``sum``); an event with none gets ``defaultReward``;
+- deferred activation: a ``deferActivation`` event is neither learned nor given the
+  default reward unless activated within the window; rewards sent before activation
+  are held and joined when it comes.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import hashlib
+import logging
+import time
+import uuid
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import orjson
+
+from recloop.serve.config import ServeConfig
+from recloop.serve.learner import OnlineLearner
+from recloop.serve.personalizer.model import DEFAULTS, LinearCB, draw, epsilon_greedy
+from recloop.serve.personalizer.schemas import MultiSlotRankRequest, RankRequest, ServiceSettings, merge_features
+from recloop.serve.personalizer.store import PersonalizerStore, RankEvent, SlotDecision, decision_id
+from recloop.serve.records import Decision, Joined, RewardIn
+from recloop.serve.store import CONFLICT, SAME, UNKNOWN
+from recloop.serve.writer import GroupWriter, StoreUnavailable
+
+log = logging.getLogger("recloop.serve.personalizer")
+
+
+class Refused(Exception):
+    """A request Personalizer would refuse: ``status``, its error ``code`` and a message."""
+
+    def __init__(self, status: int, code: str, message: str):
+        super().__init__(message)
+        self.status, self.code, self.message = status, code, message
+
+
+class PersonalizerLearner(OnlineLearner):
+    """OnlineLearner serving a LinearCB with the loop's learning settings."""
+
+    def __init__(self, config: ServeConfig, store: PersonalizerStore):
+        self.params: dict[str, Any] = {}
+        super().__init__(config, store)
+
+    def new_policy(self) -> LinearCB:  # type: ignore[override]
+        return LinearCB(**{**DEFAULTS, **self.params})
+
+    def load_policy(self, blob: bytes) -> LinearCB:  # type: ignore[override]
+        return model_from_bytes(blob)
+
+
+def model_from_bytes(blob: bytes) -> LinearCB:
+    import tempfile
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Path(tmp) / "model.npz"
+        path.write_bytes(blob)
+        return LinearCB.load(path)
+
+
+def sibling(config: ServeConfig) -> tuple[str, str | None]:
+    """Where the Personalizer loop keeps its tables (and model snapshots), beside the main store."""
+    if config.db.startswith("sqlite"):
+        if config.db.endswith(":memory:"):
+            return config.db, None
+        return config.db + ".personalizer", None
+    return config.db, f"{config.db_schema or 'recloop'}_personalizer"
+
+
+def evaluation_dir(config: ServeConfig) -> Path:
+    """Where evaluations keep the models they trained (for applyFromEvaluation): beside a
+    SQLite store, else under ``snapshot_dir``, else a temporary folder (lost on restart)."""
+    if config.db.startswith("sqlite:///") and not config.db.endswith(":memory:"):
+        return Path(config.db[len("sqlite:///"):] + ".personalizer-evaluations")
+    if config.snapshot_dir:
+        return Path(config.snapshot_dir) / "personalizer-evaluations"
+    import tempfile
+    return Path(tempfile.gettempdir()) / f"recloop-personalizer-evaluations-{config.db_schema or 'recloop'}"
+
+
+class PersonalizerLoop:
+    """Everything the ``/personalizer`` routes use; started and stopped with the service."""
+
+    def __init__(self, config: ServeConfig):
+        self.config = config
+        # One process learns (role "all"): rankers and learners of a scaled-out /v1 do not
+        # run this loop, and its routes say so (503).
+        self.enabled = config.role == "all"
+        url, schema = sibling(config)
+        self.store = PersonalizerStore(url, schema=schema, synchronous=config.sqlite_synchronous)
+        self.evaluation_dir = evaluation_dir(config)
+        # start_version names a /v1 snapshot: this loop serves its newest
+        inner = dataclasses.replace(config, db=url, db_schema=schema, policy="random", policy_params={},
+                                    start_version=None)
+        self.learner = PersonalizerLearner(inner, self.store)
+        self.settings = ServiceSettings(reward_wait_s=config.reward_wait_s,
+                                        default_reward=0.0 if config.default_reward is None else config.default_reward)
+        self.policy_name = "recloop default"
+        self.writer: GroupWriter | None = None
+        self.gate = asyncio.Lock()       # held while the live model is replaced or its settings change
+        self._snap_lock = asyncio.Lock()
+        self._wake = asyncio.Event()
+        self._tasks: list[asyncio.Task] = []
+        self._swept_seq = 0
+        self._held: set[str] = set()     # deferred events not yet activated, within their window
+        self.evaluation_tasks: dict[str, asyncio.Task] = {}
+        # Features computed at rank time, kept until the reward comes, so learning need not
+        # featurise the request again (the costliest step of both). Bounded; a miss recomputes.
+        self._rows: dict[str, tuple] = {}
+        self.model_created = time.time()
+        self.model_modified = time.time()
+
+    # ------------------------------------------------------------ lifecycle
+    async def start(self) -> None:
+        if not self.enabled:
+            return
+        await asyncio.to_thread(self.store.create)
+        await asyncio.to_thread(self.store.claim_writer, self.config.lease_s)
+        saved = await asyncio.to_thread(self.store.get_setting, "service")
+        if saved:
+            self.settings = ServiceSettings.from_dict(saved)
+        policy = await asyncio.to_thread(self.store.get_setting, "policy")
+        if policy:
+            self.policy_name, self.learner.params = policy["name"], policy["params"]
+        self.learner.policy = self.learner.new_policy()
+        await asyncio.to_thread(self.learner.recover)
+        self.learner.params = self.learner.policy.get_params()
+        self._held = set(await asyncio.to_thread(self.store.open_deferred, time.time() - self.settings.reward_wait_s))
+        rows = await asyncio.to_thread(self.store.list_models)
+        origin = next((r for r in rows if r["note"].split(" ")[0] in ("initial", "reset", "imported", "applied")),
+                      None)
+        self.model_created = origin["ts"] if origin else time.time()
+        self.model_modified = rows[0]["ts"] if rows else time.time()
+        self.writer = GroupWriter(self.store, asyncio.get_running_loop(), self._on_joined)
+        self.writer.start()
+        self._tasks = [asyncio.create_task(self._learn_loop(), name="pz-learn"),
+                       asyncio.create_task(self._snapshot_loop(), name="pz-snapshot"),
+                       asyncio.create_task(self._sweep_loop(), name="pz-sweep"),
+                       asyncio.create_task(self._retention_loop(), name="pz-retention"),
+                       asyncio.create_task(self._lease_loop(), name="pz-lease")]
+
+    async def _lease_loop(self) -> None:
+        """Keep the writer lease of the Personalizer tables while idle (commits renew it too)."""
+        while True:
+            await asyncio.sleep(self.config.lease_s / 3)
+            try:
+                await asyncio.to_thread(self.store.renew_lease)
+            except Exception as err:  # noqa: BLE001 - the next write fails safe (fenced) if the lease is lost
+                log.error("Personalizer store lease renewal failed: %s", err)
+
+    async def stop(self) -> None:
+        if not self.enabled:
+            return
+        for t in self._tasks:
+            t.cancel()
+        await asyncio.gather(*self._tasks, return_exceptions=True)
+        if self.writer is not None:
+            await asyncio.to_thread(self.writer.stop)
+        await asyncio.sleep(0)
+        while self.learner.learn_pending(10_000):
+            pass
+        if self.learner.watermark > self.learner.snap_watermark:
+            await self.snapshot("shutdown")
+        self.store.close()
+
+    # ------------------------------------------------------------ background work
+    def _on_joined(self, joined: list) -> None:
+        rows = self._rows
+        joined = [Joined(j.seq, dataclasses.replace(j.feedback, rows=rows.pop(j.feedback.decision_id, None)),
+                         j.received, j.is_default) for j in joined]
+        self.learner.enqueue(joined)
+        self._wake.set()
+
+    async def _learn_loop(self) -> None:
+        while True:
+            await self._wake.wait()
+            self._wake.clear()
+            await asyncio.sleep(self.config.learn_interval_s)
+            while self.learner.pending:
+                async with self.gate:
+                    if self.learner.learn_pending(256):
+                        self.model_modified = time.time()
+                await asyncio.sleep(0)
+
+    async def _snapshot_loop(self) -> None:
+        while True:  # Personalizer's modelExportFrequency: how often the learned model is written
+            await asyncio.sleep(self.settings.model_export_s)
+            if self.learner.watermark > self.learner.snap_watermark:
+                try:
+                    await self.snapshot("periodic")
+                except Exception as err:  # noqa: BLE001 - keep serving; the next period tries again
+                    log.error("periodic snapshot failed: %s", err)
+
+    async def _sweep_loop(self) -> None:
+        while True:
+            await asyncio.sleep(min(max(self.settings.reward_wait_s / 4, 0.2), 5.0))
+            try:
+                await self.close_windows()
+            except Exception as err:  # noqa: BLE001
+                log.error("reward-window sweep failed: %s", err)
+
+    async def close_windows(self) -> None:
+        """Join every decision whose reward window has closed: the held rewards
+        (earliest or sum), else the default reward; deferred events never activated get
+        nothing and are never learned."""
+        s = self.settings
+        cutoff = time.time() - s.reward_wait_s
+        while True:
+            rows, last = await asyncio.to_thread(self.store.expired, cutoff, self._swept_seq, 5000)
+            held = await asyncio.to_thread(self.store.held_rewards, [r["decision_id"] for r in rows])
+            joins = []
+            for r in rows:
+                if r["deferred"] and r["activated"] is None:
+                    continue
+                values = held.get(r["decision_id"])
+                if values:
+                    value = sum(values) if s.reward_aggregation == "sum" else values[0]
+                    joins.append(RewardIn(r["decision_id"], float(value)))
+                else:
+                    joins.append(RewardIn(r["decision_id"], float(s.default_reward), is_default=True))
+            await asyncio.gather(*(self.writer.reward(j) for j in joins))
+            done = last == self._swept_seq
+            self._swept_seq = last
+            if done:
+                return
+
+    async def _retention_loop(self) -> None:
+        while True:
+            await asyncio.sleep(600)
+            days = self.settings.log_retention_days
+            if days > 0:
+                try:
+                    await self.delete_logs(before=time.time() - days * 86400)
+                except Exception as err:  # noqa: BLE001
+                    log.error("log retention failed: %s", err)
+
+    # ------------------------------------------------------------ ranking
+    def _slot(self, eid: str, slot_id: str | None, ctx: dict, feats: dict[str, Any], eligible: list[str],
+              baseline: str, mode: str, epsilon: float, model: LinearCB) -> SlotDecision:
+        try:
+            X = model.features(ctx, [feats[i] for i in eligible])
+        except ValueError as err:
+            raise Refused(400, "BadArgument", f"features: {err}") from None
+        scores = model.scores(X)
+        probs = epsilon_greedy(scores, epsilon)
+        top = np.flatnonzero(scores >= scores.max())
+        model_choice = eligible[int(top[0])] if len(top) == 1 else ""  # a tie is no choice (Apprentice metrics)
+        if mode == "Apprentice" and baseline in eligible:
+            c = eligible.index(baseline)
+            probs = np.zeros(len(eligible))
+            probs[c] = 1.0
+        else:
+            c = draw(probs, eid if slot_id is None else f"{eid}#{slot_id}")
+        if mode != "LoggingOnly":
+            if len(self._rows) >= 50_000:
+                for k in list(self._rows)[:5_000]:  # the oldest: their rewards may never come
+                    del self._rows[k]
+            self._rows[decision_id(eid, slot_id)] = (model.key, model.rows(X, None if mode == "Apprentice" else [c]))
+        rest = [j for j in np.argsort(-scores, kind="stable") if j != c]
+        order = [c, *rest]
+        d = Decision(event_id=decision_id(eid, slot_id), context=[], candidates=[(i, None) for i in eligible],
+                     items=[eligible[j] for j in order], scores=[float(scores[j]) for j in order],
+                     propensities=[float(probs[j]) for j in order], model_version=self.learner.version_name,
+                     request_hash="pz")
+        return SlotDecision(slot_id or "", baseline, model_choice, d)
+
+    async def rank(self, req: RankRequest) -> dict:
+        ids = [a.id for a in req.actions]
+        _unique(ids, "action id")
+        excluded = set(req.excludedActions or ())
+        if excluded - set(ids):
+            raise Refused(400, "BadArgument", f"excluded action {sorted(excluded - set(ids))[0]!r} is not an action")
+        eligible = [i for i in ids if i not in excluded]
+        if not eligible:
+            raise Refused(400, "BadArgument", "every action is excluded")
+        eid = req.eventId or uuid.uuid4().hex
+        ctx = merge_features(req.contextFeatures)
+        feats = {a.id: merge_features(a.features) for a in req.actions}
+        mode, eps = self.settings.learning_mode, self.settings.exploration_percentage / 100
+        slot = self._slot(eid, None, ctx, feats, eligible, eligible[0], mode, eps, self.learner.policy)
+        request = {"context": ctx, "actions": {i: feats[i] for i in eligible},
+                   "slots": [{"id": "", "features": None, "eligible": eligible}]}
+        stored = await self._store(eid, False, request, req.model_dump(), mode, req.deferActivation, [slot])
+        d = stored[0]
+        ranking = [{"id": i, "probability": p} for i, p in zip(d.items, d.propensities)]
+        ranking += [{"id": i, "probability": 0.0} for i in ids if i in excluded]
+        return {"eventId": eid, "ranking": ranking, "rewardActionId": d.items[0]}
+
+    async def rank_multi_slot(self, req: MultiSlotRankRequest) -> dict:
+        ids = [a.id for a in req.actions]
+        _unique(ids, "action id")
+        _unique([s.id for s in req.slots], "slot id")
+        _unique([s.baselineAction for s in req.slots], "baselineAction")
+        eid = req.eventId or uuid.uuid4().hex
+        ctx = merge_features(req.contextFeatures)
+        feats = {a.id: merge_features(a.features) for a in req.actions}
+        mode, eps = self.settings.learning_mode, self.settings.exploration_percentage / 100
+        taken: set[str] = set()
+        decided, slot_info = [], []
+        for s in req.slots:
+            excluded = set(s.excludedActions or ())
+            if s.baselineAction not in feats:
+                raise Refused(400, "BadArgument", f"slot {s.id!r}: baselineAction {s.baselineAction!r} is not an action")
+            if s.baselineAction in excluded:
+                raise Refused(400, "BadArgument", f"slot {s.id!r}: its baselineAction is excluded")
+            eligible = [i for i in ids if i not in excluded and i not in taken]
+            if not eligible:
+                raise Refused(400, "BadArgument", f"slot {s.id!r}: no action left to choose")
+            slot_feats = merge_features(s.features)
+            slot_ctx = {**ctx, "_slot": slot_feats} if slot_feats else ctx
+            sd = self._slot(eid, s.id, slot_ctx, feats, eligible, s.baselineAction, mode, eps, self.learner.policy)
+            taken.add(sd.decision.items[0])
+            decided.append(sd)
+            slot_info.append({"id": s.id, "features": slot_feats or None, "eligible": eligible})
+        request = {"context": ctx, "actions": feats, "slots": slot_info}
+        stored = await self._store(eid, True, request, req.model_dump(), mode, req.deferActivation, decided)
+        return {"eventId": eid, "slots": [{"id": s.id, "rewardActionId": d.items[0]}
+                                          for s, d in zip(req.slots, stored)]}
+
+    async def _store(self, eid: str, multislot: bool, request: dict, body: dict, mode: str, deferred: bool,
+                     decided: list[SlotDecision]) -> list[Decision]:
+        digest = hashlib.sha256(orjson.dumps(body, option=orjson.OPT_SORT_KEYS)).hexdigest()
+        event = RankEvent(eid, multislot, orjson.dumps(request), digest, mode, deferred, decided)
+        code, _ = await _written(self.writer.decision(event))
+        if code == CONFLICT:
+            raise Refused(409, "Conflict", f"event {eid!r} already exists with a different request")
+        if code == SAME:  # a retry: answer with what was stored
+            for s in decided:
+                self._rows.pop(s.decision.event_id, None)
+            stored = await asyncio.to_thread(self._stored_decisions, eid, multislot)
+            if stored is None:
+                raise Refused(409, "Conflict", f"event {eid!r} already exists as another kind of rank")
+            return stored
+        if deferred:
+            self._held.add(eid)
+        return [s.decision for s in decided]
+
+    def _stored_decisions(self, eid: str, multislot: bool) -> list[Decision] | None:
+        ev = self.store.event(eid)
+        if ev is None or bool(ev["multislot"]) != multislot:
+            return None
+        return [self.store.decision(s["decision_id"]) for s in ev["slots"]]
+
+    # ------------------------------------------------------------ rewards and activation
+    async def reward(self, eid: str, slot_id: str | None, value: float) -> None:
+        did = decision_id(eid, slot_id)
+        if self.settings.reward_aggregation == "earliest" and eid not in self._held:
+            code, _ = await _written(self.writer.reward(RewardIn(did, float(value), received=time.perf_counter())))
+            if code == UNKNOWN:
+                raise Refused(404, "ResourceNotFound", _unknown(eid, slot_id))
+            return  # STORED or SAME; CONFLICT: an earlier reward (or the window's default) stands, as in Personalizer
+        ev = await asyncio.to_thread(self.store.event, eid)
+        if ev is None or bool(ev["multislot"]) != (slot_id is not None) or did not in {
+                s["decision_id"] for s in ev["slots"]}:
+            raise Refused(404, "ResourceNotFound", _unknown(eid, slot_id))
+        if self.settings.reward_aggregation == "earliest" and (not ev["deferred"] or ev["activated"] is not None):
+            self._held.discard(eid)
+            await _written(self.writer.reward(RewardIn(did, float(value), received=time.perf_counter())))
+            return
+        await asyncio.to_thread(self.store.hold_reward, did, float(value), time.time())
+
+    async def activate(self, eid: str, multislot: bool) -> None:
+        ev = await asyncio.to_thread(self.store.event, eid)
+        if ev is None or bool(ev["multislot"]) != multislot:
+            raise Refused(404, "ResourceNotFound", f"unknown event {eid!r}")
+        now = time.time()
+        if not ev["deferred"] or ev["activated"] is not None or now > ev["ts"] + self.settings.reward_wait_s:
+            self._held.discard(eid)
+            return  # nothing to do: never deferred, already active, or its window closed unactivated
+        await asyncio.to_thread(self.store.activate, eid, now)
+        self._held.discard(eid)
+        if self.settings.reward_aggregation == "earliest":
+            held = await asyncio.to_thread(self.store.held_rewards, [s["decision_id"] for s in ev["slots"]])
+            await asyncio.gather(*(self.writer.reward(RewardIn(did, values[0])) for did, values in held.items()))
+
+    # ------------------------------------------------------------ the model
+    async def snapshot(self, note: str) -> dict:
+        async with self._snap_lock:
+            policy, watermark = self.learner.freeze()
+            row = await asyncio.to_thread(self.learner.write_snapshot, policy, watermark,
+                                          parent=self.learner.version, note=note)
+            self.learner.adopt_snapshot(row, watermark)
+            return row
+
+    async def install(self, model: LinearCB, note: str) -> None:
+        """Serve ``model`` from now on (reset, import, new settings); learning continues from it."""
+        async with self._snap_lock:
+            async with self.gate:
+                row = await asyncio.to_thread(self.learner.write_snapshot, model, self.learner.watermark,
+                                              parent=self.learner.version, note=note)
+                import copy
+                self.learner.install(copy.deepcopy(model), row["version"])
+                self.learner.params = model.get_params()
+        now = time.time()
+        self.model_modified = now
+        if note.split(" ")[0] in ("reset", "imported", "applied"):
+            self.model_created = now
+
+    async def export_model(self) -> bytes:
+        import tempfile
+        policy, _ = self.learner.freeze()
+
+        def write() -> bytes:
+            with tempfile.TemporaryDirectory() as tmp:
+                return Path(policy.save(Path(tmp) / "model.npz")).read_bytes()
+        return await asyncio.to_thread(write)
+
+    async def import_model(self, data: bytes) -> None:
+        import tempfile
+
+        def read() -> LinearCB:
+            with tempfile.TemporaryDirectory() as tmp:
+                path = Path(tmp) / "model.npz"
+                path.write_bytes(data)
+                return LinearCB.load(path)
+        try:
+            model = await asyncio.to_thread(read)
+        except (ValueError, KeyError, TypeError, OSError) as err:
+            raise Refused(400, "BadArgument", f"not a model exported by this service: {err}") from None
+        await self.install(model, "imported")
+        await self.save_policy(self.policy_name, model.get_params())
+
+    async def save_policy(self, name: str, params: dict) -> None:
+        self.policy_name = name
+        await asyncio.to_thread(self.store.put_setting, "policy", {"name": name, "params": params})
+
+    async def set_policy(self, name: str, params: dict, note: str = "policy updated") -> None:
+        await self.install(self.learner.policy.with_params(params), note)
+        await self.save_policy(name, params)
+
+    async def set_settings(self, new: ServiceSettings) -> None:
+        new.last_edit = time.time()
+        await asyncio.to_thread(self.store.put_setting, "service", new.as_dict())
+        self.settings = new
+
+    async def delete_logs(self, before: float | None = None) -> None:
+        if self.learner.watermark > self.learner.snap_watermark:
+            await self.snapshot("before deleting logs")  # a restart must not need the deleted rewards
+        await asyncio.to_thread(self.store.delete_logs, before)
+        self._swept_seq = 0
+
+    def apprentice_metrics(self, counts: dict) -> dict | None:
+        rows = counts["rows"]
+        if not rows:
+            return None
+        from recloop.serve.personalizer.schemas import iso_time
+
+        def part(rs: list) -> dict:
+            return {"numberOfEvents": len(rs), "numberOfImitatedEvents": sum(1 for r in rs if r[0]),
+                    "sumOfRewards": float(sum(r[1] for r in rs)),
+                    "sumOfImitatedRewards": float(sum(r[1] for r in rs if r[0]))}
+        return {"startTime": iso_time(min(r[2] for r in rows)), "lastProcessedEventTime": iso_time(max(r[3] for r in rows)),
+                **part(rows), "lastBatchMetrics": part(rows[-counts["last"]:])}
+
+
+async def _written(write: Any) -> Any:
+    try:
+        return await write
+    except StoreUnavailable as err:
+        raise Refused(503, "ServiceUnavailable", f"store unavailable ({err}); nothing was stored, retry") from None
+
+
+def _unique(ids: list[str], what: str) -> None:
+    if len(set(ids)) != len(ids):
+        seen: set = set()
+        dup = next(i for i in ids if i in seen or seen.add(i))
+        raise Refused(400, "BadArgument", f"duplicate {what} {dup!r}")
+
+
+def _unknown(eid: str, slot_id: str | None) -> str:
+    return f"unknown event {eid!r}" + ("" if slot_id is None else f" or slot {slot_id!r}")
