@@ -62,7 +62,8 @@ LEARN_USERS, PHASE_USERS, WINDOW = (800, 400, 200) if FAST else (3_000, 1_000, 2
 
 # %%
 tmp = Path(tempfile.mkdtemp(prefix="recloop-tutorial-"))
-app = create_app(ServeConfig(policy="linucb", n_features=16, db=f"sqlite:///{tmp}/loop.db", seed=0))
+app = create_app(ServeConfig(policy="linucb", n_features=16, db=f"sqlite:///{tmp}/loop.db", seed=0,
+                             insecure_admin=True))  # a loopback demo: admin routes without an API key
 server = BackgroundServer(app)
 url = server.__enter__()          # in a script: `with BackgroundServer(app) as url: ...`
 api = httpx.Client(base_url=url, timeout=120)  # exporting the logs can take seconds on a busy machine
@@ -92,12 +93,12 @@ print("reward:", api.post(f"/v1/events/{ranked['event_id']}/reward", json={"valu
 
 # %%
 learning = asyncio.run(play(url, LEARN_USERS, users=users))
-snapshot = api.post("/v1/models/snapshot").json()
+snapshot = api.post("/v1/models/snapshot", json={}).json()   # state-changing routes take JSON
 print(f"snapshot v{snapshot['version']} holds every reward up to sequence number {snapshot['watermark']}")
 
-api.post("/v1/models/0/activate")                      # roll back to the untrained model
+api.post("/v1/models/0/activate", json={})              # roll back to the untrained model
 rolled_back = asyncio.run(play(url, PHASE_USERS, users=users))
-api.post(f"/v1/models/{snapshot['version']}/activate")  # and forward again
+api.post(f"/v1/models/{snapshot['version']}/activate", json={})  # and forward again
 restored = asyncio.run(play(url, PHASE_USERS, users=users))
 
 phases = {"learning from scratch": learning, "rolled back to v0": rolled_back,
@@ -135,21 +136,22 @@ plt.show()
 logs = read_parquet(tmp / "logs.parquet")
 uniform = np.full((len(logs.reward), logs.n_actions), 1.0 / logs.n_actions)
 print(f"{len(logs.reward)} logged decisions over {logs.n_actions} items; "
-      f"{np.mean(logs.propensity > 0.999):.0%} of them logged with propensity 1")
+      f"{np.mean(logs.propensity > 0.999):.0%} of them logged with propensity 1; "
+      f"median propensity {np.median(logs.propensity):.2f}")
 for estimator in (ips, snips):
     e = estimator(logs.reward, logs.action, logs.propensity, uniform)
     print(f"{e.estimator}: uniform random would have had CTR {e.value:.3f}  [{e.ci_low:.3f}, {e.ci_high:.3f}]")
 
 # %% [markdown]
-# Both answers are wrong, and the printout says why. The uniform policy's true CTR in this
-# world is about 0.39 (see the [Serving guide](../serve.md)). But LinUCB, once it has data,
-# shows its best item with probability 1: the items it did not show had probability 0,
-# so the logs hold no evidence about them. IPS then counts only the decisions uniform
-# happens to share and comes out far too low; SNIPS renormalises them and returns roughly
-# the CTR LinUCB itself earned. No reweighting can recover what was never shown. Logs are
-# only as good for evaluating the next policy as the logging policy's exploration: serve a
-# policy that keeps some (epsilon-greedy, Thompson sampling) where you will want to
-# evaluate alternatives later.
+# Whether logs can answer depends on the propensities the logging policy wrote. An item
+# shown with probability 1 leaves no evidence about the others: where most decisions were
+# logged with propensity 1, IPS counts only the few the uniform policy shares and comes out
+# far too low, and SNIPS returns roughly the logging policy's own CTR. Where the logging
+# policy kept some probability on every item, both aim at the uniform policy's true CTR
+# (about 0.39 in this world, see the [Serving guide](../serve.md)), with intervals as wide
+# as that exploration is thin (the median propensity above says how thin).
+# No reweighting recovers what was never shown: serve a policy that keeps exploring where
+# you will want to evaluate alternatives later.
 
 # %%
 api.close()
