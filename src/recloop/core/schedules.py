@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Callable
 
 
 @dataclass(frozen=True)
@@ -49,7 +50,7 @@ class InverseTime:
         return min(self.start, self.scale / (max(t, 0) + 1))
 
 
-def schedule(spec: float | dict | object) -> object:
+def schedule(spec: float | dict | object) -> Callable[[int], float]:
     """Build a schedule from a number (constant) or a dict ``{"kind": "linear", ...}``."""
     if callable(spec):
         return spec

@@ -27,7 +27,7 @@ Example:
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
 
@@ -75,7 +75,8 @@ def collect_logs(env: Any, policy: Any, n: int, seed: Any = None, *, update: boo
         raise TypeError(f"collect_logs needs a Discrete action space, got {env.action_space}")
     rng = as_generator(seed)
     obs, _ = env.reset(seed=int(rng.integers(2**31)))
-    contexts, actions, props, rewards, truths = [], [], [], [], []
+    contexts: list[np.ndarray] = []
+    actions, props, rewards, truths = [], [], [], []
     for _ in range(int(n)):
         p = np.asarray(policy.probabilities(obs), dtype=np.float64).reshape(-1)
         if p.shape != (n_actions,) or not np.isclose(p.sum(), 1.0) or (p < 0).any():
@@ -99,5 +100,5 @@ def collect_logs(env: Any, policy: Any, n: int, seed: Any = None, *, update: boo
         context=np.vstack(contexts),
         timestamp=np.arange(int(n), dtype=np.float64),  # simulated time: one decision per second
         policy_version=str(version),
-        expected_rewards=np.vstack(truths) if has_truth else None,
+        expected_rewards=np.vstack(cast("list[np.ndarray]", truths)) if has_truth else None,  # has_truth: no None
     )

@@ -34,7 +34,7 @@ import warnings
 import os
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
 
@@ -215,11 +215,12 @@ def validate(logs: LoggedFeedback) -> None:
     a = logs.action
     out = (a < 0) | (a >= logs.n_actions)
     if out.any():
-        row = out if a.ndim == 1 else out.any(axis=1)
+        row = out if a.ndim == 1 else cast(np.ndarray, out.any(axis=1))  # the stub allows a scalar; axis=1 gives rows
         _fail(f"action index out of range 0..{logs.n_actions - 1} at event {_first(logs, row)} (unknown action)")
     if (logs.candidates is None) != (logs.candidate_mask is None):
         _fail("candidates and candidate_mask go together")
     if logs.candidates is not None:
+        assert logs.candidate_mask is not None  # checked just above: they go together
         shape = (n, logs.n_actions)
         if logs.candidates.shape != shape or logs.candidate_mask.shape != shape:
             _fail(f"candidates {logs.candidates.shape} and candidate_mask {logs.candidate_mask.shape} must be {shape}")

@@ -41,7 +41,7 @@ import os
 from dataclasses import dataclass
 from datetime import timezone
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal, overload
 
 import numpy as np
 
@@ -216,6 +216,13 @@ def _dsjson_columns(rows: list[Any], path: Path) -> dict[str, list]:
 
 
 # ---------------------------------------------------------------------- columns -> logs
+@overload
+def _column(cols: dict[str, list], name: str | None, what: str, path: Path,
+            required: Literal[True] = ...) -> list: ...
+@overload
+def _column(cols: dict[str, list], name: str | None, what: str, path: Path, required: bool) -> list | None: ...
+
+
 def _column(cols: dict[str, list], name: str | None, what: str, path: Path, required: bool = True) -> list | None:
     if name is None:
         if required:
@@ -228,7 +235,7 @@ def _column(cols: dict[str, list], name: str | None, what: str, path: Path, requ
     return cols[name]
 
 
-def _numbers(values: list, column: str, path: Path) -> np.ndarray:
+def _numbers(values: list, column: str | None, path: Path) -> np.ndarray:
     out = np.empty(len(values))
     for r, v in enumerate(values):
         if v is None or isinstance(v, bool) or not isinstance(v, (int, float, np.number)):
@@ -293,7 +300,7 @@ def _catalogue(action: list) -> tuple[np.ndarray, np.ndarray]:
     return arr, np.fromiter((index[a] for a in action), np.int64, len(action))
 
 
-def _candidates(col: list, action: list, name: str, path: Path) -> dict[str, Any]:
+def _candidates(col: list, action: list, name: str | None, path: Path) -> dict[str, Any]:
     lists = []
     for r, c in enumerate(col):
         if isinstance(c, str):
@@ -362,7 +369,7 @@ def _context(cols: dict[str, list], spec: LogSpec, path: Path) -> tuple[np.ndarr
     return X, f
 
 
-def _timestamps(values: list, name: str, path: Path) -> np.ndarray:
+def _timestamps(values: list, name: str | None, path: Path) -> np.ndarray:
     out = np.empty(len(values), dtype="datetime64[us]")
     for r, v in enumerate(values):
         try:

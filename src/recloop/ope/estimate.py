@@ -90,7 +90,7 @@ class Estimate:
 
 # ---------------------------------------------------------------------- input checks
 def check_bandit(rewards: Any, actions: Any, pscore: Any, target_probs: Any,
-                 q_hat: Any = None) -> tuple[np.ndarray, ...]:
+                 q_hat: Any = None) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray | None]:
     """Validate and convert the arrays every bandit estimator takes.
 
     ``target_probs`` is ``(n, K)``: the evaluated policy's distribution over the

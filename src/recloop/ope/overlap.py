@@ -72,6 +72,7 @@ def overlap(logs: LoggedFeedback, target_probs: Any) -> Overlap:
         unseen = np.broadcast_to(~seen, pi.shape)
     else:
         seen_ids = set(logs.chosen_items().tolist())
+        assert logs.candidate_mask is not None  # LoggedFeedback keeps candidates and their mask together
         unseen = logs.candidate_mask & ~np.isin(logs.candidates, list(seen_ids))
     never = np.where(unseen, pi, 0.0).sum(axis=1)
     deterministic = logs.propensity >= 1.0

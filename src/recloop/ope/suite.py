@@ -56,6 +56,7 @@ def evaluate_all(logs: LoggedFeedback, target_probs: Any, *, q_hat: Any = None, 
         raise ValueError("target_probs put mass on padding entries that are not candidates of their event")
     unsupported_mass(logs.action, pi)  # warn once, here; the estimators below stay quiet
     if q_hat is None and logs.candidates is not None:
+        assert logs.candidate_mask is not None  # LoggedFeedback keeps candidates and their mask together
         q_hat = estimate_q_by_item(logs.context, logs.action, logs.reward, logs.candidates, logs.candidate_mask,
                                    model=model)
     elif q_hat is None:
@@ -149,6 +150,7 @@ def target_probabilities(policy: Any, logs: LoggedFeedback) -> np.ndarray:
     for i in range(n):
         obs = logs.context[i] if contextual else None
         if logs.candidates is not None:
+            assert logs.candidate_mask is not None  # LoggedFeedback keeps candidates and their mask together
             cols = np.flatnonzero(logs.candidate_mask[i])
             if not by_id:
                 raise TypeError(f"{type(policy).__name__} has no item_probabilities(context, candidates): "

@@ -15,7 +15,7 @@ import time
 import uuid
 from contextlib import asynccontextmanager
 from pathlib import Path as Path_
-from typing import Annotated, Any
+from typing import Annotated, Any, MutableMapping, cast
 
 import numpy as np
 from fastapi import Depends, FastAPI, HTTPException, Path, Query, Request
@@ -207,7 +207,7 @@ class Service:
         pending = self.learner.pending
         lag = time.perf_counter() - pending[0].received if pending and pending[0].received else 0.0
         store_error = self.lease_error or (self.writer.last_error if self.writer is not None else None)
-        checks = {
+        checks: dict[str, dict[str, Any]] = {
             "model": {"ok": self.model_loaded, "version": self.learner.version_name},
             "store": {"ok": store_error is None, "error": store_error},
             "lease": ({"ok": True, "role": "ranker"} if self.config.role == "ranker" else
@@ -264,11 +264,13 @@ class Service:
                 while True:  # after a restart, catch up through the old decisions page by page
                     ids, last = await asyncio.to_thread(self.store.expired_without_reward, cutoff,
                                                         self._swept_seq, 5000, self.writer is None)
+                    default = self.config.default_reward
+                    assert default is not None  # this loop is started only with a default reward
                     if self.writer is None:  # the learner of rankers: through their inbox
                         from recloop.serve.inbox import sweep_into_inbox
-                        await asyncio.to_thread(sweep_into_inbox, self.store, ids, float(self.config.default_reward))
+                        await asyncio.to_thread(sweep_into_inbox, self.store, ids, float(default))
                     else:
-                        await asyncio.gather(*(self.writer.reward(RewardIn(e, float(self.config.default_reward),
+                        await asyncio.gather(*(self.writer.reward(RewardIn(e, float(default),
                                                                            is_default=True)) for e in ids))
                     done = last == self._swept_seq
                     self._swept_seq = last
@@ -333,20 +335,25 @@ class Service:
             raise HTTPException(422, f"context has {len(ctx)} features; the policy expects {d}")
         return np.asarray(ctx, dtype=np.float64)
 
-    def _serves_requests(self) -> None:
+    def _serves_requests(self) -> GroupWriter:
+        """The writer of a ranker; HTTP 421 on the learner (it has none)."""
         if self.writer is None:
             raise HTTPException(421, "this service is the learner: send rank and reward requests to a ranker")
+        return self.writer
 
     async def rank(self, req: RankInput) -> dict:
-        self._serves_requests()
+        writer = self._serves_requests()
         ids = req.ids
         if len(ids) > self.config.max_candidates:
             raise HTTPException(422, f"{len(ids)} candidates; at most {self.config.max_candidates} per request")
         if len(set(ids)) != len(ids):
             seen: set = set()
-            dup = next(i for i in ids if i in seen or seen.add(i))
+            for dup in ids:  # the first id met twice
+                if dup in seen:
+                    break
+                seen.add(dup)
             raise HTTPException(422, f"duplicate candidate id {dup!r}")
-        packed = req.packed
+        packed: tuple[bytes | None, int] | None = req.packed
         if req.excluded:
             excluded = set(req.excluded)
             keep = [j for j, i in enumerate(ids) if i not in excluded]
@@ -362,18 +369,19 @@ class Service:
         rec = self.learner.policy.recommend(x if self.learner.contextual else None, ids, req.k)
         client_id = req.event_id is not None
         d = Decision(
-            event_id=req.event_id if client_id else uuid.uuid4().hex,
+            event_id=req.event_id if req.event_id is not None else uuid.uuid4().hex,
             context=[] if x is None else x.tolist(),
             candidates=list(zip(ids, feats)),
-            items=list(rec.items), scores=_finite(rec.scores), propensities=rec.propensities.tolist(),
+            items=cast(list[str], list(rec.items)), scores=_finite(rec.scores), propensities=rec.propensities.tolist(),
             model_version=self.learner.version_name,
             request_hash=req.fingerprint(x) if client_id else "-",
             packed=packed,
         )
-        code, stored = await self.writer.decision(d)
+        code, stored = await writer.decision(d)
         if code == CONFLICT:
             raise HTTPException(409, f"event {d.event_id!r} already exists with a different request")
         if code == SAME:
+            assert stored is not None  # SAME comes with the stored decision
             d = stored
         else:
             self.metrics.decisions.inc()
@@ -382,12 +390,12 @@ class Service:
                             for i, s, p in zip(d.items, d.scores, d.propensities)]}
 
     async def reward(self, event_id: str, body: RewardRequest, received: float) -> None:
-        self._serves_requests()
+        writer = self._serves_requests()
         problem = self.reward_domain.problem(body.value)
         if problem:
             raise HTTPException(422, f"value: the {self.config.policy} policy learns only from {self.reward_domain}: "
                                      f"{problem}, got {body.value}")
-        code, info = await self.writer.reward(RewardIn(event_id, body.value, body.item_id, received=received))
+        code, info = await writer.reward(RewardIn(event_id, body.value, body.item_id, received=received))
         if code in (STORED, SAME):
             return
         if code == UNKNOWN:
@@ -642,7 +650,7 @@ class _App(FastAPI):
 
     front: Any = None
 
-    async def __call__(self, scope: dict, receive: Any, send: Any) -> None:
+    async def __call__(self, scope: MutableMapping[str, Any], receive: Any, send: Any) -> None:
         if scope["type"] == "http" and self.front is not None:
             await self.front(scope, receive, send)
         else:
@@ -712,7 +720,7 @@ def _document_bodies(app: FastAPI, models: tuple) -> None:
                 comps[model.__name__] = schema
         return spec
 
-    app.openapi = openapi
+    app.openapi = openapi  # type: ignore[method-assign]  # FastAPI's documented way to replace the schema
 
 
 def _loc(loc: Any) -> list[str]:

@@ -77,7 +77,8 @@ def probe_reward_domain(config: ServeConfig) -> RewardDomain:
     """What rewards a fresh policy of ``config`` learns from (see :class:`RewardDomain`)."""
     def learns(value: float) -> bool:
         policy = build_policy(config)
-        ctx = np.zeros(policy.n_features) if policy.contextual else None
+        # a contextual policy always has n_features (BanditPolicy refuses None)
+        ctx = np.zeros(policy.n_features) if policy.contextual and policy.n_features is not None else None
         try:
             policy.update_many([Feedback("__probe__", value, ctx)])
         except (ValueError, TypeError, KeyError, IndexError):

@@ -26,6 +26,7 @@ import logging
 import os
 import socket
 import time
+import typing
 from collections import namedtuple
 from typing import Any, Iterator, Sequence
 
@@ -114,9 +115,10 @@ Index("ix_recloop_rewards_ts", rewards.c.ts)
 
 
 # The write path's SQL, as plain DBAPI text (see Store._writer_conn).
-_D_COLS = ("event_id", "ts", "context", "candidates", "features", "features_dim", "ranking", "chosen", "propensity",
-           "model_version", "request_hash")
-_DecisionRow = namedtuple("_DecisionRow", _D_COLS)
+# (the field list is spelled out for the type checker; _D_COLS is derived from it)
+_DecisionRow = namedtuple("_DecisionRow", ["event_id", "ts", "context", "candidates", "features", "features_dim",
+                                           "ranking", "chosen", "propensity", "model_version", "request_hash"])
+_D_COLS = _DecisionRow._fields
 _JoinRow = namedtuple("_JoinRow", "event_id context chosen propensity value seq is_default")
 
 
@@ -293,10 +295,11 @@ class Store:
                     conn.execute(lease.update().where(lease.c.name == "learner")
                                  .values(token=row.token + 1, holder=holder, expires=now + self.lease_s, renewed=now))
                     self._token = row.token + 1
-                left = None if self._token is not None else row.expires - now
+                left = None if self._token is not None or row is None else row.expires - now  # no row: we took it
             if self._token is not None:
                 self.holder = holder
                 return self._token
+            assert row is not None and left is not None  # no token taken: the row is another holder's
             if time.monotonic() + left > deadline:
                 self._unlock_file()
                 raise RuntimeError(f"another recloop service holds the learner lease of {self._where()} "
@@ -411,11 +414,12 @@ class Store:
             cur.execute("BEGIN IMMEDIATE")
         self._check_fence(cur)  # first: holds the lease row for the whole transaction
         ids = [d.event_id for d in new_decisions if d.request_hash != "-"]  # "-": a server-made uuid
-        existing = {}
+        existing: dict[str, _DecisionRow] = {}
         if ids:
             cur.execute(sql.decisions_by_id(len(ids)), ids)
             existing = {row[0]: _DecisionRow(*row) for row in cur.fetchall()}
-        rows, seen = [], {}
+        rows: list[tuple] = []
+        seen: dict[str, Decision] = {}
         for d in new_decisions:
             prev = existing.get(d.event_id) or seen.get(d.event_id)
             if prev is not None:
@@ -430,29 +434,30 @@ class Store:
 
         if new_rewards:
             ev = list({r.event_id for r in new_rewards})
-            dec, have = {}, {}
+            dec: dict[str, _JoinRow] = {}
+            have: dict[str, _JoinRow | _Pending] = {}
             cur.execute(sql.join(len(ev)), ev)
-            for row in cur.fetchall():  # each event's decision and reward, if any
-                row = _JoinRow(*row)
-                dec[row.event_id] = row
-                if row.seq is not None:
-                    have[row.event_id] = row
+            for raw_row in cur.fetchall():  # each event's decision and reward, if any
+                jrow = _JoinRow(*raw_row)
+                dec[jrow.event_id] = jrow
+                if jrow.seq is not None:
+                    have[jrow.event_id] = jrow
             fresh: list[tuple[int, RewardIn, Any]] = []
             for i, r in enumerate(new_rewards):
-                d = dec.get(r.event_id)
-                if d is None:
+                dj = dec.get(r.event_id)
+                if dj is None:
                     r_out.append((UNKNOWN, None))
                     continue
-                if r.item_id is not None and r.item_id != d.chosen:
-                    r_out.append((WRONG_ITEM, d.chosen))
+                if r.item_id is not None and r.item_id != dj.chosen:
+                    r_out.append((WRONG_ITEM, dj.chosen))
                     continue
-                prev = have.get(r.event_id)
-                if prev is not None:
-                    r_out.append((SAME, prev.seq) if prev.value == r.value
-                                 else (CONFLICT, {"value": prev.value, "is_default": bool(prev.is_default)}))
+                had = have.get(r.event_id)
+                if had is not None:
+                    r_out.append((SAME, had.seq) if had.value == r.value
+                                 else (CONFLICT, {"value": had.value, "is_default": bool(had.is_default)}))
                     continue
                 have[r.event_id] = _Pending(r.value, r.is_default)
-                fresh.append((i, r, d))
+                fresh.append((i, r, dj))
                 r_out.append((STORED, None))
             if fresh:
                 if self._next_seq is None:
@@ -536,7 +541,7 @@ class Store:
         if limit:
             q = q.limit(limit)
         with self.engine.connect() as conn:
-            return conn.execute(q).all()
+            return typing.cast(list, conn.execute(q).all())  # Result.all() returns a list; its stub says Sequence
 
     def timeline(self, bucket_s: float, since: float) -> list[dict]:
         """Per time bucket (by decision time): decisions, joined rewards, mean reward."""

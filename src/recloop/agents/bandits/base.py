@@ -39,7 +39,7 @@ from __future__ import annotations
 
 import inspect
 from abc import ABC, abstractmethod
-from typing import Any, Hashable, Iterable, Sequence
+from typing import Any, Hashable, Iterable, Sequence, cast
 
 import numpy as np
 
@@ -60,6 +60,7 @@ class BanditPolicy(ABC):
     """
 
     contextual: bool = False
+    registry_name: str  # set by @register on each registered subclass
     #: Deterministic index policies choose the argmax; their probabilities are exact.
     #: Sampling policies (Thompson) estimate probabilities by Monte Carlo.
 
@@ -213,7 +214,7 @@ class BanditPolicy(ABC):
         self.add_items(ids, keep=known)
         return np.fromiter((index[i] for i in ids), dtype=np.int64, count=len(ids))
 
-    def _seen(self, arms: np.ndarray) -> None:
+    def _seen(self, arms: np.ndarray | int) -> None:
         self.clock_ += 1
         self.last_seen_[arms] = self.clock_
 
@@ -462,7 +463,7 @@ class BanditPolicy(ABC):
     def load(cls, path: Any) -> "BanditPolicy":
         meta = persist.load(path)
         klass = lookup("policy", meta["name"])
-        if not issubclass(klass, cls):
+        if not issubclass(cast(type, klass), cls):  # lookup is typed Callable (factories too); a policy name gives a class
             raise TypeError(f"{path} holds a {klass.__name__}, not a {cls.__name__}")
         params = dict(meta["params"])
         params["n_arms"] = None  # arms come back with the state

@@ -29,6 +29,8 @@ class EXP3(BanditPolicy):
         [0.5, 0.5]
     """
 
+    log_weights_: np.ndarray  # learned per-arm state, made by _new_arms
+
     def __init__(self, n_arms: int | None = None, *, gamma: float = 0.1, seed: int | None = None):
         if not 0.0 < gamma <= 1.0:
             raise ValueError(f"gamma must be in (0, 1], got {gamma!r}")
@@ -49,7 +51,7 @@ class EXP3(BanditPolicy):
 
     def _choose(self, x, arms: np.ndarray) -> int:
         p = self._probs(x, arms)
-        i = int(min(np.searchsorted(np.cumsum(p), self.rng_.random()), len(p) - 1))
+        i = min(int(np.searchsorted(np.cumsum(p), self.rng_.random())), len(p) - 1)
         self._decisions[int(arms[i])] = (float(self._floored(p)[i]), len(arms))  # with any exploration floor
         return i
 

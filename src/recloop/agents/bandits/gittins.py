@@ -120,12 +120,15 @@ class GittinsIndex(BanditPolicy):
     beyond it the Brezzi-Lai approximation. Deterministic: probabilities are exact.
     """
 
+    successes_: np.ndarray  # learned per-arm state, made by _new_arms
+    failures_: np.ndarray
+
     def __init__(self, n_arms: int | None = None, *, discount: float = 0.99, alpha0: float = 1.0,
                  beta0: float = 1.0, table_pulls: int = 200, seed: int | None = None):
         if not 0.0 < discount < 1.0:
             raise ValueError(f"discount must be in (0, 1), got {discount}")
         self.discount, self.alpha0, self.beta0, self.table_pulls = discount, alpha0, beta0, table_pulls
-        self._table = None  # derived from the hyper-parameters, built on first use
+        self._table: np.ndarray | None = None  # derived from the hyper-parameters, built on first use
         super().__init__(n_arms, seed=seed)
 
     def _new_arms(self, n: int) -> dict[str, np.ndarray]:
@@ -134,13 +137,14 @@ class GittinsIndex(BanditPolicy):
     def _scores(self, x, arms: np.ndarray) -> np.ndarray:
         if self._table is None:
             self._table = gittins_table(self.alpha0, self.beta0, self.discount, self.table_pulls)
+        table = self._table
         # counts are whole numbers: _learn accepts only 0/1 rewards
         s, f = self.successes_[arms].astype(np.int64), self.failures_[arms].astype(np.int64)
         inside = s + f <= self.table_pulls
         if inside.all():
-            return self._table[s, f]
+            return table[s, f]
         out = np.empty(len(arms))
-        out[inside] = self._table[s[inside], f[inside]]
+        out[inside] = table[s[inside], f[inside]]
         out[~inside] = brezzi_lai_index(self.alpha0 + s[~inside], self.beta0 + f[~inside], self.discount)
         return out
 

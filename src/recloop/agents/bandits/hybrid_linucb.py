@@ -28,6 +28,12 @@ class HybridLinUCB(BanditPolicy):
     (``recommend(context, ids, k, item_features=F)``). An arm without known
     features uses zeros (only its own model then)."""
 
+    n_features: int  # contextual: BanditPolicy.__init__ refuses n_features=None
+    A_inv_: np.ndarray  # learned per-arm state, made by _new_arms
+    B_: np.ndarray
+    b_: np.ndarray
+    features_: np.ndarray
+
     contextual = True
 
     def __init__(self, n_arms: int | None = None, *, n_features: int | None = None, item_features: Any = None,
@@ -79,7 +85,8 @@ class HybridLinUCB(BanditPolicy):
     def _greedy_scores(self, x, arms):
         return self._estimate(x, arms)[0]
 
-    def _learn(self, arm: int, reward: float, x: np.ndarray) -> None:
+    def _learn(self, arm: int, reward: float, x: np.ndarray | None) -> None:
+        assert x is not None  # contextual: _context gives an array
         z = self._shared(x, np.array([arm]))[0]
         A_inv, B, b = self.A_inv_[arm], self.B_[arm], self.b_[arm]
         A0 = np.linalg.inv(self.A0_inv_)

@@ -20,13 +20,18 @@ from recloop.core.registry import register
 class _LinearArms(BanditPolicy):
     """Per-arm ridge statistics shared by LinUCB and LinTS."""
 
+    n_features: int  # contextual: BanditPolicy.__init__ refuses n_features=None
+    A_inv_: np.ndarray  # learned per-arm state, made by _new_arms
+    b_: np.ndarray
+    theta_: np.ndarray
+
     contextual = True
 
     def __init__(self, n_arms: int | None, n_features: int | None, l2: float, seed: int | None):
         if not l2 > 0:
             raise ValueError(f"l2 (ridge strength) must be positive, got {l2!r}")
         self.l2 = l2
-        self._last_Ax = None
+        self._last_Ax: tuple[np.ndarray, np.ndarray] | None = None
         super().__init__(n_arms, n_features=n_features, seed=seed)
 
     def _new_arms(self, n: int) -> dict[str, np.ndarray]:
@@ -51,7 +56,8 @@ class _LinearArms(BanditPolicy):
     def _greedy_scores(self, x, arms):
         return self._stats(x, arms)[0]
 
-    def _learn(self, arm: int, reward: float, x: np.ndarray, Ax: np.ndarray | None = None) -> None:
+    def _learn(self, arm: int, reward: float, x: np.ndarray | None, Ax: np.ndarray | None = None) -> None:
+        assert x is not None  # contextual: _context gives an array
         self._last_Ax = None
         A_inv = self.A_inv_[arm]
         if Ax is None:
@@ -60,7 +66,8 @@ class _LinearArms(BanditPolicy):
         self.b_[arm] += reward * x
         self.theta_[arm] = A_inv @ self.b_[arm]
 
-    def _learn_batch(self, arms: np.ndarray, rewards: np.ndarray, X: np.ndarray) -> None:
+    def _learn_batch(self, arms: np.ndarray, rewards: np.ndarray, X: np.ndarray | None) -> None:
+        assert X is not None  # contextual: _batch_context gives an array
         self._last_Ax = None
         # sort once so each arm's rows are one contiguous slice (no boolean mask per arm)
         order = np.argsort(arms, kind="stable")

@@ -14,6 +14,9 @@ class SampleMeanBandit(BanditPolicy):
     before it is judged.
     """
 
+    counts_: np.ndarray  # learned per-arm state, made by _new_arms
+    sums_: np.ndarray
+
     def _new_arms(self, n: int) -> dict[str, np.ndarray]:
         return {"counts_": np.zeros(n), "sums_": np.zeros(n)}
 

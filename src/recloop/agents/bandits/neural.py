@@ -48,6 +48,13 @@ class NeuralLinear(BanditPolicy):
     ``batch_size`` / ``lr`` for the representation.
     """
 
+    n_features: int  # contextual: BanditPolicy.__init__ refuses n_features=None
+    P_inv_: np.ndarray  # learned per-arm state, made by _new_arms
+    b_: np.ndarray
+    theta_: np.ndarray
+    net_: dict[str, np.ndarray]  # the network's arrays, only between load and _restore
+    head_: np.ndarray
+
     contextual = True
 
     def __init__(self, n_arms: int | None = None, *, n_features: int | None = None, hidden: int = 32,
@@ -64,7 +71,7 @@ class NeuralLinear(BanditPolicy):
         super().__init__(n_arms, n_features=n_features, seed=seed)
         self._build(self.rng_.integers(2**31))
 
-    def _build(self, torch_seed: int) -> None:
+    def _build(self, torch_seed: int | np.integer) -> None:
         torch = _torch()
         gen = torch.Generator().manual_seed(int(torch_seed))
         d, h = self.n_features, self.hidden
@@ -101,7 +108,8 @@ class NeuralLinear(BanditPolicy):
         mean, width = self._stats(x, arms)
         return gaussian_argmax_probs(mean, self.v * width, self.propensity_samples, self.rng_)
 
-    def _learn(self, arm: int, reward: float, x: np.ndarray) -> None:
+    def _learn(self, arm: int, reward: float, x: np.ndarray | None) -> None:
+        assert x is not None  # contextual: _context gives an array
         self.X_ = np.vstack([self.X_, x[None]])
         self.A_ = np.append(self.A_, arm)
         self.R_ = np.append(self.R_, reward)

@@ -86,6 +86,9 @@ class DiscountedThompsonSampling(BanditPolicy):
     success/failure counts of every arm decay by ``discount`` each round, so the
     posterior widens again for arms not played lately."""
 
+    successes_: np.ndarray  # learned per-arm state, made by _new_arms
+    failures_: np.ndarray
+
     def __init__(self, n_arms: int | None = None, *, discount: float = 0.99, alpha0: float = 1.0,
                  beta0: float = 1.0, propensity_samples: int = 2000, seed: int | None = None):
         if not 0.0 < discount <= 1.0:

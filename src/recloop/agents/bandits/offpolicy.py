@@ -61,6 +61,10 @@ class OffPolicySoftmax(BanditPolicy):
         lr: step size of the online gradient-bandit update.
     """
 
+    n_features: int  # contextual: BanditPolicy.__init__ refuses n_features=None
+    theta_: np.ndarray  # learned per-arm state, made by _new_arms
+    bias_: np.ndarray
+
     contextual = True
 
     def __init__(self, n_arms: int | None = None, *, n_features: int | None = None, objective: str = "dr",
@@ -87,7 +91,8 @@ class OffPolicySoftmax(BanditPolicy):
         p = self._probs(x, arms)
         return int(min(np.searchsorted(np.cumsum(p), self.rng_.random() * p.sum(), side="right"), len(p) - 1))
 
-    def _learn(self, arm: int, reward: float, x: np.ndarray) -> None:
+    def _learn(self, arm: int, reward: float, x: np.ndarray | None) -> None:
+        assert x is not None  # contextual: _context gives an array
         # REINFORCE on r * log pi(arm | x) over all arms: d/dz_b = r (1[b = arm] - pi_b)
         arms = np.arange(self.arms_)
         g = -reward * self._probs(x, arms)

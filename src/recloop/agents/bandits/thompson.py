@@ -26,6 +26,12 @@ class ThompsonSampling(BanditPolicy):
     the shown item from that same estimate so the logged propensity is exact.
     """
 
+    # learned per-arm state (made by _new_arms; which pair depends on the likelihood)
+    a_: np.ndarray
+    b_: np.ndarray
+    precision_: np.ndarray
+    weighted_sum_: np.ndarray
+
     def __init__(self, n_arms: int | None = None, *, likelihood: str = "bernoulli", alpha0: float = 1.0,
                  beta0: float = 1.0, sigma: float = 1.0, prior_var: float = 1.0,
                  propensity_samples: int = 2000, seed: int | None = None):
