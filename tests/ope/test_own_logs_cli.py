@@ -49,7 +49,7 @@ def test_fit_then_evaluate_on_the_holdout(tmp_path):
                               "--out", str(tmp_path / "ev"), "--holdout"])
     assert res.exit_code == 0, res.output
     out = json.loads((tmp_path / "ev" / "estimates.json").read_text())
-    assert out["n"] == 450 and {e["estimator"] for e in out["estimates"]} >= {"ips", "snips", "dm", "dr"}
+    assert out["n"] == 450 and out["overlap"]["uniform_share"] == 1.0 and {e["estimator"] for e in out["estimates"]} >= {"ips", "snips", "dm", "dr"}
     assert out["overlap"]["unsupported_mass"] == 0.0 and out["refused"] == {}
     res = runner.invoke(app, ["evaluate", "--logs", str(logs), *OPTS, "--policy", str(tmp_path / "m.npz"),
                               "--out", str(tmp_path / "ev2"), "--in-sample"])
@@ -93,3 +93,8 @@ def test_overlap_is_exact_on_a_small_case():
     assert ov.ess == pytest.approx(w.sum() ** 2 / (w ** 2).sum())
     assert set(refused_estimators(ov, ("ips", "dm", "snips", "dr"))) == {"ips", "snips"}
     assert refused_estimators(ov, ("ips",), tol=0.5) == {}
+    # replay needs uniform logging: 3 of these 4 events were not (1/3 each would be)
+    assert ov.uniform_share == 0.0
+    assert "uniformly random logs" in refused_estimators(ov, ("replay",), tol=0.5)["replay"]
+    uniform = LoggedFeedback.from_arrays(action=[0, 1, 2], reward=[1, 0, 1], propensity=[1 / 3] * 3)
+    assert refused_estimators(overlap(uniform, np.full((3, 3), 1 / 3)), ("replay", "ips")) == {}

@@ -51,6 +51,7 @@ class Overlap:
     unsupported_mass: float  # average target mass on actions the logs cannot support
     never_logged_mass: float  # ... of which on actions / items never logged at all
     deterministic_share: float  # share of events logged with propensity 1
+    uniform_share: float = 1.0  # share of events logged with propensity 1 / (number of candidates)
 
     def as_dict(self) -> dict[str, float]:
         return asdict(self)
@@ -76,17 +77,28 @@ def overlap(logs: LoggedFeedback, target_probs: Any) -> Overlap:
         unseen = logs.candidate_mask & ~np.isin(logs.candidates, list(seen_ids))
     never = np.where(unseen, pi, 0.0).sum(axis=1)
     deterministic = logs.propensity >= 1.0
+    width = logs.n_actions if logs.candidate_mask is None else logs.candidate_mask.sum(axis=1)
+    uniform = np.isclose(logs.propensity, 1.0 / width, rtol=1e-6, atol=0.0)
     per_event = np.where(deterministic, 1.0 - pi[rows, logs.action], never)
     return Overlap(n=logs.n, ess=ess, ess_share=ess / logs.n, max_weight=float(w.max()),
                    unsupported_mass=float(per_event.mean()), never_logged_mass=float(never.mean()),
-                   deterministic_share=float(deterministic.mean()))
+                   deterministic_share=float(deterministic.mean()), uniform_share=float(uniform.mean()))
 
 
 def refused_estimators(ov: Overlap, estimators: Any, *, tol: float = 0.01) -> dict[str, str]:
-    """``{estimator: reason}`` for each of ``estimators`` whose support condition fails."""
+    """``{estimator: reason}`` for each of ``estimators`` whose support condition fails.
+
+    Replay (rejection sampling, Li et al. 2011) is unbiased only for uniformly random
+    logs; on other logs it is refused whatever the overlap.
+    """
+    refused: dict[str, str] = {}
+    if "replay" in estimators and ov.uniform_share < 1.0:
+        refused["replay"] = (f"replay is unbiased only for uniformly random logs (Li et al. 2011); "
+                             f"{1 - ov.uniform_share:.0%} of these events were not logged uniformly; "
+                             "read IPS/SNIPS/DR instead")
     if ov.unsupported_mass <= tol:
-        return {}
+        return refused
     why = (f"the evaluated policy puts {ov.unsupported_mass:.1%} of its mass where the logs have no support "
            f"({ov.never_logged_mass:.1%} on never-logged actions; {ov.deterministic_share:.0%} of events were "
            f"logged with propensity 1, i.e. by a policy that could do nothing else); remedy: {REMEDY}")
-    return {name: why for name in estimators if name in NEEDS_SUPPORT}
+    return {**{name: why for name in estimators if name in NEEDS_SUPPORT}, **refused}
