@@ -148,3 +148,24 @@ class CandidateRerankEnv(gym.Env):
         x[:, 12] = sum(misses[-5:]) / 5.0
         x[:, 13] = len(shown) / self.sim.episode_length
         return np.clip(x, -10.0, 10.0)
+
+
+def rating_mf_scorer(split, *, dim: int = 32, reg: float = 10.0, iters: int = 10, seed: int = 1) -> Scorer:
+    """A candidate generator: biased MF of the *training* ratings (predicted rating per film).
+
+    The simulator's tastes are an MF fitted to the same training ratings (``dim=16, reg=5,
+    seed=0``), so a rating model learned from these logs knows them unusually well: a real
+    audience's tastes are not an MF. The defaults differ from the simulator's fit, which is
+    never read. The score ignores ``history``: a user's ratings in the log fix it."""
+    from recloop.envs.movielens import fit_rating_mf
+
+    users = np.concatenate([np.full(len(split.train_sequence(i)), i) for i in range(split.n_users)])
+    items = np.concatenate(split.train_sequences())
+    ratings = np.concatenate([split.train_ratings(i) for i in range(split.n_users)]).astype(np.float64)
+    mu, bu, bi, p, q = fit_rating_mf(users, items, ratings, split.n_users, split.n_items, dim=dim, reg=reg,
+                                     iters=iters, seed=seed)
+
+    def score(user: int, history: np.ndarray) -> np.ndarray:
+        return mu + bu[user] + bi + q @ p[user]
+
+    return score
