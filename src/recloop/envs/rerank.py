@@ -111,8 +111,8 @@ class CandidateRerankEnv(gym.Env):
         if clicked:
             self._clicked_g += g
             self._rating_g += g * (reward * 5.0 - 3.0) / 2.0
-        out = self._info(info) | {"item": item, "clicked": clicked}
-        return self._observe(), reward, terminated, truncated, out
+        obs = self._observe()  # first: it moves the shortlist that the info reports
+        return obs, reward, terminated, truncated, self._info(info) | {"item": item, "clicked": clicked}
 
     def _info(self, sim_info: dict) -> dict[str, Any]:
         return {"user": self._user, "candidates": self.candidates_.copy(), "patience": sim_info["patience"]}
