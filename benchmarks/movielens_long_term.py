@@ -252,10 +252,49 @@ def summarise(refs: dict, runs: list[dict]) -> dict:
                      "interval_over": f"{len(rs)} seeds"}
         for k in ("steps", "rating", "boredom"):
             out[name][k] = float(np.mean([run["policies"][name][k] for run in rs]))
+        if all("behaviour" in run["policies"] for run in rs):  # per seed: over the behaviour policy of that seed's logs
+            out[name]["times_behaviour"] = interval([run["policies"][name]["return"] / run["policies"]["behaviour"]["return"]
+                                                     for run in rs])
         cpu = [run["train_cpu_s"][name] for run in rs if name in run["train_cpu_s"]]
         if cpu:
             out[name]["train_cpu_s"] = float(np.mean(cpu))
     return out
+
+
+ROWS = [  # (name in the JSON, what it is, kind)
+    ("random", "random film from the catalogue", "reference"),
+    ("greedy-taste", "greedy on the user's true rating, blind to boredom (reads the simulator)", "reference"),
+    ("greedy-oracle", "greedy on the true expected reward, boredom included (reads the simulator)", "reference"),
+    ("generator-greedy", "the candidate generator's top film (rating MF from the logs)", "myopic, supervised"),
+    ("random-candidate", "a random film of the generator's top 20", "reference"),
+    ("diversity-rule", "the shortlist by score, penalised by genres of the last 5 shown (hand-set, not RL)", "heuristic"),
+    ("dqn-online", "double DQN re-ranker trained in the simulator", "online RL"),
+    ("behaviour", "the logging policy: softmax over the shortlist's standardised scores", "behaviour"),
+    ("bc", "behaviour cloning of the logs", "offline, imitation"),
+    ("cql-alpha0", "offline double DQN (CQL weight 0)", "offline RL"),
+    ("cql-alpha0.1", "discrete CQL, weight 0.1", "offline RL"),
+    ("cql-alpha1", "discrete CQL, weight 1 (d3rlpy's default)", "offline RL"),
+]
+
+
+def markdown(result: dict) -> str:
+    """The docs table: return with its 95% interval, and why (steps, true rating, boredom)."""
+    summary = result["summary"]
+    peers = [n for n in summary if n.startswith("d3rlpy")]
+    rows = ROWS + [(n, "d3rlpy 2.8.1 DiscreteCQL on the same logs, same network, weight "
+                    + n.rsplit("alpha", 1)[1], "offline RL, peer") for n in peers]
+    lines = ["| policy | kind | return per episode (95% interval) | over | x behaviour | steps | true rating | boredom | train CPU-s |",
+             "|---|---|---|---|---|---|---|---|---|"]
+    for name, what, kind in rows:
+        if name not in summary:
+            continue
+        e = summary[name]
+        mean, lo, hi = e["return"]
+        cpu = f"{e['train_cpu_s']:.0f}" if "train_cpu_s" in e else "-"
+        ratio = "{:.2f} ({:.2f} to {:.2f})".format(*e["times_behaviour"]) if "times_behaviour" in e else "-"
+        lines.append(f"| {what} (`{name}`) | {kind} | {mean:.2f} ({lo:.2f} to {hi:.2f}) | {e['interval_over']} | {ratio} "
+                     f"| {e['steps']:.1f} | {e['rating']:.2f} | {e['boredom']:.2f} | {cpu} |")
+    return "\n".join(lines) + "\n"
 
 
 def main() -> None:
@@ -272,7 +311,28 @@ def main() -> None:
     ap.add_argument("--peer-alpha", type=float, default=0.1, help="d3rlpy's CQL weight")
     ap.add_argument("--workers", type=int, default=2)
     ap.add_argument("--out", default=str(ROOT / "benchmarks/results/movielens_long_term.json"))
+    ap.add_argument("--from-partial", metavar="JSONL",
+                    help="train nothing: summarise the seeds an invocation finished (its .partial.jsonl, the "
+                         "invocation cut short), with the references recomputed (deterministic)")
+    ap.add_argument("--render", action="store_true", help="only print --out's table as markdown")
     args = ap.parse_args()
+    if args.render:
+        print(markdown(json.loads(Path(args.out).read_text())))
+        return
+    if args.from_partial:
+        runs = sorted((json.loads(ln) for ln in Path(args.from_partial).read_text().splitlines() if ln.strip()),
+                      key=lambda r: r["seed"])
+        refs = references(args.episodes)
+        result = {"benchmark": "movielens_long_term",
+                  "command": "see settings; seeds finished before the invocation was stopped: "
+                             + ", ".join(str(r["seed"]) for r in runs),
+                  "summarised_by": shlex.join(["benchmarks/movielens_long_term.py", *sys.argv[1:]]),
+                  "settings": vars(args) | {"eval_seed": EVAL_SEED, "seeds": [r["seed"] for r in runs]},
+                  "machine": f"{platform.machine()}, {os.cpu_count()} cores (shared with other jobs)",
+                  "summary": summarise(refs, runs), "references": refs, "runs": runs}
+        Path(args.out).write_text(json.dumps(result, indent=1))
+        print(json.dumps(result["summary"], indent=1))
+        return
     from recloop.data.movielens import ensure_ml100k
 
     ensure_ml100k()
