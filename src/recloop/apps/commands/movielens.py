@@ -135,7 +135,6 @@ def simulate(
 ) -> None:
     """Play one simulated user's episode and show why it earned what it did: each film shown,
     the user's true rating of it, the boredom it met, the click, and when the user left."""
-    import numpy as np
     from rich.console import Console
     from rich.table import Table
 
