@@ -255,6 +255,9 @@ def summarise(refs: dict, runs: list[dict]) -> dict:
         if all("behaviour" in run["policies"] for run in rs):  # per seed: over the behaviour policy of that seed's logs
             out[name]["times_behaviour"] = interval([run["policies"][name]["return"] / run["policies"]["behaviour"]["return"]
                                                      for run in rs])
+        if "greedy-taste" in refs:  # paired on the same users: this policy's mean over seeds, episode by episode
+            mine = np.mean([run["policies"][name]["returns"] for run in rs], axis=0)
+            out[name]["minus_greedy_taste"] = interval(list(mine - np.asarray(refs["greedy-taste"]["returns"])))
         cpu = [run["train_cpu_s"][name] for run in rs if name in run["train_cpu_s"]]
         if cpu:
             out[name]["train_cpu_s"] = float(np.mean(cpu))
@@ -283,8 +286,9 @@ def markdown(result: dict) -> str:
     peers = [n for n in summary if n.startswith("d3rlpy")]
     rows = ROWS + [(n, "d3rlpy 2.8.1 DiscreteCQL on the same logs, same network, weight "
                     + n.rsplit("alpha", 1)[1], "offline RL, peer") for n in peers]
-    lines = ["| policy | kind | return per episode (95% interval) | over | x behaviour | steps | true rating | boredom | train CPU-s |",
-             "|---|---|---|---|---|---|---|---|---|"]
+    lines = ["| policy | kind | return per episode (95% interval) | over | x behaviour | minus greedy-taste, same users "
+             "| steps | true rating | boredom | train CPU-s |",
+             "|---|---|---|---|---|---|---|---|---|---|"]
     for name, what, kind in rows:
         if name not in summary:
             continue
@@ -292,7 +296,8 @@ def markdown(result: dict) -> str:
         mean, lo, hi = e["return"]
         cpu = f"{e['train_cpu_s']:.0f}" if "train_cpu_s" in e else "-"
         ratio = "{:.2f} ({:.2f} to {:.2f})".format(*e["times_behaviour"]) if "times_behaviour" in e else "-"
-        lines.append(f"| {what} (`{name}`) | {kind} | {mean:.2f} ({lo:.2f} to {hi:.2f}) | {e['interval_over']} | {ratio} "
+        diff = "{:+.2f} ({:+.2f} to {:+.2f})".format(*e["minus_greedy_taste"]) if "minus_greedy_taste" in e else "-"
+        lines.append(f"| {what} (`{name}`) | {kind} | {mean:.2f} ({lo:.2f} to {hi:.2f}) | {e['interval_over']} | {ratio} | {diff} "
                      f"| {e['steps']:.1f} | {e['rating']:.2f} | {e['boredom']:.2f} | {cpu} |")
     return "\n".join(lines) + "\n"
 
@@ -314,6 +319,8 @@ def main() -> None:
     ap.add_argument("--from-partial", metavar="JSONL",
                     help="train nothing: summarise the seeds an invocation finished (its .partial.jsonl, the "
                          "invocation cut short), with the references recomputed (deterministic)")
+    ap.add_argument("--references-from", metavar="JSON",
+                    help="with --from-partial: take the references from this result file instead of recomputing them")
     ap.add_argument("--render", action="store_true", help="only print --out's table as markdown")
     args = ap.parse_args()
     if args.render:
@@ -322,7 +329,8 @@ def main() -> None:
     if args.from_partial:
         runs = sorted((json.loads(ln) for ln in Path(args.from_partial).read_text().splitlines() if ln.strip()),
                       key=lambda r: r["seed"])
-        refs = references(args.episodes)
+        refs = (json.loads(Path(args.references_from).read_text())["references"] if args.references_from
+                else references(args.episodes))
         result = {"benchmark": "movielens_long_term",
                   "command": "see settings; seeds finished before the invocation was stopped: "
                              + ", ".join(str(r["seed"]) for r in runs),
