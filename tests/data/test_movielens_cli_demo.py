@@ -82,3 +82,22 @@ def test_train_takes_hyper_parameters(tmp_path, write_grouplens):
     assert res.exit_code == 2 and "colour" in res.output
     res = runner.invoke(app(), ["movielens", "train", "gru4rec", "-p", "lr_schedule=cosine", "--data", str(data)])
     assert res.exit_code == 2 and "lr_schedule must be 'constant' or 'linear'" in res.output
+
+
+@pytest.mark.skipif(not (cache_dir() / "ml-100k" / "ml-100k.inter").is_file(), reason="ML-100k not cached here")
+def test_simulate_shows_one_users_episode(tmp_path):
+    runner = CliRunner()
+    res = runner.invoke(app(), ["movielens", "simulate", "--policy", "taste", "--user", "42", "--seed", "3"],
+                        env={"COLUMNS": "200"})
+    assert res.exit_code == 0, res.output
+    assert "true rating" in res.output and "boredom" in res.output and "return" in res.output
+    assert ("patience used up" in res.output) or ("stayed to the end" in res.output)
+    agent = tmp_path / "rerank.npz"
+    res = runner.invoke(app(), ["movielens", "simulate", "--policy", "dqn", "--agent", str(agent),
+                                "--train-steps", "60", "--seed", "1"], env={"COLUMNS": "200"})
+    assert res.exit_code == 0, res.output
+    assert agent.exists() and "shortlist #" in res.output
+    res = runner.invoke(app(), ["movielens", "simulate", "--policy", "dqn", "--agent", str(agent), "--candidates", "10"])
+    assert res.exit_code == 2 and "expects observations" in res.output
+    res = runner.invoke(app(), ["movielens", "simulate", "--policy", "greedy"])
+    assert res.exit_code == 2 and "unknown policy 'greedy'" in res.output

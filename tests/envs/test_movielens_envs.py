@@ -145,3 +145,31 @@ def test_benchmark_rollouts_report_return_length_rating_and_boredom():
     assert out["return"] == pytest.approx(reward.sum() / 4)
     assert out["rating"] == pytest.approx(rating.mean()) and out["boredom"] == pytest.approx(boredom.mean())
     assert out["boredom"] > 0  # twelve films in three genres: a greedy run repeats genres
+
+
+def test_expected_rating_is_the_mean_of_the_rounded_clipped_noisy_rating():
+    from recloop.envs.movielens import expected_rounded_rating
+
+    assert float(expected_rounded_rating(5.0, 0.5)) == pytest.approx(4.8400, abs=1e-4)  # 1 + Phi(7) + Phi(5) + Phi(3) + Phi(1)
+    assert float(expected_rounded_rating(1.2, 0.5)) == pytest.approx(1.2790, abs=1e-4)
+    x = np.array([0.3, 1.0, 1.2, 2.5, 3.49, 3.7, 4.5, 5.0, 6.0])
+    z = np.random.default_rng(0).normal(size=(400_000, 1))
+    for noise in (0.5, 1.3):
+        monte_carlo = np.clip(np.rint(x + noise * z), 1, 5).mean(0)
+        assert np.allclose(expected_rounded_rating(x, noise), monte_carlo, atol=0.01)
+    assert expected_rounded_rating(x, 0.0).tolist() == np.clip(np.rint(x), 1, 5).tolist()
+    with pytest.raises(ValueError, match="noise"):
+        expected_rounded_rating(x, -1.0)
+
+
+def test_simulator_expected_reward_matches_the_mean_step_reward():
+    data, split = tiny()
+    sim = MovieLensSimulator(data, split, frame=3, dim=4)
+    sim.reset(seed=0, options={"user": 3})
+    truth = sim.expected_rewards()
+    for item in (int(np.argmax(truth)), int(np.argmin(truth))):
+        rewards = []
+        for ep in range(3000):
+            sim.reset(seed=ep, options={"user": 3})
+            rewards.append(sim.step(item)[1])
+        assert np.mean(rewards) == pytest.approx(truth[item], abs=4 * np.std(rewards) / np.sqrt(3000) + 1e-3)

@@ -160,7 +160,8 @@ def target(kind: str, name: str) -> str:
 def name_of(obj: Any) -> str:
     """The registered name of a component class or instance (``DQN`` -> ``"dqn"``)."""
     cls = obj if isinstance(obj, type) else type(obj)
-    registered: str | None = getattr(cls, "registry_name", None)
+    # the class's own name only: a subclass (DiscreteCQL of DQN) must not save under its parent's
+    registered: str | None = cls.__dict__.get("registry_name")
     if registered:
         return registered
     where = f"{cls.__module__}:{cls.__qualname__}"

@@ -1,4 +1,5 @@
-"""Deep RL agents (torch): DQN family, REINFORCE, A2C, PPO, DDPG, TD3, SAC, and CEM.
+"""Deep RL agents (torch): DQN family, REINFORCE, A2C, PPO, DDPG, TD3, SAC, CEM, and offline
+discrete CQL and behaviour cloning (``learn_offline(transitions, ...)``).
 
 Each agent: ``learn(env, total_steps, callbacks=...)``, ``act(obs, explore=...)``,
 ``probabilities(obs)`` where the policy is stochastic over discrete actions,
@@ -25,6 +26,8 @@ AGENTS = {
     "td3": ("recloop.agents.deep.td3:TD3", "TD3: twin critics, delayed and smoothed targets"),
     "sac": ("recloop.agents.deep.sac:SAC", "SAC: maximum-entropy actor-critic with a learned temperature"),
     "cem": ("recloop.agents.deep.cem:CEM", "CEM: the cross-entropy method over policy parameters"),
+    "cql": ("recloop.agents.deep.cql:DiscreteCQL", "discrete CQL: offline (double) DQN with a conservative penalty"),
+    "bc": ("recloop.agents.deep.bc:BehaviourCloning", "behaviour cloning: a softmax policy fitted to logged actions"),
 }
 for _name, (_target, _summary) in AGENTS.items():
     declare("agent", _name, _target, summary=_summary)

@@ -9,6 +9,9 @@
 * ``tau``: 1.0 copies the online net into the target every
   ``target_update_interval`` steps (hard update); ``tau < 1`` moves it
   ``tau`` of the way instead (Polyak / soft update, Lillicrap et al., 2016);
+* ``network="candidates"``: observations are ``(N, F)`` rows of candidate features and the
+  action picks a row; one MLP scores every row (:class:`CandidateQNetwork`), the re-ranking
+  MDP of :mod:`recloop.envs.rerank`;
 * ``exploration``: the epsilon schedule, a number or a schedule spec such as
   ``{"kind": "linear", "start": 1.0, "end": 0.05, "steps": 10000}``.
 
@@ -29,7 +32,7 @@ import numpy as np
 from recloop.agents.deep._torch import torch
 from recloop.agents.deep.base import DeepAgent
 from recloop.agents.deep.callbacks import Hooks
-from recloop.agents.deep.networks import QNetwork, adam, clip_grads, make_encoder
+from recloop.agents.deep.networks import CandidateQNetwork, QNetwork, adam, clip_grads, make_encoder
 from recloop.agents.deep.offpolicy import run_off_policy
 from recloop.agents.deep.replay import ReplayBatch, ReplayBuffer
 from recloop.core.schedules import schedule
@@ -73,10 +76,20 @@ class DQN(DeepAgent):
         return self.n_envs
 
     def _build(self) -> None:
+        if self.network == "candidates":
+            if self.dueling:
+                raise ValueError("network='candidates' scores each candidate alone; it has no dueling head")
+            self.q_ = CandidateQNetwork(self.spaces_["obs_shape"], self.hidden)
+            self.target_ = CandidateQNetwork(self.spaces_["obs_shape"], self.hidden)
+            self._finish_build()
+            return
         enc = make_encoder(self.spaces_["obs_shape"], self.network, hidden=self.hidden)
         self.q_ = QNetwork(enc, self.n_actions, dueling=self.dueling)
         self.target_ = QNetwork(make_encoder(self.spaces_["obs_shape"], self.network, hidden=self.hidden),
                                 self.n_actions, dueling=self.dueling)
+        self._finish_build()
+
+    def _finish_build(self) -> None:
         self.target_.load_state_dict(self.q_.state_dict())
         self.target_.requires_grad_(False)
         self._params = list(self.q_.parameters())

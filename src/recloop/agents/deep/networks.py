@@ -170,6 +170,26 @@ class QNetwork(nn.Module):
         return forward
 
 
+class CandidateQNetwork(nn.Module):
+    """Q(s, c) = MLP(features of candidate c), one shared network over the rows of a ``(N, F)``
+    observation (the re-ranking MDP of :mod:`recloop.envs.rerank`). Sharing the weights makes
+    the value of a candidate depend on what it is, not on the slot it came in, so the network
+    learns from every row and works for any shortlist length."""
+
+    def __init__(self, obs_shape: Sequence[int], hidden: Sequence[int] = (64, 64)):
+        super().__init__()
+        if len(obs_shape) != 2:
+            raise ValueError(f"candidate networks need (n_candidates, n_features) observations; got {tuple(obs_shape)}")
+        self.net = mlp(int(obs_shape[1]), hidden, 1)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.net(x).squeeze(-1)
+
+    def numpy_forward(self) -> Callable[[np.ndarray], np.ndarray] | None:
+        body = numpy_mlp(self.net)
+        return None if body is None else (lambda x: body(x)[..., 0])
+
+
 def numpy_mlp(module: nn.Module) -> Callable[[np.ndarray], np.ndarray] | None:
     """The forward pass of a stack of ``Linear``/``ReLU``/``Tanh`` layers as numpy code, or None
     for anything else (convolutions, GRUs, dropout).

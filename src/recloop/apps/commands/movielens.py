@@ -114,3 +114,111 @@ def train(
         table.add_row(label, *(f"{m[c]:.4f}" for c in cols))
     console.print(table)
     console.print(f"saved {rec.save(out)}")
+
+
+SIM_POLICIES = ("random", "taste", "oracle", "generator", "diversity", "dqn")
+
+
+@ml_app.command("simulate")
+def simulate(
+    policy: str = typer.Option("generator", "--policy", "-P",
+                               help="random | taste (greedy on the user's true rating) | oracle (greedy on the true "
+                                    "expected reward) | generator (a rating MF's top film) | diversity (its shortlist, "
+                                    "penalised by genres shown lately) | dqn (an RL re-ranker over that shortlist)."),
+    user: Optional[int] = typer.Option(None, "--user", "-u", help="MovieLens user id (default: drawn from --seed)."),
+    seed: int = typer.Option(0, "--seed", help="Episode seed (the user's clicks and ratings)."),
+    agent: Optional[Path] = typer.Option(None, "--agent", help="dqn: a saved re-ranker; if the file does not exist, "
+                                                               "one is trained for --train-steps and saved there."),
+    train_steps: int = typer.Option(20_000, "--train-steps", help="dqn without a saved agent: simulator steps to train."),
+    candidates: int = typer.Option(20, "--candidates", help="Shortlist length of the re-ranking policies."),
+    data: Optional[Path] = typer.Option(None, "--data", help="GroupLens folder (default: the cached ML-100k)."),
+) -> None:
+    """Play one simulated user's episode and show why it earned what it did: each film shown,
+    the user's true rating of it, the boredom it met, the click, and when the user left."""
+    from rich.console import Console
+    from rich.table import Table
+
+    from recloop.envs.movielens import MovieLensSimulator
+    from recloop.envs.rerank import FEATURES, CandidateRerankEnv, rating_mf_scorer
+
+    console = Console()
+    try:
+        if policy not in SIM_POLICIES:
+            raise ValueError(f"unknown policy {policy!r}; use one of {', '.join(SIM_POLICIES)}")
+        ml, split = _load(data)
+        options = None if user is None else {"user": ml.user_index(user)}
+        sim = MovieLensSimulator(ml, split, seed=0)
+        env = CandidateRerankEnv(sim, rating_mf_scorer(split), n_candidates=candidates) \
+            if policy in ("generator", "diversity", "dqn") else None
+        choose = _simulate_policy(policy, sim, env, agent, train_steps, seed, console)
+    except (KeyError, ValueError, FileNotFoundError, RuntimeError) as err:
+        fail(console, err)
+
+    obs, info = (env or sim).reset(seed=seed, options=options)
+    taste = sim.predicted_ratings(sim.user)
+    shown: list[int] = []
+    table = Table(title=f"User {ml.user_ids[sim.user]} under '{policy}' (episode seed {seed})")
+    for col in ("step", "film", "genres", "shortlist #", "true rating", "boredom", "P(click)", "clicked", "rating",
+                "patience"):
+        table.add_column(col)
+    total, done, term = 0.0, False, False
+    while not done:
+        if env is None:
+            item, rank = choose(shown), "-"
+        else:
+            rank = int(choose(obs))
+            item = int(env.candidates_[rank])
+        bored, p_click = sim.boredom()[item], sim.click_probabilities()[item]
+        obs, reward, term, trunc, info = (env or sim).step(rank if env is not None else item)
+        shown.append(item)
+        total += reward
+        done = term or trunc
+        table.add_row(str(len(shown)), ml.titles[item], ml.genre_labels(item), str(rank), f"{taste[item]:.2f}",
+                      f"{bored:.2f}", f"{p_click:.2f}", "yes" if reward > 0 else "no",
+                      f"{reward * 5:g}" if reward > 0 else "-", str(info["patience"]))
+    console.print(table)
+    why = ("left: patience used up by ignored recommendations" if term
+           else f"stayed to the end of the episode ({sim.episode_length} recommendations)")
+    clicks = sum(1 for row in table.columns[7].cells if row == "yes")
+    console.print(f"return {total:.2f} from {clicks} clicks in {len(shown)} recommendations; "
+                  f"mean true rating {taste[shown].mean():.2f}; the user {why}.")
+    if policy == "dqn":
+        console.print(f"(the re-ranker sees only {len(FEATURES)} features per candidate: {', '.join(FEATURES)})",
+                      soft_wrap=True)
+
+
+def _simulate_policy(policy, sim, env, agent_path, train_steps, seed, console):
+    """The chooser behind ``simulate --policy``: catalogue policies map the films shown so far to
+    a film; re-ranking policies map the shortlist's features to a row."""
+    import numpy as np
+
+    if policy == "random":
+        rng = np.random.default_rng(seed)
+        return lambda shown: int(rng.choice(np.setdiff1d(np.arange(sim.action_space.n), shown)))
+    if policy in ("taste", "oracle"):
+        def best(shown):
+            s = (sim.predicted_ratings(sim.user) if policy == "taste" else sim.expected_rewards()).astype(float)
+            s[shown] = -np.inf
+            return int(np.argmax(s))
+        return best
+    if policy == "generator":
+        return lambda obs: 0
+    if policy == "diversity":  # the benchmark's hand-set rule
+        return lambda obs: int(np.argmax(obs[:, 1] - 3.0 * obs[:, 5]))
+    from recloop.agents.deep import DQN
+
+    if agent_path is not None and Path(agent_path).exists():
+        dqn = DQN.load(agent_path)
+    else:
+        if train_steps < 1:
+            raise ValueError(f"--train-steps must be >= 1, got {train_steps}")
+        with console.status(f"training the DQN re-ranker for {train_steps} simulator steps..."):
+            dqn = DQN(network="candidates", gamma=0.9, learning_starts=min(1000, train_steps), target_update_interval=500,
+                      exploration={"kind": "linear", "start": 1.0, "end": 0.05, "steps": max(1, train_steps // 3)},
+                      seed=0).learn(env, train_steps, seed=0)
+        if agent_path is not None:
+            console.print(f"saved {dqn.save(agent_path)}")
+    if tuple(dqn.spaces_["obs_shape"]) != env.observation_space.shape:
+        raise ValueError(f"{agent_path} expects observations {tuple(dqn.spaces_['obs_shape'])}, "
+                         f"the shortlist gives {env.observation_space.shape} (see --candidates)")
+    return lambda obs: int(dqn.act(obs, explore=False))
