@@ -21,7 +21,7 @@ through the command line exactly as a user would run it:
    ``NNPolicyLearner`` with the DR objective) on the same train logs, side by
    side, run in the benchmark-only venv /work/main/.bench-venvs/obp.
 
-    python benchmarks/own_logs.py [--events 50000] [--no-peers]
+    python benchmarks/own_logs.py [--events 50000] [--no-peers] [--obp-epochs 10]
 
 Prints JSON (also written to benchmarks/results/own_logs.json).
 """
@@ -130,6 +130,8 @@ def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--events", type=int, default=50_000)
     ap.add_argument("--no-peers", action="store_true")
+    ap.add_argument("--obp-epochs", type=int, default=10, help="NNPolicyLearner epochs (OBP's default 200 took "
+                                                              ">45 min on a loaded 2-core machine)")
     ap.add_argument("--out", default=str(ROOT / "results" / "own_logs.json"))
     args = ap.parse_args()
     world = World()
@@ -194,7 +196,7 @@ def main() -> None:
 
     # 5: OBP's learners on the same train logs
     if not args.no_peers:
-        results["obp"] = run_obp(data, test_idx, n_train, Xt, qt, tmp)
+        results["obp"] = run_obp(data, test_idx, n_train, Xt, qt, tmp, args.obp_epochs)
         if "error" not in results["obp"]:
             for v in results["obp"].values():
                 if isinstance(v, dict) and "value" in v:
@@ -239,7 +241,8 @@ def serve_check(model_path: Path, rng: np.random.Generator, n_requests: int = 20
             "max_abs_score_difference": max_abs, "exploration": 0.0}
 
 
-def run_obp(data: dict, test_idx: np.ndarray, n_train: int, Xt: np.ndarray, qt: np.ndarray, tmp: Path) -> dict:
+def run_obp(data: dict, test_idx: np.ndarray, n_train: int, Xt: np.ndarray, qt: np.ndarray, tmp: Path,
+            epochs: int) -> dict:
     if not OBP_PYTHON.exists():
         return {"error": f"no OBP venv at {OBP_PYTHON} (install with benchmarks/peers/obp.sh)"}
     order = np.argsort(data["times"], kind="stable")
@@ -247,7 +250,7 @@ def run_obp(data: dict, test_idx: np.ndarray, n_train: int, Xt: np.ndarray, qt: 
     arrays = tmp / "obp_in.npz"
     np.savez(arrays, X=data["X"][tr], a=data["a"][tr], r=data["click"][tr].astype(float),
              p=data["mu"][tr, :][np.arange(len(tr)), data["a"][tr]], Xt=Xt, n_actions=K)
-    out = subprocess.run([str(OBP_PYTHON), str(ROOT / "peers" / "obp_learners.py"), str(arrays)],
+    out = subprocess.run([str(OBP_PYTHON), str(ROOT / "peers" / "obp_learners.py"), str(arrays), str(epochs)],
                          capture_output=True, text=True)
     if out.returncode != 0:
         return {"error": out.stderr.strip()[-1500:]}
