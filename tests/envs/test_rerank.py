@@ -8,9 +8,11 @@ from gymnasium.utils.env_checker import check_env
 
 from recloop.envs.rerank import FEATURES, CandidateRerankEnv
 
+from agents.deep.toy_envs import boredom_rerank_world, play_rerank  # tests/ is on the path
 
-def test_rerank_env_passes_check_env_and_shows_the_generator_shortlist(rerank_world):
-    env, scores = rerank_world.world()
+
+def test_rerank_env_passes_check_env_and_shows_the_generator_shortlist():
+    env, scores = boredom_rerank_world()
     check_env(env, skip_render_check=True)
     obs, info = env.reset(seed=0)
     assert obs.shape == (5, len(FEATURES))
@@ -21,8 +23,8 @@ def test_rerank_env_passes_check_env_and_shows_the_generator_shortlist(rerank_wo
     assert info["candidates"].tolist() == [0, 1, 3, 4, 5]
 
 
-def test_overlap_features_follow_the_genres_of_what_was_shown(rerank_world):
-    env, _ = rerank_world.world()
+def test_overlap_features_follow_the_genres_of_what_was_shown():
+    env, _ = boredom_rerank_world()
     obs, _ = env.reset(seed=0)
     assert np.all(obs[:, FEATURES.index("overlap_1")] == 0) and np.all(obs[:, FEATURES.index("since_genre")] == 1)
     genres = env.genres
@@ -33,9 +35,9 @@ def test_overlap_features_follow_the_genres_of_what_was_shown(rerank_world):
     assert obs[:, FEATURES.index("since_genre")].tolist() == pytest.approx(np.where(expected > 0, 0.0, 1.0).tolist())
 
 
-def test_observation_never_reads_the_simulators_user_model(rerank_world):
+def test_observation_never_reads_the_simulators_user_model():
     """The same episode log gives the same observation whatever the simulated user's tastes."""
-    env, _ = rerank_world.world()
+    env, _ = boredom_rerank_world()
     first, _ = env.reset(seed=3)
     env.sim.p_[:] = 7.0  # another user model: the system cannot know it
     env.sim.bi_[:] = -2.0
@@ -43,8 +45,8 @@ def test_observation_never_reads_the_simulators_user_model(rerank_world):
     assert np.array_equal(first, second)
 
 
-def test_bad_input_is_refused(rerank_world):
-    env, _ = rerank_world.world()
+def test_bad_input_is_refused():
+    env, _ = boredom_rerank_world()
     with pytest.raises(RuntimeError, match="reset"):
         CandidateRerankEnv(env.sim, env.scorer, n_candidates=5).step(0)
     env.reset(seed=0)
@@ -56,9 +58,9 @@ def test_bad_input_is_refused(rerank_world):
         CandidateRerankEnv(env.sim, env.scorer, n_candidates=30)
 
 
-def test_fresh_genres_beat_the_generators_order_in_the_boredom_world(rerank_world):
+def test_fresh_genres_beat_the_generators_order_in_the_boredom_world():
     """The known answer the learning tests rely on: rotating genres earns far more."""
-    env, _ = rerank_world.world()
-    top = rerank_world.play(env, lambda o: 0)
-    fresh = rerank_world.play(env, lambda o: int(np.argmin(o[:, FEATURES.index("overlap_3")])))
+    env, _ = boredom_rerank_world()
+    top = play_rerank(env, lambda o: 0)
+    fresh = play_rerank(env, lambda o: int(np.argmin(o[:, FEATURES.index("overlap_3")])))
     assert fresh > 1.6 * top  # measured: 3.15 against 1.73

@@ -9,29 +9,31 @@ import numpy as np
 from recloop.agents.deep import DQN, BehaviourCloning, DiscreteCQL
 from recloop.agents.deep.offline import Transitions, collect_transitions
 
+from .toy_envs import boredom_rerank_world, play_rerank
+
 
 def _uniform(obs, rng):
     return int(rng.integers(len(obs))), 1.0 / len(obs)
 
 
-def test_candidate_dqn_learns_to_rotate_genres(rerank_world):
-    env, _ = rerank_world.world()
+def test_candidate_dqn_learns_to_rotate_genres():
+    env, _ = boredom_rerank_world()
     rng = np.random.default_rng(0)
-    random = rerank_world.play(env, lambda o: rng.integers(len(o)))
+    random = play_rerank(env, lambda o: rng.integers(len(o)))
     agent = DQN(network="candidates", hidden=(32, 32), gamma=0.9, learning_starts=300, batch_size=32,
                 target_update_interval=200, exploration={"kind": "linear", "start": 1.0, "end": 0.05, "steps": 1500},
                 seed=0).learn(env, 2500)
-    learned = rerank_world.play(env, lambda o: agent.act(o, explore=False))
+    learned = play_rerank(env, lambda o: agent.act(o, explore=False))
     assert learned > 1.5 * random  # random ~1.7, rotating genres ~3.1
 
 
-def test_offline_cql_beats_the_behaviour_policy_and_bc_copies_it(rerank_world):
-    env, _ = rerank_world.world()
+def test_offline_cql_beats_the_behaviour_policy_and_bc_copies_it():
+    env, _ = boredom_rerank_world()
     data = collect_transitions(env, _uniform, episodes=150, seed=0)
     assert isinstance(data, Transitions) and np.allclose(data.propensities, 0.2)
     behaviour = data.episode_returns().mean()
     cql = DiscreteCQL(network="candidates", hidden=(32, 32), alpha=0.1, gamma=0.9, seed=0).learn_offline(data, 2000)
-    offline = rerank_world.play(env, lambda o: cql.act(o, explore=False))
+    offline = play_rerank(env, lambda o: cql.act(o, explore=False))
     assert offline > 1.5 * behaviour
     bc = BehaviourCloning(network="candidates", hidden=(32, 32), seed=0).learn_offline(data, 500)
     probs = bc.probabilities(data.obs[0])  # uniform logs: the clone is close to uniform
@@ -58,10 +60,10 @@ def test_offline_learners_refuse_bad_logs():
         DiscreteCQL(alpha=-1.0)
 
 
-def test_candidate_network_has_no_dueling_head_and_saves(rerank_world, tmp_path):
+def test_candidate_network_has_no_dueling_head_and_saves(tmp_path):
     import pytest
 
-    env, _ = rerank_world.world()
+    env, _ = boredom_rerank_world()
     with pytest.raises(ValueError, match="dueling"):
         DQN(network="candidates", dueling=True, learning_starts=1).learn(env, 2)
     agent = DQN(network="candidates", learning_starts=10, seed=0).learn(env, 30)
