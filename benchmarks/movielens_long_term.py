@@ -39,6 +39,8 @@ from pathlib import Path
 
 import numpy as np
 
+from movielens_ranking import play_episode  # the same greedy rollout as the ranking benchmark's references
+
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "src"))
 sys.path.insert(0, str(ROOT / "benchmarks"))
@@ -94,7 +96,7 @@ def references(episodes: int) -> dict:
 
     out = {}
     for name, policy in (("random", None), ("greedy-taste", Taste()), ("greedy-oracle", Oracle())):
-        per_ep = [_one_episode(policy, sim, EVAL_SEED + ep) for ep in range(episodes)]
+        per_ep = [play_episode(policy, sim, EVAL_SEED + ep) for ep in range(episodes)]
         out[name] = _summ(per_ep)
     out["generator-greedy"] = play(env, lambda o: 0, episodes)
     # a hand-set rule, not tuned: the generator's order, penalised by genre overlap with the last 5 shown
@@ -102,24 +104,6 @@ def references(episodes: int) -> dict:
     rng = np.random.default_rng(0)
     out["random-candidate"] = play(env, lambda o: int(rng.integers(len(o))), episodes)
     return out
-
-
-def _one_episode(policy, sim, seed: int) -> dict:
-    """One episode of a catalogue-wide policy, as ``movielens_ranking.simulator_rollouts`` plays it
-    (best not-yet-shown film by ``policy.score``; ``None``: random), kept per episode."""
-    _, info = sim.reset(seed=seed)
-    taste, shown, total, steps, rating, boredom, done = sim.predicted_ratings(sim.user), [], 0.0, 0, 0.0, 0.0, False
-    while not done:
-        s = policy.score([info["history"]])[0] if policy is not None else sim.np_random.random(sim.action_space.n)
-        s = np.asarray(s, dtype=np.float64)
-        s[shown] = -np.inf
-        a = int(np.argmax(s))
-        shown.append(a)
-        rating += taste[a]
-        boredom += sim.boredom()[a]
-        _, r, term, trunc, info = sim.step(a)
-        total, steps, done = total + r, steps + 1, term or trunc
-    return {"return": total, "steps": steps, "rating": rating, "boredom": boredom}
 
 
 def _summ(per_ep: list[dict]) -> dict:

@@ -42,6 +42,27 @@ RL = {"sqn", "topk-reinforce", "ddpg", "td3"}
 RECBOLE = ["Pop", "GRU4Rec", "SASRec"]
 
 
+def play_episode(model, sim, seed: int) -> dict:
+    """One episode in which ``model`` greedily recommends its best not-yet-shown item (``None``:
+    random scores). Returns the episode's ``return`` and ``steps``, and the sums over its
+    recommendations of ``rating`` and ``boredom``."""
+    _, info = sim.reset(seed=seed)
+    taste = sim.predicted_ratings(sim.user)  # fixed for the episode: one MF product, not one a step
+    shown: list[int] = []
+    total, steps, rating, boredom, done = 0.0, 0, 0.0, 0.0, False
+    while not done:
+        s = model.score([info["history"]])[0] if model is not None else sim.np_random.random(sim.action_space.n)
+        s = np.asarray(s, dtype=np.float64)
+        s[shown] = -np.inf
+        a = int(np.argmax(s))
+        shown.append(a)
+        rating += taste[a]
+        boredom += sim.boredom()[a]
+        _, r, term, trunc, info = sim.step(a)
+        total, steps, done = total + r, steps + 1, term or trunc
+    return {"return": total, "steps": steps, "rating": rating, "boredom": boredom}
+
+
 def simulator_rollouts(model, sim, episodes: int, seed: int) -> dict:
     """Episodes in which the model greedily recommends its best not-yet-shown item.
 
@@ -49,25 +70,10 @@ def simulator_rollouts(model, sim, episodes: int, seed: int) -> dict:
     user leaves or the episode ends), and, over all recommendations, ``rating`` (the user's true
     predicted rating of the film; clicks need about ``sim.threshold``) and ``boredom`` (rating
     points lost to genre fatigue and repeats when it was shown)."""
-    total, steps, rating, boredom = 0.0, 0, 0.0, 0.0
-    for ep in range(episodes):
-        _, info = sim.reset(seed=seed * 10_000 + ep)
-        taste = sim.predicted_ratings(sim.user)  # fixed for the episode: one MF product, not one a step
-        shown: list[int] = []
-        done = False
-        while not done:
-            s = model.score([info["history"]])[0] if model is not None else sim.np_random.random(sim.action_space.n)
-            s = np.asarray(s, dtype=np.float64)
-            s[shown] = -np.inf
-            a = int(np.argmax(s))
-            shown.append(a)
-            rating += taste[a]
-            boredom += sim.boredom()[a]
-            _, r, term, trunc, info = sim.step(a)
-            total += r
-            steps += 1
-            done = term or trunc
-    return {"return": total / episodes, "steps": steps / episodes, "rating": rating / steps, "boredom": boredom / steps}
+    eps = [play_episode(model, sim, seed * 10_000 + ep) for ep in range(episodes)]
+    steps = sum(e["steps"] for e in eps)
+    return {"return": sum(e["return"] for e in eps) / episodes, "steps": steps / episodes,
+            "rating": sum(e["rating"] for e in eps) / steps, "boredom": sum(e["boredom"] for e in eps) / steps}
 
 
 def parse_model(spec: str) -> tuple[str, dict]:

@@ -28,7 +28,7 @@ from recloop.agents.deep._torch import threads, torch
 from recloop.agents.deep.base import DeepAgent
 from recloop.agents.deep.callbacks import Hooks
 from recloop.agents.deep.networks import CandidateQNetwork, QNetwork, adam, make_encoder
-from recloop.agents.deep.offline import Transitions, spaces_of
+from recloop.agents.deep.offline import Transitions, start_offline
 
 F = torch.nn.functional
 
@@ -72,11 +72,7 @@ class BehaviourCloning(DeepAgent):
 
     def learn_offline(self, data: Transitions, gradient_steps: int, *, n_actions: int | None = None) -> "BehaviourCloning":
         """``gradient_steps`` cross-entropy updates on uniform batches of the logged (obs, action) pairs."""
-        if gradient_steps < 1:
-            raise ValueError(f"gradient_steps must be >= 1, got {gradient_steps}")
-        if self.spaces_ is None:
-            self._bind(*spaces_of(data, n_actions))
-        rng = np.random.default_rng(self.seed)
+        rng = start_offline(self, data, gradient_steps, n_actions)
         with threads(self.threads):
             for _ in range(int(gradient_steps)):
                 idx = rng.integers(0, len(data), self.batch_size)

@@ -25,12 +25,11 @@ from __future__ import annotations
 import inspect
 from typing import Any, Sequence
 
-import numpy as np
 
 from recloop.agents.deep._torch import threads, torch
 from recloop.agents.deep.dqn import DQN
 from recloop.agents.deep.networks import clip_grads
-from recloop.agents.deep.offline import Transitions, sample_batch, spaces_of
+from recloop.agents.deep.offline import Transitions, sample_batch, start_offline
 from recloop.agents.deep.replay import ReplayBatch
 
 F = torch.nn.functional
@@ -61,11 +60,7 @@ class DiscreteCQL(DQN):
     def learn_offline(self, data: Transitions, gradient_steps: int, *, n_actions: int | None = None) -> "DiscreteCQL":
         """``gradient_steps`` updates on uniform batches of ``data`` (target net copied every
         ``target_update_interval`` updates)."""
-        if gradient_steps < 1:
-            raise ValueError(f"gradient_steps must be >= 1, got {gradient_steps}")
-        if self.spaces_ is None:
-            self._bind(*spaces_of(data, n_actions))
-        rng = np.random.default_rng(self.seed)
+        rng = start_offline(self, data, gradient_steps, n_actions)
         with threads(self.threads):
             for step in range(int(gradient_steps)):
                 self.train_step(sample_batch(data, self.batch_size, self.gamma, rng))

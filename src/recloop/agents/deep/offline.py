@@ -9,12 +9,13 @@ behaviour policy gave its action, so importance-weighted estimators can use the 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Callable
+from typing import Any, Callable
 
 import gymnasium as gym
 import numpy as np
 
 from recloop.agents.deep.replay import ReplayBatch
+from recloop.core.seeding import as_generator
 
 #: ``behaviour(obs, rng) -> (action, probability of that action)``
 Behaviour = Callable[[np.ndarray, np.random.Generator], tuple[int, float]]
@@ -89,3 +90,13 @@ def spaces_of(data: Transitions, n_actions: int | None = None) -> tuple[gym.spac
     if data.actions.min() < 0 or data.actions.max() >= n:
         raise ValueError(f"logged actions must lie in 0..{n - 1}")
     return gym.spaces.Box(-np.inf, np.inf, data.obs.shape[1:], np.float32), gym.spaces.Discrete(n)
+
+
+def start_offline(agent: Any, data: Transitions, gradient_steps: int, n_actions: int | None) -> np.random.Generator:
+    """What every offline learner does first: check the step count, bind to the logs' spaces
+    (once), and return the batch sampler's generator (the agent's seed)."""
+    if gradient_steps < 1:
+        raise ValueError(f"gradient_steps must be >= 1, got {gradient_steps}")
+    if agent.spaces_ is None:
+        agent._bind(*spaces_of(data, n_actions))
+    return as_generator(agent.seed)
