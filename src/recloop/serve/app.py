@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import asyncio
 import gc
+import os
+import sys
 import re
 import logging
 import time
@@ -73,7 +75,11 @@ class Service:
             await self._start_ranker()
         else:
             await self._start_learner()
-        if self.config.freeze_gc:
+        if self.config.freeze_gc:  # a server process (see ServeConfig.freeze_gc)
+            # The writer thread takes the GIL back after each database call; with the
+            # default 5 ms switch interval it waited that long behind request handling
+            # every time, and each group commit (so each request) with it.
+            sys.setswitchinterval(float(os.environ.get("RECLOOP_SWITCH_INTERVAL", "0.0005")))
             gc.collect()  # what is garbage now is collected, not frozen
             gc.freeze()
 

@@ -138,6 +138,7 @@ class _WriteSQL:
         self.renew = (f"UPDATE {prefix}{lease.name} SET expires = {now} + {self.ph}, renewed = {now} "
                       f"WHERE name = 'learner' AND token = {self.ph}")
         self._in: dict[int, str] = {}
+        self._multi: dict[tuple[str, int], str] = {}
 
     def _ids(self, n: int) -> str:
         s = self._in.get(n)
@@ -149,9 +150,46 @@ class _WriteSQL:
         return f"SELECT {', '.join(_D_COLS)} FROM {self.d} WHERE event_id IN ({self._ids(n)})"
 
     def join(self, n: int) -> str:
+        if self.ph == "?":  # SQLite: every row in ONE step (see _WriteSQL's note); doubles as 17 digits: exact
+            return (f"SELECT json_group_array(json_array(d.event_id, hex(d.context), d.chosen, "
+                    f"printf('%!.17g', d.propensity), CASE WHEN r.seq IS NULL THEN NULL "
+                    f"ELSE printf('%!.17g', r.value) END, r.seq, r.is_default)) "
+                    f"FROM {self.d} d LEFT JOIN {self.r} r ON r.event_id = d.event_id "
+                    f"WHERE d.event_id IN ({self._ids(n)})")
         return (f"SELECT d.event_id, d.context, d.chosen, d.propensity, r.value, r.seq, r.is_default "
                 f"FROM {self.d} d LEFT JOIN {self.r} r ON r.event_id = d.event_id "
                 f"WHERE d.event_id IN ({self._ids(n)})")
+
+    def join_rows(self, cur: Any) -> list["_JoinRow"]:
+        """The rows of :meth:`join`'s query, just executed on ``cur``."""
+        if self.ph != "?":
+            return [_JoinRow(*row) for row in cur.fetchall()]
+        packed = cur.fetchone()[0]
+        return [_JoinRow(e, bytes.fromhex(c), ch, float(p), None if v is None else float(v), seq, d)
+                for e, c, ch, p, v, seq, d in orjson.loads(packed)]
+
+    def insert(self, cur: Any, table: str, n_cols: int, rows: list[tuple]) -> None:
+        """Insert ``rows``. SQLite: one multi-row INSERT per chunk; psycopg: executemany (pipelined)."""
+        head = self.insert_decisions if table == "d" else self.insert_rewards
+        if self.ph != "?":
+            cur.executemany(head, rows)
+            return
+        for at in range(0, len(rows), _ROWS_PER_INSERT):
+            part = rows[at:at + _ROWS_PER_INSERT]
+            key = (table, len(part))
+            sql = self._multi.get(key)
+            if sql is None:
+                one = "(" + ", ".join(["?"] * n_cols) + ")"
+                sql = self._multi[key] = head.split(" VALUES ")[0] + " VALUES " + ", ".join([one] * len(part))
+            cur.execute(sql, [v for row in part for v in row])
+
+
+# SQLite releases the GIL around every step of a statement, so an executemany of n rows or
+# a SELECT of n rows hands the GIL to the request thread n times and waits to get it back
+# each time (up to the interpreter's switch interval while requests are being handled):
+# a batch's transaction took 2-20 ms that way. One multi-row INSERT and one aggregated
+# SELECT row keep it to a handful of steps per batch, whatever its size.
+_ROWS_PER_INSERT = 256  # x 11 columns, well under SQLite's 32,766 bound variables
 
 
 def _write_sql(is_sqlite: bool, schema: str | None) -> _WriteSQL:
@@ -430,15 +468,14 @@ class Store:
             rows.append(_decision_row(d, now))
             d_out.append((STORED, None))
         if rows:
-            cur.executemany(sql.insert_decisions, rows)
+            sql.insert(cur, "d", len(_D_COLS), rows)
 
         if new_rewards:
             ev = list({r.event_id for r in new_rewards})
             dec: dict[str, _JoinRow] = {}
             have: dict[str, _JoinRow | _Pending] = {}
             cur.execute(sql.join(len(ev)), ev)
-            for raw_row in cur.fetchall():  # each event's decision and reward, if any
-                jrow = _JoinRow(*raw_row)
+            for jrow in sql.join_rows(cur):  # each event's decision and reward, if any
                 dec[jrow.event_id] = jrow
                 if jrow.seq is not None:
                     have[jrow.event_id] = jrow
@@ -464,8 +501,8 @@ class Store:
                     cur.execute(sql.max_seq)
                     self._next_seq = int(cur.fetchone()[0]) + 1
                 seq0 = self._next_seq
-                cur.executemany(sql.insert_rewards, [(seq0 + j, r.event_id, r.value, d.chosen, now, r.is_default)
-                                                     for j, (_, r, d) in enumerate(fresh)])
+                sql.insert(cur, "r", 6, [(seq0 + j, r.event_id, r.value, d.chosen, now, r.is_default)
+                                         for j, (_, r, d) in enumerate(fresh)])
                 for j, (i, r, d) in enumerate(fresh):
                     r_out[i] = (STORED, seq0 + j)
                     joined.append(Joined(seq0 + j, _feedback(d, r.value), r.received, r.is_default))
