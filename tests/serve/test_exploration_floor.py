@@ -79,6 +79,6 @@ def test_named_contexts_are_featurised_as_the_model_was_fitted(tmp_path):
                                      "candidates": [{"id": "old"}, {"id": "young"}], "k": 2}).json()
         scores = dict(zip(["old", "young"], lib.item_scores(raw[0], ["old", "young"])))
         assert {x["id"]: x["score"] for x in r["ranking"]} == pytest.approx(scores)
-        bad = c.post("/v1/rank", content=b'{"context": {"age": "x"}, "candidates": [{"id": "old"}]}',
+        bad = c.post("/v1/rank", content=b'{"context": {"age": true}, "candidates": [{"id": "old"}]}',
                      headers={"content-type": "application/json"})
-        assert bad.status_code == 422
+        assert bad.status_code == 422 and "'age' is a boolean" in bad.json()["error"]

@@ -94,3 +94,19 @@ def test_readyz_names_only_the_kind_of_error_without_the_admin_key(sqlite_db, tm
         assert body["checks"]["store"]["error"].startswith("OperationalError (details:") and "10.0.0.7" not in str(body)
         body = c.get("/readyz", headers={"X-API-Key": "admin-key-456"}).json()
         assert "10.0.0.7" in body["checks"]["store"]["error"]
+
+
+def test_a_read_only_database_is_not_ready_and_the_log_names_the_cause(sqlite_db, tmp_path, config, caplog):
+    """As a database file the service may no longer write (SQLite's query_only: the
+    same SQLITE_READONLY a read-only file gives; root ignores file modes)."""
+    with TestClient(create_app(config(sqlite_db, tmp_path, lease_s=0.6))) as c, \
+            caplog.at_level(logging.ERROR, "recloop.serve"):
+        svc = c.app.state.service
+        event.listen(svc.store.engine, "connect", lambda conn, _r: conn.execute("PRAGMA query_only = 1"))
+        svc.store._drop_writer_conn()
+        svc.store.engine.dispose()
+        assert c.post("/v1/rank", json=CTX).status_code == 503
+        _until(lambda: c.get("/readyz").status_code == 503)
+        assert "readonly" in c.get("/readyz").json()["checks"]["store"]["error"]
+        assert c.get("/healthz").status_code == 200  # alive, not ready
+        assert any("readonly database" in rec.getMessage() for rec in caplog.records)

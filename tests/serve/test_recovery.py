@@ -147,3 +147,25 @@ def test_old_snapshots_are_pruned_from_the_store(sqlite_db, tmp_path, config):
         assert [m["stored"] for m in c.get("/v1/models").json()["models"]] == [True, True, False, False, False]
         r = c.post(f"/v1/models/{rows[-1]['version']}/activate", json={})
         assert r.status_code == 409 and "was pruned" in r.json()["error"]
+
+
+@pytest.mark.parametrize("loss", ["stored policy", "legacy file"])
+def test_a_lost_activated_snapshot_is_an_error_naming_it_never_a_fallback(sqlite_db, tmp_path, config, loss):
+    """Before: when the activated (rolled-back) snapshot's file was lost, a restart fell back
+    to the newest one it could read, and the model the operator rolled back returned."""
+    cfg = config(sqlite_db, tmp_path)
+    with TestClient(create_app(cfg)) as c:
+        _play(c, 10)
+        _settle(c)
+        assert c.post("/v1/models/snapshot", json={}).json()["version"] == 1
+        assert c.post("/v1/models/0/activate", json={}).json()["version"] == 2  # the roll-back
+    store = Store(cfg.db, schema=cfg.db_schema)
+    assert store.list_models()[0]["note"] == "activated v0"
+    lost = {"blob": None} if loss == "stored policy" else {"blob": None, "path": str(tmp_path / "gone.npz")}
+    with store.engine.begin() as conn:  # the legacy case: a snapshot from before they moved into the store
+        conn.execute(models.update().where(models.c.version == 2).values(**lost))
+    why = " was pruned" if loss == "stored policy" else ": its file .*gone.npz cannot be read"
+    with pytest.raises(SnapshotError, match=rf"snapshot v2 \(activated v0, watermark 10\){why}.*--start-version"):
+        with TestClient(create_app(cfg)):
+            pass
+    store.close()

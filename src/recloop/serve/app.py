@@ -28,6 +28,7 @@ from pydantic import BaseModel, ValidationError
 from recloop.serve.config import ServeConfig
 from recloop.serve.dashboard import DASHBOARD_HTML
 from recloop.serve.guard import Guard, KeyCheck
+from recloop.serve.inputs import context_vector, recommend
 from recloop.serve.learner import OnlineLearner, SnapshotError, build_policy, probe_reward_domain
 from recloop.serve.metrics import ServeMetrics
 from recloop.serve.schemas import (EVENT_ID_PATTERN, ModelsResponse, Problem, RankInput, RankRequest,
@@ -323,24 +324,6 @@ class Service:
             return row
 
     # ------------------------------------------------------------ decisions
-    def context_vector(self, ctx: np.ndarray | list[float] | dict[str, float] | None) -> np.ndarray | None:
-        featuriser = self.learner.policy.featuriser  # saved with a model fitted on named features
-        if isinstance(ctx, dict) and featuriser is not None and not featuriser.is_dense:
-            try:
-                return featuriser.context(ctx)
-            except ValueError as err:
-                raise HTTPException(422, str(err)) from None
-        if isinstance(ctx, dict):
-            ctx = [ctx[k] for k in sorted(ctx)]
-        if not self.learner.contextual:
-            return None if ctx is None else np.asarray(ctx, dtype=np.float64)
-        d = self.learner.n_features
-        if ctx is None:
-            raise HTTPException(422, f"context is required: the {self.config.policy} policy needs {d} features")
-        if len(ctx) != d:
-            raise HTTPException(422, f"context has {len(ctx)} features; the policy expects {d}")
-        return np.asarray(ctx, dtype=np.float64)
-
     def _serves_requests(self) -> GroupWriter:
         """The writer of a ranker; HTTP 421 on the learner (it has none)."""
         if self.writer is None:
@@ -371,8 +354,8 @@ class Service:
             feats = req.features
         if req.k > len(ids):
             raise HTTPException(422, f"k={req.k} exceeds the {len(ids)} eligible candidates")
-        x = self.context_vector(req.context)
-        rec = self.learner.policy.recommend(x if self.learner.contextual else None, ids, req.k)
+        x = context_vector(self.learner.policy, req.context, self.config.policy)
+        rec = recommend(self.learner.policy, x, ids, req.k, feats, self.config.policy)
         client_id = req.event_id is not None
         d = Decision(
             event_id=req.event_id if req.event_id is not None else uuid.uuid4().hex,

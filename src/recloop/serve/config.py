@@ -32,6 +32,10 @@ class ServeConfig:
     # propensity 1 and its logs support no other policy).
     exploration: float = 0.05
     n_features: int = 16
+    # "hashed": contexts sent as JSON objects are hashed into n_features by a Featuriser
+    # (recloop.data.features) saved with the model. "vector": contexts are vectors (or flat
+    # objects of numbers, ordered by name). A saved model's own featuriser takes precedence.
+    context_features: str = "vector"
     db: str = "sqlite:///recloop.db"
     db_schema: str | None = None
     sqlite_synchronous: str = "FULL"
@@ -63,6 +67,8 @@ class ServeConfig:
             raise ValueError(f"exploration must be in [0, 1], got {self.exploration!r}")
         if int(self.n_features) != self.n_features or self.n_features < 1:
             raise ValueError(f"n_features must be a positive integer, got {self.n_features!r}")
+        if self.context_features not in ("vector", "hashed"):
+            raise ValueError(f"context_features must be vector or hashed, got {self.context_features!r}")
         if self.role not in ("all", "ranker", "learner"):
             raise ValueError(f"role must be all, ranker or learner, got {self.role!r}")
         if self.role != "all" and not self.db.startswith("postgresql"):

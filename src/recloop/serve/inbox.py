@@ -24,8 +24,8 @@ from sqlalchemy import func, select, text, update
 
 from recloop.serve.records import Decision, Joined, RewardIn
 from recloop.serve.store import (CONFLICT, SAME, STORED, UNKNOWN, WRONG_ITEM, Store, StoreFenced, _D_COLS,
-                                 _decision_from_row, _decision_row, _DecisionRow, _feedback, decisions, inbox,
-                                 rewards)
+                                 _decision_from_row, _decision_row, _DecisionRow, _feedback, _joined_columns,
+                                 decisions, inbox, rewards)
 
 
 def _q(store: Store, table: Any) -> str:
@@ -111,7 +111,7 @@ def take_inbox(store: Store, limit: int = 5000) -> list[Joined]:
         if n != 1:
             raise StoreFenced(store._fenced_message())
         q = (select(inbox.c.id, inbox.c.event_id, inbox.c.value, inbox.c.is_default, inbox.c.ts,
-                    decisions.c.context, decisions.c.chosen, decisions.c.propensity, rewards.c.seq.label("rseq"))
+                    *_joined_columns(store.item_features), rewards.c.seq.label("rseq"))
              .join(decisions, decisions.c.event_id == inbox.c.event_id)
              .outerjoin(rewards, rewards.c.event_id == inbox.c.event_id)
              .where(inbox.c.copied.is_(False)).order_by(inbox.c.id).limit(limit))
@@ -126,7 +126,7 @@ def take_inbox(store: Store, limit: int = 5000) -> list[Joined]:
             seq += 1
             new.append({"seq": seq, "event_id": row.event_id, "value": row.value, "item_id": row.chosen,
                         "ts": row.ts, "is_default": row.is_default})
-            out.append(Joined(seq, _feedback(row, row.value), 0.0, bool(row.is_default)))
+            out.append(Joined(seq, _feedback(row, row.value, store.item_features), 0.0, bool(row.is_default)))
         if new:
             conn.execute(rewards.insert(), new)
         conn.execute(update(inbox).where(inbox.c.id.in_([r.id for r in rows])).values(copied=True))

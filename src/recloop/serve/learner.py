@@ -36,13 +36,19 @@ log = logging.getLogger("recloop.serve")
 
 
 def build_policy(config: ServeConfig) -> BanditPolicy:
-    """A fresh policy from the config (registered name or saved file), with the exploration floor."""
+    """A fresh policy from the config (registered name or saved file), with the exploration
+    floor and, for ``context_features="hashed"``, a featuriser for JSON-object contexts."""
     if config.policy.endswith(".npz"):
-        return BanditPolicy.load(config.policy).set_exploration(config.exploration)
-    params = dict(config.policy_params)
-    max_items = params.pop("max_items", None)  # a serving bound, not a hyper-parameter
-    policy = build("policy", config.policy, params, n_features=config.n_features, seed=config.seed)
-    return policy.set_exploration(config.exploration).set_max_items(max_items)
+        policy = BanditPolicy.load(config.policy).set_exploration(config.exploration)
+    else:
+        params = dict(config.policy_params)
+        max_items = params.pop("max_items", None)  # a serving bound, not a hyper-parameter
+        policy = build("policy", config.policy, params, n_features=config.n_features, seed=config.seed)
+        policy.set_exploration(config.exploration).set_max_items(max_items)
+    if config.context_features == "hashed" and policy.featuriser is None:
+        from recloop.data.features import Featuriser
+        policy.set_featuriser(Featuriser(policy.n_features or config.n_features, interactions=False, seed=0))
+    return policy
 
 
 @dataclass(frozen=True)
@@ -128,6 +134,8 @@ class OnlineLearner:
         self.config = config
         self.store = store
         self.policy: BanditPolicy = self.new_policy()
+        # a policy that scores items by their features learns them from the decisions
+        store.item_features = getattr(self.policy, "n_item_features", None) is not None
         self.version = 0
         self.watermark = 0
         self.snap_watermark = 0  # the watermark snapshot ``version`` holds; the live model may be past it
@@ -179,6 +187,10 @@ class OnlineLearner:
         if rows:
             row = rows[0]
             self.policy = self._load_row(row, hint=True)
+            if self.config.context_features == "hashed" and getattr(self.policy, "featuriser", None) is None:
+                raise SnapshotError(f"context_features is hashed, but snapshot v{row['version']} has no featuriser: "
+                                    "its model learned from context vectors, and the featuriser is part of a "
+                                    "model. Serve this store with context_features vector, or start a new store")
             self.version, self.watermark = int(row["version"]), int(row["watermark"])
             self.snap_watermark = self.watermark
         else:

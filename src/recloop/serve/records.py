@@ -10,6 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 import numpy as np
+import orjson
 
 from recloop.core.types import Feedback
 
@@ -80,6 +81,17 @@ def unpack_features(blob: bytes | None, dim: int, n: int) -> list[list[float] | 
         return [None] * n
     arr = np.frombuffer(blob, dtype=np.float64).reshape(n, dim)
     return [None if np.isnan(row).all() else row[~np.isnan(row)].tolist() for row in arr]
+
+
+def chosen_features(candidates: str, blob: bytes | None, dim: int, chosen: str) -> np.ndarray | None:
+    """The chosen candidate's features as stored with its decision (None: it had none).
+    ``candidates`` is the decision's JSON list of candidate ids, ``blob``/``dim`` its packed features."""
+    if blob is None or dim == 0:
+        return None
+    j = orjson.loads(candidates).index(chosen)
+    row = np.frombuffer(blob, dtype=np.float64, count=dim, offset=j * dim * 8)
+    row = row[~np.isnan(row)]  # NaN pads shorter vectors (pack_features)
+    return row.copy() if row.size else None
 
 
 def unpack_context(blob: bytes) -> np.ndarray:

@@ -5,11 +5,13 @@ from __future__ import annotations
 import hashlib
 import re
 from dataclasses import dataclass
-from typing import Annotated, Any
+from typing import Annotated, Any, Union
 
 import numpy as np
 import orjson
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, StrictInt, StringConstraints
+from pydantic import (AfterValidator, BaseModel, BeforeValidator, ConfigDict, Discriminator, Field, StrictInt,
+                      StringConstraints, Tag)
+from pydantic_core import PydanticCustomError
 
 from recloop.serve.records import pack_features
 
@@ -55,6 +57,54 @@ ItemId = Annotated[str, StringConstraints(strict=True, min_length=1, max_length=
                                      "(integers are turned into strings)")]
 EventId = Annotated[str, Field(pattern=EVENT_ID_PATTERN, description="1-128 characters of [A-Za-z0-9._:-]")]
 
+# A context given as a JSON object: namespaced features as teams send them (Personalizer's
+# contextFeatures), turned into a vector by the model's Featuriser (recloop.data.features).
+# Checked here for what the API promises everywhere: numbers within VALUE_LIMIT, and a
+# boolean is not a number (the featuriser would read true as 1). The featuriser itself
+# names what it cannot encode (null, lists mixing types).
+CONTEXT_FEATURES_MAX = 4096
+
+
+def feature_object_problem(obj: dict) -> str | None:
+    """Why the context object ``obj`` is refused (None: it is fine)."""
+    count = 0
+    stack: list[tuple[str, Any]] = list(obj.items())
+    while stack:
+        name, v = stack.pop()
+        if type(v) is dict:
+            stack.extend((f"{name}.{k}", x) for k, x in v.items())
+            continue
+        for x in (v if type(v) is list else (v,)):
+            count += 1
+            if type(x) is bool:
+                return (f"feature {name!r} is a boolean ({str(x).lower()}); a feature is a number, a string "
+                        "(a category) or a list or object of them: send 1/0 or a string")
+            if type(x) in (int, float) and not abs(x) <= VALUE_LIMIT:  # NaN fails it too; big ints compare exactly
+                return (f"feature {name!r} is {x}: numbers must be finite, between -{VALUE_LIMIT:.0f} "
+                        f"and {VALUE_LIMIT:.0f}")
+    if count > CONTEXT_FEATURES_MAX:
+        return f"{count} feature values; at most {CONTEXT_FEATURES_MAX}"
+    return None
+
+
+def _feature_object(obj: dict) -> dict:
+    problem = feature_object_problem(obj)
+    if problem:
+        raise PydanticCustomError("feature_object", problem)
+    return obj
+
+
+def _context_kind(v: Any) -> str | None:
+    # the tags hold "[" so that error locations leave them out (app._loc), as pydantic's own union labels
+    return "list[number]" if isinstance(v, list) else "dict[str, feature]" if isinstance(v, dict) else None
+
+
+Context = Annotated[
+    Union[Annotated[list[FiniteFloat], Tag("list[number]")],
+          Annotated[dict[str, Any], AfterValidator(_feature_object), Tag("dict[str, feature]")]],
+    Discriminator(_context_kind, custom_error_type="context_type",
+                  custom_error_message="context must be a list of numbers or a JSON object of features")]
+
 
 class Candidate(BaseModel):
     model_config = ConfigDict(extra="forbid")
@@ -71,8 +121,10 @@ class RankRequest(BaseModel):
 
     event_id: EventId | None = Field(default=None, description="client id of the event; generated when absent. "
                                      "Re-sending the same request with the same id returns the stored decision.")
-    context: list[FiniteFloat] | dict[str, FiniteFloat] | None = Field(
-        default=None, description="user features: a vector, or named features (ordered by name)")
+    context: Context | None = Field(
+        default=None, description="user features: a vector of numbers, or a JSON object of named features "
+        "(nested objects, numbers, strings, lists of them), featurised by the model's featuriser; without "
+        "one, a flat object of numbers is the vector of its values ordered by name")
     candidates: list[Candidate] = Field(min_length=1, description="items to choose among; ids unique")
     k: StrictInt = Field(default=1, ge=1, le=1000, description="how many items to return (chosen first)")
     excluded: list[ItemId] = Field(default_factory=list, max_length=1000,

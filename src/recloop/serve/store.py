@@ -37,7 +37,7 @@ from sqlalchemy import (Boolean, Column, Float, Index, Integer, LargeBinary, Met
 from sqlalchemy.engine import Engine
 
 from recloop.core.types import Feedback
-from recloop.serve.records import (Decision, Joined, RewardIn, pack_features, unpack_context,
+from recloop.serve.records import (Decision, Joined, RewardIn, chosen_features, pack_features, unpack_context,
                                    unpack_features)
 
 log = logging.getLogger("recloop.serve")
@@ -119,7 +119,8 @@ Index("ix_recloop_rewards_ts", rewards.c.ts)
 _DecisionRow = namedtuple("_DecisionRow", ["event_id", "ts", "context", "candidates", "features", "features_dim",
                                            "ranking", "chosen", "propensity", "model_version", "request_hash"])
 _D_COLS = _DecisionRow._fields
-_JoinRow = namedtuple("_JoinRow", "event_id context chosen propensity value seq is_default")
+_JoinRow = namedtuple("_JoinRow", "event_id context chosen propensity value seq is_default candidates features "
+                                  "features_dim", defaults=(None, None, 0))
 
 
 class _WriteSQL:
@@ -149,14 +150,16 @@ class _WriteSQL:
     def decisions_by_id(self, n: int) -> str:
         return f"SELECT {', '.join(_D_COLS)} FROM {self.d} WHERE event_id IN ({self._ids(n)})"
 
-    def join(self, n: int) -> str:
-        if self.ph == "?":  # SQLite: every row in ONE step (see _WriteSQL's note); doubles as 17 digits: exact
+    def join(self, n: int, item_features: bool = False) -> str:
+        if self.ph == "?":  # SQLite: every row in ONE step (see the note below); doubles as 17 digits: exact
+            extra = ", d.candidates, hex(d.features), d.features_dim" if item_features else ""
             return (f"SELECT json_group_array(json_array(d.event_id, hex(d.context), d.chosen, "
                     f"printf('%!.17g', d.propensity), CASE WHEN r.seq IS NULL THEN NULL "
-                    f"ELSE printf('%!.17g', r.value) END, r.seq, r.is_default)) "
+                    f"ELSE printf('%!.17g', r.value) END, r.seq, r.is_default{extra})) "
                     f"FROM {self.d} d LEFT JOIN {self.r} r ON r.event_id = d.event_id "
                     f"WHERE d.event_id IN ({self._ids(n)})")
-        return (f"SELECT d.event_id, d.context, d.chosen, d.propensity, r.value, r.seq, r.is_default "
+        extra = ", d.candidates, d.features, d.features_dim" if item_features else ""
+        return (f"SELECT d.event_id, d.context, d.chosen, d.propensity, r.value, r.seq, r.is_default{extra} "
                 f"FROM {self.d} d LEFT JOIN {self.r} r ON r.event_id = d.event_id "
                 f"WHERE d.event_id IN ({self._ids(n)})")
 
@@ -164,9 +167,12 @@ class _WriteSQL:
         """The rows of :meth:`join`'s query, just executed on ``cur``."""
         if self.ph != "?":
             return [_JoinRow(*row) for row in cur.fetchall()]
-        packed = cur.fetchone()[0]
-        return [_JoinRow(e, bytes.fromhex(c), ch, float(p), None if v is None else float(v), seq, d)
-                for e, c, ch, p, v, seq, d in orjson.loads(packed)]
+        rows = []
+        for e, c, ch, p, v, seq, d, *extra in orjson.loads(cur.fetchone()[0]):
+            if extra:  # candidates (JSON text), features (hex), features_dim
+                extra = [extra[0], bytes.fromhex(extra[1]) if extra[1] else None, extra[2]]
+            rows.append(_JoinRow(e, bytes.fromhex(c), ch, float(p), None if v is None else float(v), seq, d, *extra))
+        return rows
 
     def insert(self, cur: Any, table: str, n_cols: int, rows: list[tuple]) -> None:
         """Insert ``rows``. SQLite: one multi-row INSERT per chunk; psycopg: executemany (pipelined)."""
@@ -250,6 +256,9 @@ class Store:
         # "all": this process writes, orders and learns (one writer). "ranker": one of many
         # processes that log decisions and accept rewards into the inbox (no lease).
         self.mode = "all"
+        # join each reward with the chosen item's features as stored with its decision
+        # (for policies that learn from item features; the others need not read them)
+        self.item_features = False
 
     def create(self) -> "Store":
         if self.schema:
@@ -474,7 +483,7 @@ class Store:
             ev = list({r.event_id for r in new_rewards})
             dec: dict[str, _JoinRow] = {}
             have: dict[str, _JoinRow | _Pending] = {}
-            cur.execute(sql.join(len(ev)), ev)
+            cur.execute(sql.join(len(ev), self.item_features), ev)
             for jrow in sql.join_rows(cur):  # each event's decision and reward, if any
                 dec[jrow.event_id] = jrow
                 if jrow.seq is not None:
@@ -505,23 +514,25 @@ class Store:
                                          for j, (_, r, d) in enumerate(fresh)])
                 for j, (i, r, d) in enumerate(fresh):
                     r_out[i] = (STORED, seq0 + j)
-                    joined.append(Joined(seq0 + j, _feedback(d, r.value), r.received, r.is_default))
+                    joined.append(Joined(seq0 + j, _feedback(d, r.value, self.item_features), r.received,
+                                         r.is_default))
         cur.close()
         return d_out, r_out, joined
 
     # ------------------------------------------------------------ reads
-    def joined_after(self, watermark: int, chunk: int = 5000) -> Iterator[Joined]:
-        """Joined (decision, reward) pairs with ``seq > watermark``, in ``seq`` order."""
+    def joined_after(self, watermark: int, chunk: int = 5000, item_features: bool | None = None) -> Iterator[Joined]:
+        """Joined (decision, reward) pairs with ``seq > watermark``, in ``seq`` order; with the
+        chosen items' features when ``item_features`` (default: :attr:`item_features`)."""
+        with_features = self.item_features if item_features is None else item_features
         last = watermark
         while True:
-            q = (select(rewards.c.seq, rewards.c.value, decisions.c.context, decisions.c.chosen,
-                        decisions.c.propensity)
+            q = (select(rewards.c.seq, rewards.c.value, *_joined_columns(with_features))
                  .join(decisions, decisions.c.event_id == rewards.c.event_id)
                  .where(rewards.c.seq > last).order_by(rewards.c.seq).limit(chunk))
             with self.engine.connect() as conn:
                 rows = conn.execute(q).all()
             for row in rows:
-                yield Joined(row.seq, _feedback(row, row.value))
+                yield Joined(row.seq, _feedback(row, row.value, with_features))
             if len(rows) < chunk:
                 return
             last = rows[-1].seq
@@ -693,7 +704,15 @@ def _decision_from_row(row: Any) -> Decision:
     )
 
 
-def _feedback(row: Any, value: float) -> Feedback:
+def _joined_columns(item_features: bool) -> list:
+    """The decision's columns a joined reward needs (see :func:`_feedback`)."""
+    cols = [decisions.c.context, decisions.c.chosen, decisions.c.propensity]
+    return cols + [decisions.c.candidates, decisions.c.features, decisions.c.features_dim] if item_features else cols
+
+
+def _feedback(row: Any, value: float, item_features: bool = False) -> Feedback:
     ctx = unpack_context(row.context)
+    feats = (chosen_features(row.candidates, row.features, row.features_dim, row.chosen) if item_features
+             else None)
     return Feedback(item_id=row.chosen, reward=float(value), context=ctx if ctx.size else None,
-                    propensity=float(row.propensity))
+                    item_features=feats, propensity=float(row.propensity))

@@ -60,6 +60,10 @@ class BanditPolicy(ABC):
     """
 
     contextual: bool = False
+    #: Length of the feature vector a policy needs with every candidate (None: it knows
+    #: items by id alone). Serving passes the candidates' features to such a policy and
+    #: joins each reward with the chosen item's features as they were when it was shown.
+    n_item_features: int | None = None
     registry_name: str  # set by @register on each registered subclass
     #: Deterministic index policies choose the argmax; their probabilities are exact.
     #: Sampling policies (Thompson) estimate probabilities by Monte Carlo.

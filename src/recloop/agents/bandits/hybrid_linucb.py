@@ -17,7 +17,7 @@ import numpy as np
 
 from recloop.agents.bandits.base import BanditPolicy
 from recloop.core.registry import register
-from recloop.core.types import Recommendation
+from recloop.core.types import Feedback, Recommendation
 from recloop.core.seeding import as_generator
 
 
@@ -25,10 +25,13 @@ from recloop.core.seeding import as_generator
 class HybridLinUCB(BanditPolicy):
     """Hybrid LinUCB. ``item_features`` (n_arms x m) gives each arm's features for the
     simulation face; serving passes them with the candidates
-    (``recommend(context, ids, k, item_features=F)``). An arm without known
-    features uses zeros (only its own model then)."""
+    (``recommend(context, ids, k, item_features=F)``) and with each reward
+    (``Feedback.item_features``: the features the item had when it was shown, learned
+    in place of the ones last recorded). An arm without known features uses zeros
+    (only its own model then)."""
 
     n_features: int  # contextual: BanditPolicy.__init__ refuses n_features=None
+    n_item_features: int
     A_inv_: np.ndarray  # learned per-arm state, made by _new_arms
     B_: np.ndarray
     b_: np.ndarray
@@ -112,6 +115,20 @@ class HybridLinUCB(BanditPolicy):
             raise ValueError("item features contain NaN or infinite values")
         arms = self.item_arms(list(ids))  # may add arms, and so grow features_
         self.features_[arms] = F
+
+    def update(self, action: Any, reward: float | None = None, obs: Any = None) -> None:
+        if isinstance(action, Feedback) and action.item_features is not None:
+            self.item_arms([action.item_id], add=False)  # an unknown item stays a KeyError
+            self.set_item_features([action.item_id], [action.item_features])
+        super().update(action, reward, obs)
+
+    def update_many(self, feedback: Any) -> int:
+        n = 0
+        for fb in feedback:  # one by one: a record's features are in place before it is learned
+            if fb.item_features is not None:
+                self.set_item_features([fb.item_id], [fb.item_features])
+            n += super().update_many((fb,))
+        return n
 
     def recommend(self, context: Any, candidates: Sequence[Hashable], k: int = 1, *,
                   item_features: Any = None) -> Recommendation:

@@ -31,6 +31,10 @@ def register(app: typer.Typer) -> None:
                                                   "or a saved policy .npz"),
         param: list[str] = typer.Option([], "--param", "-p", help="policy hyper-parameter name=value (repeat)"),
         n_features: int = typer.Option(16, help="context length for contextual policies"),
+        context_features: str = typer.Option("vector", help="vector: contexts are lists of numbers (or flat "
+                                                            "objects of numbers, ordered by name). hashed: contexts "
+                                                            "may be JSON objects of named features (nested, text, "
+                                                            "lists), hashed into --n-features numbers"),
         exploration: float = typer.Option(0.05, help="exploration floor: every candidate keeps probability >= "
                                                      "exploration / K, so the logs can evaluate other policies "
                                                      "offline (0: off; a deterministic policy then logs propensity 1)"),
@@ -76,7 +80,8 @@ def register(app: typer.Typer) -> None:
                 raise ValueError("--workers N > 1 runs ranker processes: use it with --role ranker "
                                  "(one learner per store: --role learner)")
             config = ServeConfig.from_env(
-                role=role, model_refresh_s=model_refresh, policy=policy, policy_params=_params(param), n_features=n_features, exploration=exploration, db=db, db_schema=db_schema,
+                role=role, model_refresh_s=model_refresh, policy=policy, policy_params=_params(param), n_features=n_features,
+                context_features=context_features, exploration=exploration, db=db, db_schema=db_schema,
                 start_version=start_version, lease_s=lease, max_learning_lag_s=max_learning_lag,
                 snapshot_every_s=snapshot_every, keep_snapshots=keep_snapshots, reward_wait_s=reward_wait,
                 default_reward=default_reward, max_body_bytes=max_body, cors_origins=tuple(cors_origin),

@@ -25,7 +25,6 @@ from typing import Any
 import numpy as np
 import orjson
 
-from recloop.ope import snips
 from recloop.serve.personalizer.model import DEFAULTS, LinearCB, epsilon_greedy, format_arguments, slot_inputs
 from recloop.serve.personalizer.schemas import iso_time
 
@@ -37,6 +36,7 @@ SWEEP = [{"learning_rate": lr} for lr in (0.1, 0.25, 0.5, 1.0)] + [{"interaction
 def run(store: Any, spec: dict, *, current: tuple[str, dict], epsilon: float, model_dir: Path,
         interval_s: float = 300.0) -> dict:
     """The evaluation of ``spec`` (an EvaluationRequest as a dict, times in unix seconds)."""
+    from recloop.ope import snips  # here, not at import: recloop.ope imports scipy.stats, seconds of start-up
     rows = [r for r in store.logged(spec["start"], spec["end"]) if r.mode != "Apprentice"]
     if not rows:
         raise ValueError("no rewarded events in the evaluation's time range")
