@@ -160,13 +160,25 @@ def test_rankers_log_and_the_learner_learns_each_reward_once(cluster):
 
 
 def test_activation_and_reward_at_two_rankers_at_once_never_miss_each_other(cluster):
-    """A reward held at one ranker while another activates the event is joined at once,
-    not when the window closes (60 s here): the hold and the activation are ordered by
-    the event row's lock. Then rewards summed across rankers (rewardAggregation sum)."""
+    """One event id ranked at two rankers at once is stored once. A reward held at one
+    ranker while another activates the event is joined at once, not when the window
+    closes (60 s here): the hold and the activation are ordered by the event row's lock.
+    Then rewards summed across rankers (rewardAggregation sum)."""
     _, lurl, rankers, store = cluster
     admin = PersonalizerAdministrationClient(lurl, KEY)
     a, b = (PersonalizerClient(u, KEY) for u in rankers)
     _configure(admin, rewardWaitTime="PT60S")
+    # one event id ranked at both rankers at once: one stored event, both answers show it
+    body = {"eventId": "twice", "contextFeatures": [{"user": {"tier": "gold"}}],
+            "actions": actions("news-3", "sport-3", "music-3")}
+    for _ in range(5):
+        body["eventId"] += "!"
+        with ThreadPoolExecutor(2) as pool:
+            answers = list(pool.map(lambda c: c.rank(body), (a, b)))
+        assert answers[0] == answers[1] and store.event(body["eventId"]) is not None
+    with pytest.raises(HttpResponseError) as err:
+        b.rank({**body, "actions": actions("news-3", "sport-3")})
+    assert err.value.status_code == 409
     ids = [f"d{i}" for i in range(40)]
     for eid in ids:
         a.rank({"eventId": eid, "actions": actions("news-3", "sport-3"), "deferActivation": True})
