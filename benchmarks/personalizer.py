@@ -22,8 +22,9 @@ daypart. Parts, all through ``azure-ai-personalizer`` against ``recloop serve``:
   matches the baseline (``latestApprenticeModeMetrics``) per 500 events, up to 5k.
 - ``latency``: one service, an open-loop load at ``--rate`` events/s, each event a
   rank then a reward, alternating between ``/v1`` (20 candidates x 16 floats) and
-  ``/personalizer`` (20 actions with JSON features) in the same run; p50/p99 of each
-  rank and their ratio.
+  ``/personalizer`` (20 actions with JSON features) in the same run, from one load
+  client (wrk with ``benchmarks/personalizer_load.lua`` when installed, else our
+  asyncio client: ``--client``); p50/p99 of each rank and their ratio.
 
     .venv/bin/python benchmarks/personalizer.py                       # everything (~12 min on 2 cores)
     .venv/bin/python benchmarks/personalizer.py --parts latency --rate 1000 100 --seconds 20
@@ -38,6 +39,7 @@ import datetime as dt
 import json
 import os
 import platform
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -238,11 +240,9 @@ def part_apprentice(world: World, args, workdir: Path) -> dict:
 
 
 # ---------------------------------------------------------------- latency: /v1 and /personalizer in one run
-def latency_client(port: int, rate: float, seconds: float, connections: int, out: str) -> None:
-    import asyncio
-
-    from recloop.apps.traffic import HttpConnection
-
+def latency_workload(rate: float, seconds: float) -> tuple[list[bytes], list[tuple[str, str]]]:
+    """Event i's rank body and its (rank path, reward path): even events /v1 (20 candidates
+    x 16 floats), odd ones /personalizer (20 actions with JSON features)."""
     world = World(0)
     rng = np.random.default_rng(7)
     n = int(rate * seconds)
@@ -261,6 +261,17 @@ def latency_client(port: int, rate: float, seconds: float, connections: int, out
                                       "eventId": f"p{i}"}, separators=(",", ":")).encode())
             q = "?api-version=2022-09-01-preview"
             paths.append((f"/personalizer/rank{q}", f"/personalizer/events/p{i}/reward{q}"))
+    return bodies, paths
+
+
+def latency_client(port: int, rate: float, seconds: float, connections: int, out: str) -> None:
+    """The Python load client (asyncio, raw keep-alive connections)."""
+    import asyncio
+
+    from recloop.apps.traffic import HttpConnection
+
+    bodies, paths = latency_workload(rate, seconds)
+    n = len(bodies)
     lat = np.full(n, np.nan)
     rew = np.full(n, np.nan)
     errors: dict[str, int] = {}
@@ -309,6 +320,33 @@ def latency_client(port: int, rate: float, seconds: float, connections: int, out
                                      "errors": errors}))
 
 
+def latency_wrk(port: int, rate: float, seconds: float, connections: int, workdir: Path, out: Path) -> None:
+    """The same events through wrk and benchmarks/personalizer_load.lua: one connection per
+    wrk thread; C code sends and parses, so the client leaves the shared cores to the service."""
+    bodies, paths = latency_workload(rate, seconds)
+    n = len(bodies)
+    threads = min(connections, n)
+    for t in range(threads):  # thread t plays events t, t + threads, t + 2 threads, ...
+        with open(workdir / f"events-{t}", "w") as fh:
+            for i in range(t, n, threads):
+                fh.write(f"{paths[i][0]}\t{bodies[i].decode()}\t{paths[i][1]}\n")
+    env = {**os.environ, "PZ_EVENTS": str(workdir / "events-"), "PZ_KEY": USER_KEY, "PZ_RATE": str(rate),
+           "PZ_THREADS": str(threads), "PZ_OUT": str(workdir / "wrk.json")}
+    budget = int(seconds * 1.5) + 3  # wrk runs this long whatever; a thread stops after its last event
+    cmd = ["wrk", "-t", str(threads), "-c", str(threads), "-d", f"{budget}s", "--timeout", "10s",
+           "-s", str(ROOT / "benchmarks" / "personalizer_load.lua"), f"http://127.0.0.1:{port}"]
+    with open(workdir / "wrk.log", "w") as log:
+        subprocess.run(cmd, check=True, env=env, stdout=log, stderr=subprocess.STDOUT)
+    w = json.loads((workdir / "wrk.json").read_text())
+    lat, rew = np.full(n, np.nan), np.full(n, np.nan)
+    for t in w["threads"]:
+        idx = np.arange(t["tid"], n, threads)[:len(t["rank"])]
+        lat[idx] = np.array([np.nan if v is None else v for v in t["rank"]], dtype=float)
+        rew[idx] = np.array([np.nan if v is None else v for v in t["reward"]], dtype=float)
+    out.write_text(json.dumps({"elapsed_s": w["elapsed_s"], "rank": lat.tolist(), "reward": rew.tolist(),
+                               "errors": w["errors"]}))
+
+
 def part_latency(args, rate: float, workdir: Path) -> dict:
     svc = Service(workdir, ["--policy", "linucb", "--n-features", "16"])
     try:
@@ -317,9 +355,12 @@ def part_latency(args, rate: float, workdir: Path) -> dict:
                   json={"rewardWaitTime": "PT10M"}).raise_for_status()
         out_file = workdir / "latency.json"
         load0 = os.getloadavg()
-        subprocess.run([sys.executable, __file__, "--latency-client", str(svc.port), str(rate),
-                        str(args.seconds), str(args.connections), str(out_file)], check=True,
-                       env={**os.environ, "PYTHONPATH": str(ROOT / "src")})
+        if args.client == "wrk":
+            latency_wrk(svc.port, rate, args.seconds, args.connections, workdir, out_file)
+        else:
+            subprocess.run([sys.executable, __file__, "--latency-client", str(svc.port), str(rate),
+                            str(args.seconds), str(args.connections), str(out_file)], check=True,
+                           env={**os.environ, "PYTHONPATH": str(ROOT / "src")})
         r = json.loads(out_file.read_text())
         lat, rew = np.array(r["rank"], dtype=float), np.array(r["reward"], dtype=float)
         skip = int(len(lat) * 0.1)  # warm-up: the first 10% of events
@@ -329,7 +370,7 @@ def part_latency(args, rate: float, workdir: Path) -> dict:
         def q(a: np.ndarray) -> dict:
             a = a[~np.isnan(a)] * 1000
             return {"n": int(a.size), "p50_ms": float(np.percentile(a, 50)), "p99_ms": float(np.percentile(a, 99))}
-        out = {"rate_events_per_s": rate, "requests_per_s": 2 * rate, "seconds": args.seconds,
+        out = {"client": args.client, "rate_events_per_s": rate, "requests_per_s": 2 * rate, "seconds": args.seconds,
                "elapsed_s": r["elapsed_s"], "connections": args.connections, "errors": r["errors"],
                "v1_rank": q(lat[v1]), "personalizer_rank": q(lat[pz]), "v1_reward": q(rew[v1]),
                "personalizer_reward": q(rew[pz]), "loadavg_before": load0, "loadavg_after": os.getloadavg()}
@@ -364,6 +405,9 @@ def main() -> None:
                     help="latency part: events/s (each a rank + a reward), one run per rate")
     ap.add_argument("--seconds", type=float, default=15.0)
     ap.add_argument("--connections", type=int, default=32)
+    ap.add_argument("--client", choices=["auto", "wrk", "python"], default="auto",
+                    help="latency part's load client, the same for both APIs: wrk (Debian package `wrk`, "
+                         "cheapest on a shared machine) or our asyncio client; auto takes wrk when installed")
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--out", default=str(ROOT / "benchmarks" / "results" / "personalizer.json"))
     ap.add_argument("--workdir", default=None, help="keep the services' stores and logs here (default: a temp dir)")
@@ -373,6 +417,10 @@ def main() -> None:
         port, rate, seconds, conns, out = args.latency_client
         latency_client(int(port), float(rate), float(seconds), int(conns), out)
         return
+    if args.client == "auto":
+        args.client = "wrk" if shutil.which("wrk") else "python"
+    elif args.client == "wrk" and not shutil.which("wrk"):
+        ap.error("--client wrk: the wrk binary is not on PATH (apt-get install wrk)")
     world = World(args.seed)
     result: dict = {"command": " ".join([Path(sys.executable).name, *sys.argv]), "machine": platform.platform(),
                     "cpus": os.cpu_count(), "started": dt.datetime.now(dt.timezone.utc).isoformat()}

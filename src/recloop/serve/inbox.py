@@ -136,14 +136,20 @@ def take_inbox(store: Store, limit: int = 5000) -> list[Joined]:
 def sweep_into_inbox(store: Store, event_ids: list[str], value: float) -> int:
     """The learner's default rewards go through the inbox too, so that a ranker's late
     explicit reward and the default meet one unique constraint (whichever came first wins)."""
-    if not event_ids:
+    return rewards_into_inbox(store, [RewardIn(e, value, is_default=True) for e in event_ids])
+
+
+def rewards_into_inbox(store: Store, new_rewards: Sequence[RewardIn]) -> int:
+    """Rewards the learner itself joins (defaults, a closed window's held rewards) into
+    the inbox, where the first for each event wins; returns how many were taken."""
+    if not new_rewards:
         return 0
     now = time.time()
     with store.engine.begin() as conn:
         chosen = dict(conn.execute(select(decisions.c.event_id, decisions.c.chosen)
-                                   .where(decisions.c.event_id.in_(event_ids))).all())
-        rows = [{"event_id": e, "value": value, "item_id": chosen[e], "ts": now, "is_default": True, "copied": False}
-                for e in event_ids if e in chosen]
+                                   .where(decisions.c.event_id.in_([r.event_id for r in new_rewards]))).all())
+        rows = [{"event_id": r.event_id, "value": r.value, "item_id": chosen[r.event_id], "ts": now,
+                 "is_default": r.is_default, "copied": False} for r in new_rewards if r.event_id in chosen]
         from sqlalchemy.dialects.postgresql import insert as pg_insert
         stmt = pg_insert(inbox).on_conflict_do_nothing(index_elements=["event_id"])
         return conn.execute(stmt, rows).rowcount if rows else 0

@@ -22,7 +22,7 @@ import time
 from collections import deque
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Generic, Protocol, TypeVar
 
 import numpy as np
 
@@ -106,7 +106,30 @@ _START_HINT = ("; refusing to serve another model in its place. Restore it, or s
                "to serve snapshot N plus every reward after its watermark")
 
 
-def policy_bytes(policy: BanditPolicy) -> bytes:
+class ServedModel(Protocol):
+    """What the learner needs of the model it serves (a :class:`BanditPolicy` for ``/v1``)."""
+
+    @property
+    def contextual(self) -> bool: ...
+
+    @property
+    def n_features(self) -> int | None: ...
+
+    @property
+    def t_(self) -> int: ...
+
+    @property
+    def known_items(self) -> list: ...
+
+    def update_many(self, feedback: Any) -> int: ...
+
+    def save(self, path: Any) -> Any: ...
+
+
+P = TypeVar("P", bound=ServedModel)
+
+
+def policy_bytes(policy: ServedModel) -> bytes:
     """The policy's save file, as bytes (the store keeps these)."""
     with tempfile.TemporaryDirectory(prefix="recloop-snap-") as d:
         return Path(policy.save(Path(d) / "model.npz")).read_bytes()
@@ -127,13 +150,14 @@ def load_snapshot(store: Store, version: int) -> BanditPolicy:
     return learner._load_row(row)
 
 
-class OnlineLearner:
-    """Owns the live policy. Not thread-safe: call it from the event loop only."""
+class ModelLearner(Generic[P]):
+    """Owns the live model. Not thread-safe: call it from the event loop only.
+    :meth:`new_policy` and :meth:`load_policy` say which kind of model it serves."""
 
     def __init__(self, config: ServeConfig, store: Store):
         self.config = config
         self.store = store
-        self.policy: BanditPolicy = self.new_policy()
+        self.policy: P = self.new_policy()
         # a policy that scores items by their features learns them from the decisions
         store.item_features = getattr(self.policy, "n_item_features", None) is not None
         self.version = 0
@@ -148,13 +172,13 @@ class OnlineLearner:
         self.last_snapshot = time.monotonic()
         self.published: int | None = None  # a ranker: the published snapshot it serves
 
-    def new_policy(self) -> BanditPolicy:
-        """A fresh model (a subclass may serve another kind of model)."""
-        return build_policy(self.config)
+    def new_policy(self) -> P:
+        """A fresh model."""
+        raise NotImplementedError
 
-    def load_policy(self, blob: bytes) -> BanditPolicy:
-        """The model saved in ``blob`` (a subclass may serve another kind of model)."""
-        return policy_from_bytes(blob)
+    def load_policy(self, blob: bytes) -> P:
+        """The model saved in ``blob``."""
+        raise NotImplementedError
 
     @property
     def version_name(self) -> str:
@@ -203,20 +227,20 @@ class OnlineLearner:
         log.info("model v%d, watermark %d (%d replayed)", self.version, self.watermark, self.replayed)
 
     # ------------------------------------------------------------ rankers follow the learner
-    def fetch_published(self) -> tuple[dict, BanditPolicy] | None:
+    def fetch_published(self) -> tuple[dict, P] | None:
         """The newest published snapshot, when it is not the one served (worker thread)."""
         row = self.store.latest_model()
         if row is None or row["version"] == self.published:
             return None
         return row, self._load_row(row)
 
-    def adopt_published(self, row: dict, policy: BanditPolicy) -> None:
+    def adopt_published(self, row: dict, policy: P) -> None:
         """Serve a published snapshot as it is (a ranker learns nothing itself; loop thread)."""
         self.policy = policy
         self.version = self.published = int(row["version"])
         self.watermark = self.snap_watermark = int(row["watermark"])
 
-    def _load_row(self, row: dict, hint: bool = False) -> BanditPolicy:
+    def _load_row(self, row: dict, hint: bool = False) -> P:
         version = row["version"]
         what = f"snapshot v{version} ({row['note']}, watermark {row['watermark']})"
         blob = self.store.model_blob(version)
@@ -272,11 +296,11 @@ class OnlineLearner:
         return {"p50": float(np.quantile(a, 0.5)), "p99": float(np.quantile(a, 0.99)), "max": float(a.max())}
 
     # ------------------------------------------------------------ snapshots
-    def freeze(self) -> tuple[BanditPolicy, int]:
+    def freeze(self) -> tuple[P, int]:
         """A copy of the live state and the watermark it includes (cheap; loop thread)."""
         return copy.deepcopy(self.policy), self.watermark
 
-    def write_snapshot(self, policy: BanditPolicy, watermark: int, *, parent: int | None, note: str) -> dict:
+    def write_snapshot(self, policy: P, watermark: int, *, parent: int | None, note: str) -> dict:
         """Save a frozen state into the store and register it (safe to run in a worker thread)."""
         blob = policy_bytes(policy)
         digest = hashlib.sha256(blob).hexdigest()
@@ -299,13 +323,13 @@ class OnlineLearner:
         self.version, self.snap_watermark = row["version"], watermark
         self.last_snapshot = time.monotonic()
 
-    def load_version(self, version: int) -> tuple[BanditPolicy, dict]:
+    def load_version(self, version: int) -> tuple[P, dict]:
         rows = {r["version"]: r for r in self.store.list_models()}
         if version not in rows:
             raise KeyError(f"no model version {version}; known: {sorted(rows)}")
         return self._load_row(rows[version]), rows[version]
 
-    def install(self, policy: BanditPolicy, version: int) -> None:
+    def install(self, policy: P, version: int) -> None:
         """Make ``policy`` live as ``version`` (its watermark is the current one)."""
         if policy.contextual and policy.n_features != self.policy.n_features:
             raise ValueError(f"model expects {policy.n_features} features, service serves {self.policy.n_features}")
@@ -319,6 +343,16 @@ class OnlineLearner:
                 "skipped": self.skipped,
                 "policy": type(self.policy).__name__, "updates": int(self.policy.t_),
                 "items": len(self.policy.known_items)}
+
+
+class OnlineLearner(ModelLearner[BanditPolicy]):
+    """The learner of ``/v1``: serves the configured :class:`BanditPolicy`."""
+
+    def new_policy(self) -> BanditPolicy:
+        return build_policy(self.config)
+
+    def load_policy(self, blob: bytes) -> BanditPolicy:
+        return policy_from_bytes(blob)
 
 
 def per_item_state(policy: BanditPolicy) -> dict[Any, dict[str, np.ndarray]]:

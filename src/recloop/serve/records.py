@@ -8,11 +8,10 @@ as JSON cost more than the rest of a decision row together.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Generic, TypeVar
 
 import numpy as np
 import orjson
-
-from recloop.core.types import Feedback
 
 
 @dataclass(frozen=True, slots=True)
@@ -47,12 +46,16 @@ class RewardIn:
     received: float = 0.0  # perf_counter at arrival, for the learning-lag metric
 
 
+F = TypeVar("F")
+
+
 @dataclass(frozen=True, slots=True)
-class Joined:
-    """A (decision, reward) pair committed under reward sequence number ``seq``."""
+class Joined(Generic[F]):
+    """A (decision, reward) pair committed under reward sequence number ``seq``; its
+    ``feedback`` is what the served model learns from (a :class:`recloop.core.types.Feedback` for ``/v1``)."""
 
     seq: int
-    feedback: Feedback
+    feedback: F
     received: float = 0.0
     is_default: bool = False
 

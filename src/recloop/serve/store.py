@@ -437,11 +437,8 @@ class Store:
         """
         raw = self._writer_conn()
         try:
-            if self.mode == "ranker":
-                from recloop.serve.inbox import ranker_write
-                out = ranker_write(self, raw, new_decisions, new_rewards)
-            else:
-                out = self._write_batch(raw, new_decisions, new_rewards)
+            write = self._write_ranker if self.mode == "ranker" else self._write_batch
+            out = write(raw, new_decisions, new_rewards)
             raw.commit()
         except BaseException:
             self._drop_writer_conn()  # rolled back; the next batch starts on a fresh connection
@@ -449,6 +446,11 @@ class Store:
         if out[2]:
             self._next_seq = out[2][-1].seq + 1
         return out
+
+    def _write_ranker(self, raw: Any, new_decisions: Sequence[Decision], new_rewards: Sequence[RewardIn]):
+        """The write of a ranker (one of many processes on the store: recloop.serve.inbox)."""
+        from recloop.serve.inbox import ranker_write
+        return ranker_write(self, raw, new_decisions, new_rewards)
 
     def _write_batch(self, raw: Any, new_decisions: Sequence[Decision], new_rewards: Sequence[RewardIn]):
         sql = self._sql

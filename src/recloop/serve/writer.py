@@ -13,16 +13,19 @@ import asyncio
 import logging
 import queue
 import threading
-from typing import Any, Callable
+from typing import Any, Callable, Generic, TypeVar
 
-from recloop.serve.store import Decision, Joined, RewardIn, Store
+from recloop.serve.store import Joined, RewardIn, Store
 
 log = logging.getLogger("recloop.serve")
 
 _STOP = object()
 
 
-class GroupWriter:
+D = TypeVar("D")  # the decision record the store writes (a Decision for /v1)
+
+
+class GroupWriter(Generic[D]):
     """Serialises all writes to ``store``; ``on_joined(list[Joined])`` runs in the event loop."""
 
     def __init__(self, store: Store, loop: asyncio.AbstractEventLoop,
@@ -49,7 +52,7 @@ class GroupWriter:
         self._q.put(_STOP)
         self._thread.join(timeout=10)
 
-    async def decision(self, d: Decision) -> tuple[str, Decision | None]:
+    async def decision(self, d: D) -> tuple[str, Any]:
         fut = self.loop.create_future()
         self._q.put(("d", d, fut))
         return await fut

@@ -6,7 +6,9 @@
 and stops. Pieces: :mod:`.model` (the shared linear contextual bandit over the
 shared featuriser), :mod:`.store` (recloop's store plus Personalizer's tables),
 :mod:`.loop` (modes, reward window, deferred activation, model management),
-:mod:`.evaluations` (offline evaluations with recloop.ope), :mod:`.schemas`.
+:mod:`.tasks` (start, stop and background work per role), :mod:`.scaleout` (rankers'
+writes and the learner's inbox), :mod:`.evaluations` (offline evaluations with
+recloop.ope), :mod:`.schemas`.
 See docs/personalizer.md.
 """
 

@@ -1,8 +1,8 @@
 """The Personalizer loop: rank, reward, activate, learn - on recloop's store, writer and learner.
 
 A second instance of the service's machinery (:class:`PersonalizerStore` beside the
-main store, a :class:`~recloop.serve.writer.GroupWriter`, an
-:class:`~recloop.serve.learner.OnlineLearner` serving a :class:`LinearCB`), so every
+main store, a :class:`~recloop.serve.writer.GroupWriter`, a
+:class:`~recloop.serve.learner.ModelLearner` serving a :class:`LinearCB`), so every
 guarantee of ``/v1`` holds here: a decision is stored with its propensity before
 the answer, a reward is joined exactly once under an increasing ``seq``, the model
 is snapshot + replay and so learns every joined reward exactly once across crashes.
@@ -16,7 +16,10 @@ What Personalizer adds, and where:
   ``rewardWaitTime`` ends (``sum``); an event with none gets ``defaultReward``;
 - deferred activation: a ``deferActivation`` event is neither learned nor given the
   default reward unless activated within the window; rewards sent before activation
-  are held and joined when it comes.
+  are held and joined when it comes;
+- roles: the service's ``--role`` (all, or rankers and one learner on PostgreSQL):
+  start, stop and background work per role are :mod:`.tasks`, the rankers' writes
+  and the learner's inbox :mod:`.scaleout`.
 """
 
 from __future__ import annotations
@@ -34,10 +37,11 @@ import numpy as np
 import orjson
 
 from recloop.serve.config import ServeConfig
-from recloop.serve.learner import OnlineLearner
+from recloop.serve.learner import ModelLearner, policy_bytes
 from recloop.serve.personalizer.model import DEFAULTS, LinearCB, draw, epsilon_greedy
 from recloop.serve.personalizer.schemas import MultiSlotRankRequest, RankRequest, ServiceSettings, merge_features
 from recloop.serve.personalizer.store import PersonalizerStore, RankEvent, SlotDecision, decision_id
+from recloop.serve.personalizer.tasks import Tasks
 from recloop.serve.records import Decision, Joined, RewardIn
 from recloop.serve.store import CONFLICT, SAME, UNKNOWN
 from recloop.serve.writer import GroupWriter, StoreUnavailable
@@ -53,17 +57,17 @@ class Refused(Exception):
         self.status, self.code, self.message = status, code, message
 
 
-class PersonalizerLearner(OnlineLearner):
-    """OnlineLearner serving a LinearCB with the loop's learning settings."""
+class PersonalizerLearner(ModelLearner[LinearCB]):
+    """The learner serving a LinearCB with the loop's learning settings."""
 
     def __init__(self, config: ServeConfig, store: PersonalizerStore):
         self.params: dict[str, Any] = {}
         super().__init__(config, store)
 
-    def new_policy(self) -> LinearCB:  # type: ignore[override]
+    def new_policy(self) -> LinearCB:
         return LinearCB(**{**DEFAULTS, **self.params})
 
-    def load_policy(self, blob: bytes) -> LinearCB:  # type: ignore[override]
+    def load_policy(self, blob: bytes) -> LinearCB:
         return model_from_bytes(blob)
 
 
@@ -96,13 +100,15 @@ def evaluation_dir(config: ServeConfig) -> Path:
 
 
 class PersonalizerLoop:
-    """Everything the ``/personalizer`` routes use; started and stopped with the service."""
+    """Everything the ``/personalizer`` routes use; started and stopped with the service.
+
+    Its role is the service's: ``all`` ranks, logs and learns; rankers rank and log
+    (rank, reward, activate) and the learner learns what they logged and runs the
+    administration operations (see :mod:`~recloop.serve.personalizer.tasks`)."""
 
     def __init__(self, config: ServeConfig):
         self.config = config
-        # One process learns (role "all"): rankers and learners of a scaled-out /v1 do not
-        # run this loop, and its routes say so (503).
-        self.enabled = config.role == "all"
+        self.role = config.role
         url, schema = sibling(config)
         self.store = PersonalizerStore(url, schema=schema, synchronous=config.sqlite_synchronous)
         self.evaluation_dir = evaluation_dir(config)
@@ -113,117 +119,60 @@ class PersonalizerLoop:
         self.settings = ServiceSettings(reward_wait_s=config.reward_wait_s,
                                         default_reward=0.0 if config.default_reward is None else config.default_reward)
         self.policy_name = "recloop default"
-        self.writer: GroupWriter | None = None
+        self.writer: GroupWriter[RankEvent] | None = None
         self.gate = asyncio.Lock()       # held while the live model is replaced or its settings change
         self._snap_lock = asyncio.Lock()
-        self._wake = asyncio.Event()
-        self._tasks: list[asyncio.Task] = []
+        self.wake = asyncio.Event()
         self._swept_seq = 0
-        self._held: set[str] = set()     # deferred events not yet activated, within their window
+        # role all: deferred events not yet activated, within their window (a ranker asks the store)
+        self.held: set[str] = set()
         self.evaluation_tasks: dict[str, asyncio.Task] = {}
-        # Features computed at rank time, kept until the reward comes, so learning need not
-        # featurise the request again (the costliest step of both). Bounded; a miss recomputes.
+        # Role all: features computed at rank time, kept until the reward comes, so learning
+        # need not featurise the request again (the costliest step of both). Bounded; a miss
+        # recomputes. (A ranker's rewards are learned by another process: it keeps none.)
         self._rows: dict[str, tuple] = {}
         self.model_created = time.time()
         self.model_modified = time.time()
+        self.tasks = Tasks(self)
+        self.hot_route: Any = None  # set by install(): rank and reward without FastAPI's routing
 
-    # ------------------------------------------------------------ lifecycle
     async def start(self) -> None:
-        if not self.enabled:
-            return
-        await asyncio.to_thread(self.store.create)
-        await asyncio.to_thread(self.store.claim_writer, self.config.lease_s)
-        saved = await asyncio.to_thread(self.store.get_setting, "service")
-        if saved:
-            self.settings = ServiceSettings.from_dict(saved)
-        policy = await asyncio.to_thread(self.store.get_setting, "policy")
-        if policy:
-            self.policy_name, self.learner.params = policy["name"], policy["params"]
-        self.learner.policy = self.learner.new_policy()
-        await asyncio.to_thread(self.learner.recover)
-        self.learner.params = self.learner.policy.get_params()
-        self._held = set(await asyncio.to_thread(self.store.open_deferred, time.time() - self.settings.reward_wait_s))
-        rows = await asyncio.to_thread(self.store.list_models)
-        origin = next((r for r in rows if r["note"].split(" ")[0] in ("initial", "reset", "imported", "applied")),
-                      None)
-        self.model_created = origin["ts"] if origin else time.time()
-        self.model_modified = rows[0]["ts"] if rows else time.time()
-        self.writer = GroupWriter(self.store, asyncio.get_running_loop(), self._on_joined)
-        self.writer.start()
-        self._tasks = [asyncio.create_task(self._learn_loop(), name="pz-learn"),
-                       asyncio.create_task(self._snapshot_loop(), name="pz-snapshot"),
-                       asyncio.create_task(self._sweep_loop(), name="pz-sweep"),
-                       asyncio.create_task(self._retention_loop(), name="pz-retention"),
-                       asyncio.create_task(self._lease_loop(), name="pz-lease")]
-
-    async def _lease_loop(self) -> None:
-        """Keep the writer lease of the Personalizer tables while idle (commits renew it too)."""
-        while True:
-            await asyncio.sleep(self.config.lease_s / 3)
-            try:
-                await asyncio.to_thread(self.store.renew_lease)
-            except Exception as err:  # noqa: BLE001 - the next write fails safe (fenced) if the lease is lost
-                log.error("Personalizer store lease renewal failed: %s", err)
+        await self.tasks.start()
 
     async def stop(self) -> None:
-        if not self.enabled:
-            return
-        for t in self._tasks:
-            t.cancel()
-        await asyncio.gather(*self._tasks, return_exceptions=True)
-        if self.writer is not None:
-            await asyncio.to_thread(self.writer.stop)
-        await asyncio.sleep(0)
-        while self.learner.learn_pending(10_000):
-            pass
-        if self.learner.watermark > self.learner.snap_watermark:
-            await self.snapshot("shutdown")
-        self.store.close()
+        await self.tasks.stop()
 
-    # ------------------------------------------------------------ background work
-    def _on_joined(self, joined: list) -> None:
+    # ------------------------------------------------------------ roles
+    def serves_events(self) -> GroupWriter[RankEvent]:
+        """The writer for rank, reward and activate; 421 on the learner, which has none."""
+        if self.writer is None:
+            raise Refused(421, "MisdirectedRequest", "this service is the learner: send rank, reward and "
+                                                     "activate requests to a ranker")
+        return self.writer
+
+    def manages(self) -> None:
+        """Administration (configuration, model, logs, evaluations) runs where the model learns."""
+        if self.role == "ranker":
+            raise Refused(421, "MisdirectedRequest", "this service is a ranker: send administration requests "
+                                                     "(PersonalizerAdministrationClient) to the learner")
+
+    def on_joined(self, joined: list[Joined]) -> None:
         rows = self._rows
-        joined = [Joined(j.seq, dataclasses.replace(j.feedback, rows=rows.pop(j.feedback.decision_id, None)),
-                         j.received, j.is_default) for j in joined]
+        if rows:
+            joined = [Joined(j.seq, dataclasses.replace(j.feedback, rows=rows.pop(j.feedback.decision_id, None)),
+                             j.received, j.is_default) for j in joined]
         self.learner.enqueue(joined)
-        self._wake.set()
-
-    async def _learn_loop(self) -> None:
-        while True:
-            await self._wake.wait()
-            self._wake.clear()
-            await asyncio.sleep(self.config.learn_interval_s)
-            while self.learner.pending:
-                async with self.gate:
-                    if self.learner.learn_pending(256):
-                        self.model_modified = time.time()
-                await asyncio.sleep(0)
-
-    async def _snapshot_loop(self) -> None:
-        while True:  # Personalizer's modelExportFrequency: how often the learned model is written
-            await asyncio.sleep(self.settings.model_export_s)
-            if self.learner.watermark > self.learner.snap_watermark:
-                try:
-                    await self.snapshot("periodic")
-                except Exception as err:  # noqa: BLE001 - keep serving; the next period tries again
-                    log.error("periodic snapshot failed: %s", err)
-
-    async def _sweep_loop(self) -> None:
-        while True:
-            await asyncio.sleep(min(max(self.settings.reward_wait_s / 4, 0.2), 5.0))
-            try:
-                await self.close_windows()
-            except Exception as err:  # noqa: BLE001
-                log.error("reward-window sweep failed: %s", err)
+        self.wake.set()
 
     async def close_windows(self) -> None:
         """Join every decision whose reward window has closed: the held rewards
         (earliest or sum), else the default reward; deferred events never activated get
-        nothing and are never learned."""
+        nothing and are never learned. The learner of rankers joins through their inbox."""
         s = self.settings
         cutoff = time.time() - s.reward_wait_s
+        via_inbox = self.writer is None
         while True:
-            rows, last = await asyncio.to_thread(self.store.expired, cutoff, self._swept_seq, 5000)
+            rows, last = await asyncio.to_thread(self.store.expired, cutoff, self._swept_seq, 5000, via_inbox)
             held = await asyncio.to_thread(self.store.held_rewards, [r["decision_id"] for r in rows])
             joins = []
             for r in rows:
@@ -235,21 +184,16 @@ class PersonalizerLoop:
                     joins.append(RewardIn(r["decision_id"], float(value)))
                 else:
                     joins.append(RewardIn(r["decision_id"], float(s.default_reward), is_default=True))
-            await asyncio.gather(*(self.writer.reward(j) for j in joins))
+            if self.writer is None:
+                from recloop.serve.inbox import rewards_into_inbox
+                await asyncio.to_thread(rewards_into_inbox, self.store, joins)
+            else:
+                writer = self.writer
+                await asyncio.gather(*(writer.reward(j) for j in joins))
             done = last == self._swept_seq
             self._swept_seq = last
             if done:
                 return
-
-    async def _retention_loop(self) -> None:
-        while True:
-            await asyncio.sleep(600)
-            days = self.settings.log_retention_days
-            if days > 0:
-                try:
-                    await self.delete_logs(before=time.time() - days * 86400)
-                except Exception as err:  # noqa: BLE001
-                    log.error("log retention failed: %s", err)
 
     # ------------------------------------------------------------ ranking
     def _slot(self, eid: str, slot_id: str | None, ctx: dict, feats: dict[str, Any], eligible: list[str],
@@ -268,7 +212,7 @@ class PersonalizerLoop:
             probs[c] = 1.0
         else:
             c = draw(probs, eid if slot_id is None else f"{eid}#{slot_id}")
-        if mode != "LoggingOnly":
+        if mode != "LoggingOnly" and self.role == "all":
             if len(self._rows) >= 50_000:
                 for k in list(self._rows)[:5_000]:  # the oldest: their rewards may never come
                     del self._rows[k]
@@ -282,6 +226,7 @@ class PersonalizerLoop:
         return SlotDecision(slot_id or "", baseline, model_choice, d)
 
     async def rank(self, req: RankRequest) -> dict:
+        self.serves_events()
         ids = [a.id for a in req.actions]
         _unique(ids, "action id")
         excluded = set(req.excludedActions or ())
@@ -304,6 +249,7 @@ class PersonalizerLoop:
         return {"eventId": eid, "ranking": ranking, "rewardActionId": d.items[0]}
 
     async def rank_multi_slot(self, req: MultiSlotRankRequest) -> dict:
+        self.serves_events()
         ids = [a.id for a in req.actions]
         _unique(ids, "action id")
         _unique([s.id for s in req.slots], "slot id")
@@ -313,7 +259,8 @@ class PersonalizerLoop:
         feats = {a.id: merge_features(a.features) for a in req.actions}
         mode, eps = self.settings.learning_mode, self.settings.exploration_percentage / 100
         taken: set[str] = set()
-        decided, slot_info = [], []
+        decided: list[SlotDecision] = []
+        slot_info: list[dict] = []
         for s in req.slots:
             excluded = set(s.excludedActions or ())
             if s.baselineAction not in feats:
@@ -338,7 +285,7 @@ class PersonalizerLoop:
                      decided: list[SlotDecision]) -> list[Decision]:
         digest = hashlib.sha256(orjson.dumps(body, option=orjson.OPT_SORT_KEYS)).hexdigest()
         event = RankEvent(eid, multislot, orjson.dumps(request), digest, mode, deferred, decided)
-        code, _ = await _written(self.writer.decision(event))
+        code, _ = await _written(self.serves_events().decision(event))
         if code == CONFLICT:
             raise Refused(409, "Conflict", f"event {eid!r} already exists with a different request")
         if code == SAME:  # a retry: answer with what was stored
@@ -348,21 +295,26 @@ class PersonalizerLoop:
             if stored is None:
                 raise Refused(409, "Conflict", f"event {eid!r} already exists as another kind of rank")
             return stored
-        if deferred:
-            self._held.add(eid)
+        if deferred and self.role == "all":
+            self.held.add(eid)
         return [s.decision for s in decided]
 
     def _stored_decisions(self, eid: str, multislot: bool) -> list[Decision] | None:
         ev = self.store.event(eid)
         if ev is None or bool(ev["multislot"]) != multislot:
             return None
-        return [self.store.decision(s["decision_id"]) for s in ev["slots"]]
+        stored = [self.store.decision(s["decision_id"]) for s in ev["slots"]]
+        return [d for d in stored if d is not None]  # stored with their event, in one transaction
 
     # ------------------------------------------------------------ rewards and activation
     async def reward(self, eid: str, slot_id: str | None, value: float) -> None:
+        writer = self.serves_events()
         did = decision_id(eid, slot_id)
-        if self.settings.reward_aggregation == "earliest" and eid not in self._held:
-            code, _ = await _written(self.writer.reward(RewardIn(did, float(value), received=time.perf_counter())))
+        # earliest: join at once unless the event waits for activation. Role all knows its
+        # deferred events (self.held); a ranker lets the store decide, in the reward's own
+        # transaction (scaleout._held_now), as another ranker may have ranked or activated it
+        if self.settings.reward_aggregation == "earliest" and (self.role == "ranker" or eid not in self.held):
+            code, _ = await _written(writer.reward(RewardIn(did, float(value), received=time.perf_counter())))
             if code == UNKNOWN:
                 raise Refused(404, "ResourceNotFound", _unknown(eid, slot_id))
             return  # STORED or SAME; CONFLICT: an earlier reward (or the window's default) stands, as in Personalizer
@@ -371,24 +323,25 @@ class PersonalizerLoop:
                 s["decision_id"] for s in ev["slots"]}:
             raise Refused(404, "ResourceNotFound", _unknown(eid, slot_id))
         if self.settings.reward_aggregation == "earliest" and (not ev["deferred"] or ev["activated"] is not None):
-            self._held.discard(eid)
-            await _written(self.writer.reward(RewardIn(did, float(value), received=time.perf_counter())))
+            self.held.discard(eid)
+            await _written(writer.reward(RewardIn(did, float(value), received=time.perf_counter())))
             return
         await asyncio.to_thread(self.store.hold_reward, did, float(value), time.time())
 
     async def activate(self, eid: str, multislot: bool) -> None:
+        writer = self.serves_events()
         ev = await asyncio.to_thread(self.store.event, eid)
         if ev is None or bool(ev["multislot"]) != multislot:
             raise Refused(404, "ResourceNotFound", f"unknown event {eid!r}")
         now = time.time()
         if not ev["deferred"] or ev["activated"] is not None or now > ev["ts"] + self.settings.reward_wait_s:
-            self._held.discard(eid)
+            self.held.discard(eid)
             return  # nothing to do: never deferred, already active, or its window closed unactivated
-        await asyncio.to_thread(self.store.activate, eid, now)
-        self._held.discard(eid)
+        held = await asyncio.to_thread(self.store.activate, eid, now)
+        self.held.discard(eid)
         if self.settings.reward_aggregation == "earliest":
-            held = await asyncio.to_thread(self.store.held_rewards, [s["decision_id"] for s in ev["slots"]])
-            await asyncio.gather(*(self.writer.reward(RewardIn(did, values[0])) for did, values in held.items()))
+            await asyncio.gather(*(_written(writer.reward(RewardIn(did, values[0])))
+                                   for did, values in held.items()))
 
     # ------------------------------------------------------------ the model
     async def snapshot(self, note: str) -> dict:
@@ -414,24 +367,12 @@ class PersonalizerLoop:
             self.model_created = now
 
     async def export_model(self) -> bytes:
-        import tempfile
         policy, _ = self.learner.freeze()
-
-        def write() -> bytes:
-            with tempfile.TemporaryDirectory() as tmp:
-                return Path(policy.save(Path(tmp) / "model.npz")).read_bytes()
-        return await asyncio.to_thread(write)
+        return await asyncio.to_thread(policy_bytes, policy)
 
     async def import_model(self, data: bytes) -> None:
-        import tempfile
-
-        def read() -> LinearCB:
-            with tempfile.TemporaryDirectory() as tmp:
-                path = Path(tmp) / "model.npz"
-                path.write_bytes(data)
-                return LinearCB.load(path)
         try:
-            model = await asyncio.to_thread(read)
+            model = await asyncio.to_thread(model_from_bytes, data)
         except (ValueError, KeyError, TypeError, OSError) as err:
             raise Refused(400, "BadArgument", f"not a model exported by this service: {err}") from None
         await self.install(model, "imported")
@@ -478,10 +419,11 @@ async def _written(write: Any) -> Any:
 
 
 def _unique(ids: list[str], what: str) -> None:
-    if len(set(ids)) != len(ids):
-        seen: set = set()
-        dup = next(i for i in ids if i in seen or seen.add(i))
-        raise Refused(400, "BadArgument", f"duplicate {what} {dup!r}")
+    seen: set[str] = set()
+    for i in ids:
+        if i in seen:
+            raise Refused(400, "BadArgument", f"duplicate {what} {i!r}")
+        seen.add(i)
 
 
 def _unknown(eid: str, slot_id: str | None) -> str:

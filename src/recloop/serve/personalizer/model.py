@@ -119,7 +119,7 @@ class LinearCB:
             self.w_ *= 1.0 - self.learning_rate * self.l2
         self.w_[idx] += target / max(float(u @ u), 1e-12) * self.n_[idx] ** -self.power_t * u / self.s_[idx]
 
-    def learn(self, X: np.ndarray, chosen: int, reward: float, baseline: int | None = None) -> None:
+    def learn(self, X: "Rows", chosen: int, reward: float, baseline: int | None = None) -> None:
         """Regress ``reward`` on the row of the shown action; with ``baseline`` (Apprentice
         mode) also rank the baseline first by ``imitation_margin``."""
         self.learn_rows(self.rows(X, None if baseline is not None else [chosen]), X.n, chosen, reward, baseline)
@@ -222,7 +222,7 @@ def draw(probs: np.ndarray, key: str) -> int:
     """The action drawn for event ``key``: the event id seeds the draw (as Personalizer
     does), so a retried rank gives the same answer."""
     u = int.from_bytes(hashlib.blake2b(key.encode(), digest_size=8).digest(), "little") / 2.0**64
-    return int(min(np.searchsorted(np.cumsum(probs), u, side="right"), len(probs) - 1))
+    return min(int(np.searchsorted(np.cumsum(probs), u, side="right")), len(probs) - 1)
 
 
 # ---------------------------------------------------------------- learning settings as text

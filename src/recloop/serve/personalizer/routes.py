@@ -38,15 +38,18 @@ def error(status: int, code: str, message: str) -> JSONResponse:
 
 
 def build_router(pz: PersonalizerLoop, keys: KeyCheck) -> APIRouter:
-    def key_check(admin: bool):
+    def key_check(admin: bool) -> Any:
         async def check(request: Request) -> None:
-            _enabled(pz)
             try:
                 keys.check(request.headers.get(KEY_HEADER), admin=admin)
             except HTTPException as err:
                 msg = str(err.detail).replace("X-API-Key", "Ocp-Apim-Subscription-Key")
                 raise Refused(err.status_code, "PermissionDenied" if err.status_code == 403 else "Unauthorized",
                               msg) from None
+            if admin:  # then the role: administration on the learner, rank/reward/activate on rankers
+                pz.manages()
+            else:
+                pz.serves_events()
         return Depends(check)
 
     user = APIRouter(prefix="/personalizer", dependencies=[key_check(False)], tags=["personalizer"])
@@ -257,7 +260,6 @@ def hot_route_for(pz: PersonalizerLoop, keys: KeyCheck):
         else:
             return None
         try:
-            _enabled(pz)
             key = next((v.decode("latin-1") for k, v in headers if k == b"ocp-apim-subscription-key"), None)
             try:
                 keys.check(key, admin=False)
@@ -273,12 +275,6 @@ def hot_route_for(pz: PersonalizerLoop, keys: KeyCheck):
         except Refused as err:
             return route, err.status, {"error": {"code": err.code, "message": err.message}}
     return hot
-
-
-def _enabled(pz: PersonalizerLoop) -> None:
-    if not pz.enabled:
-        raise Refused(503, "ServiceUnavailable", f"the Personalizer API runs in a service of role 'all'; this one "
-                                                 f"is a {pz.config.role}")
 
 
 def _evaluation(ev: dict, full: bool = False) -> dict:

@@ -105,8 +105,8 @@ def parse_duration(text: Any, name: str) -> float:
             return d * 86400 + h * 3600 + mi * 60 + s
         m = _SPAN.match(text)
         if m:
-            d, h, mi, s = m.groups()
-            return int(d or 0) * 86400 + int(h) * 3600 + int(mi) * 60 + float(s)
+            days, hours, minutes, seconds = m.groups()
+            return int(days or 0) * 86400 + int(hours) * 3600 + int(minutes) * 60 + float(seconds)
     raise ValueError(f"{name}: {text!r} is not a duration (ISO 8601 like 'PT10M', or 'hh:mm:ss')")
 
 

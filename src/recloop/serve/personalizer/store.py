@@ -32,7 +32,7 @@ from sqlalchemy import (Boolean, Column, Float, Integer, LargeBinary, MetaData, 
                         insert, select, update)
 
 from recloop.serve.records import Decision, Joined, RewardIn
-from recloop.serve.store import CONFLICT, SAME, STORED, Store, decisions, rewards
+from recloop.serve.store import CONFLICT, SAME, STORED, Store, decisions, inbox, rewards
 
 _meta = MetaData()
 
@@ -138,12 +138,20 @@ class PersonalizerStore(Store):
         super().drop()
 
     # ------------------------------------------------------------ the write path
-    def _names(self) -> tuple[str, str, str]:
+    def table_names(self) -> tuple[str, str, str, str]:
+        """The event, slot and held-reward tables as SQL names, and the placeholder."""
         prefix = f'"{self.schema}".' if self.schema else ""
-        return prefix + events.name, prefix + slots.name, ("?" if self.is_sqlite else "%s")
+        return (prefix + events.name, prefix + slots.name, prefix + reward_calls.name,
+                "?" if self.is_sqlite else "%s")
 
-    def _write_batch(self, raw: Any, new: Sequence[RankEvent], new_rewards: Sequence[RewardIn]):
-        ev_table, slot_table, ph = self._names()
+    def _write_ranker(self, raw: Any, new_decisions: Sequence[Any], new_rewards: Sequence[RewardIn]):
+        from recloop.serve.personalizer.scaleout import ranker_write_events
+        return ranker_write_events(self, raw, new_decisions, new_rewards)
+
+    def _write_batch(self, raw: Any, new_decisions: Sequence[Any], new_rewards: Sequence[RewardIn]):
+        """The decisions of this store are :class:`RankEvent` records (an event with its slot decisions)."""
+        new: Sequence[RankEvent] = new_decisions
+        ev_table, slot_table, _, ph = self.table_names()
         cur = raw.cursor()
         existing: dict[str, str] = {}
         if new:
@@ -224,10 +232,19 @@ class PersonalizerStore(Store):
             return [r[0] for r in conn.execute(select(events.c.event_id).where(
                 events.c.deferred.is_(True), events.c.activated.is_(None), events.c.ts >= since))]
 
-    def activate(self, event_id: str, now: float) -> None:
+    def activate(self, event_id: str, now: float) -> dict[str, list[float]]:
+        """Mark the event activated; returns the rewards held for its decisions, read after
+        the update in the same transaction (a ranker holding a reward for this event at
+        this moment has the row share-locked: the update waits for it, see ``scaleout``)."""
         with self.engine.begin() as conn:
             conn.execute(update(events).where(events.c.event_id == event_id, events.c.activated.is_(None))
                          .values(activated=now))
+            out: dict[str, list[float]] = {}
+            for row in conn.execute(select(reward_calls.c.decision_id, reward_calls.c.value)
+                                    .join(slots, slots.c.decision_id == reward_calls.c.decision_id)
+                                    .where(slots.c.event_id == event_id).order_by(reward_calls.c.id)):
+                out.setdefault(row.decision_id, []).append(row.value)
+        return out
 
     def hold_reward(self, decision: str, value: float, now: float) -> None:
         with self.engine.begin() as conn:
@@ -245,24 +262,29 @@ class PersonalizerStore(Store):
                 out.setdefault(row.decision_id, []).append(row.value)
         return out
 
-    def expired(self, before_ts: float, after_seq: int, limit: int = 5000) -> tuple[list[dict], int]:
+    def expired(self, before_ts: float, after_seq: int, limit: int = 5000,
+                with_inbox: bool = False) -> tuple[list[dict], int]:
         """Decisions made before ``before_ts`` (decision seq > ``after_seq``) with no joined
-        reward, with their event's deferral and activation; and the last seq examined."""
+        reward (``with_inbox``: none waiting in the rankers' inbox either), with their
+        event's deferral and activation; and the last seq examined."""
         q = (select(decisions.c.seq, decisions.c.event_id.label("decision_id"), rewards.c.seq.label("rseq"),
-                    events.c.deferred, events.c.activated)
+                    (inbox.c.id if with_inbox else rewards.c.seq).label("iid"), events.c.deferred,
+                    events.c.activated)
              .outerjoin(rewards, rewards.c.event_id == decisions.c.event_id)
              .join(slots, slots.c.decision_id == decisions.c.event_id)
              .join(events, events.c.event_id == slots.c.event_id)
              .where(decisions.c.seq > after_seq, decisions.c.ts < before_ts)
              .order_by(decisions.c.seq).limit(limit))
+        if with_inbox:
+            q = q.outerjoin(inbox, inbox.c.event_id == decisions.c.event_id)
         with self.engine.connect() as conn:
             rows = conn.execute(q).all()
         last = rows[-1].seq if rows else after_seq
-        return [dict(r._mapping) for r in rows if r.rseq is None], last
+        return [dict(r._mapping) for r in rows if r.rseq is None and r.iid is None], last
 
     def log_range(self) -> tuple[float | None, float | None]:
         with self.engine.connect() as conn:
-            row = conn.execute(select(func.min(events.c.ts), func.max(events.c.ts))).first()
+            row = conn.execute(select(func.min(events.c.ts), func.max(events.c.ts))).one()
         return row[0], row[1]
 
     def logged(self, start: float, end: float) -> list[Any]:
@@ -275,7 +297,7 @@ class PersonalizerStore(Store):
              .join(events, events.c.event_id == slots.c.event_id)
              .where(events.c.ts >= start, events.c.ts < end).order_by(decisions.c.seq))
         with self.engine.connect() as conn:
-            return conn.execute(q).all()
+            return list(conn.execute(q).all())
 
     def apprentice_counts(self, last: int = 1000) -> dict[str, Any]:
         """Apprentice-mode events with a reward: how many, how many the model would have
@@ -303,6 +325,7 @@ class PersonalizerStore(Store):
                 conn.execute(delete(decisions).where(decisions.c.event_id.in_(part)))
                 conn.execute(delete(rewards).where(rewards.c.event_id.in_(part), rewards.c.seq != top))
                 conn.execute(delete(reward_calls).where(reward_calls.c.decision_id.in_(part)))
+                conn.execute(delete(inbox).where(inbox.c.event_id.in_(part)))  # rankers' rewards (scale-out)
                 conn.execute(delete(slots).where(slots.c.decision_id.in_(part)))
             conn.execute(delete(events).where(events.c.ts < cut))
         return len(gone)
