@@ -1,6 +1,8 @@
 """Rankers as a Ray Serve deployment: a real local Ray (2 CPUs), the real PostgreSQL store,
 requests through Serve's HTTP proxy; and the CLI's ``--ray-replicas`` wiring and refusals."""
 
+import os
+import signal
 import threading
 import time
 
@@ -43,7 +45,7 @@ def test_rankers_on_ray_serve(db, tmp_path, config):
         with BackgroundServer(create_app(learner_cfg)) as learner:
             serving = f"v{httpx.get(f'{learner}/healthz').json()['model_version']}"  # the learner published it
             port = free_port()
-            deploy_rankers(ranker_cfg, 2, port=port, cpus_per_replica=0.5)
+            deploy_rankers(ranker_cfg, 2, port=port, cpus_per_replica=0.5)  # half of Ray's 2 CPUs stay free
             proxy = f"http://127.0.0.1:{port}"
             acked: dict[str, float] = {}
             replicas: set[str] = set()
@@ -128,7 +130,7 @@ def test_cli_refuses_ray_replicas_that_cannot_work(args, message):
     assert result.exit_code == 2 and message in result.output, result.output
 
 
-def test_cli_deploys_rankers_on_ray_and_removes_them_on_ctrl_c(monkeypatch):
+def test_cli_deploys_rankers_on_ray_and_removes_them_on_sigterm(monkeypatch):
     import recloop.experiment.ray_backend as ray_backend
     import recloop.serve.ray_serve as ray_serve
 
@@ -136,15 +138,17 @@ def test_cli_deploys_rankers_on_ray_and_removes_them_on_ctrl_c(monkeypatch):
 
     def deploy(config, replicas, **kw):
         calls.append(("deploy", config, replicas, kw))
-        raise KeyboardInterrupt  # Ctrl-C once the replicas serve
+        os.kill(os.getpid(), signal.SIGTERM)  # a service manager stops it once the replicas serve
 
+    before = signal.getsignal(signal.SIGTERM)
     monkeypatch.setattr(ray_backend, "init_ray", lambda address: calls.append(("init", address)) or False)
     monkeypatch.setattr(ray_serve, "deploy_rankers", deploy)
     monkeypatch.setattr(ray_serve, "undeploy_rankers", lambda: calls.append(("undeploy",)))
     result = CliRunner().invoke(cli, ["serve", "--role", "ranker", "--db", PG_URL, "--ray-replicas", "3",
-                                      "--ray-address", "ray://head:10001", "--port", "8123"])
+                                      "--ray-address", "auto", "--port", "8123"])
     assert result.exit_code == 0, result.output
     (init, address), (deploy_, config, replicas, kw), (undeploy,) = calls
     assert (init, address, deploy_, replicas, kw, undeploy) == (
-        "init", "ray://head:10001", "deploy", 3, {"host": "127.0.0.1", "port": 8123}, "undeploy")
+        "init", "auto", "deploy", 3, {"host": "127.0.0.1", "port": 8123}, "undeploy")
     assert config.role == "ranker" and config.db == PG_URL
+    assert signal.getsignal(signal.SIGTERM) is before  # the process's own handler is back

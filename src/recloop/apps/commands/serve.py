@@ -32,7 +32,8 @@ def _check_ray_options(role: str, workers: int, ray_replicas: int, ray_address: 
 
 
 def _serve_on_ray(console: Any, config: Any, replicas: int, address: str | None, host: str, port: int) -> None:
-    """``--ray-replicas N``: the rankers as a Ray Serve deployment, until Ctrl-C removes them."""
+    """``--ray-replicas N``: the rankers as a Ray Serve deployment, until Ctrl-C or SIGTERM removes them."""
+    import signal
     import time
 
     from recloop.experiment import ray_backend
@@ -42,11 +43,16 @@ def _serve_on_ray(console: Any, config: Any, replicas: int, address: str | None,
         started = ray_backend.init_ray(address)
     except (ImportError, ConnectionError) as err:
         fail(console, err)
+
+    def stop(*_: Any) -> None:
+        raise KeyboardInterrupt
+
+    previous = signal.signal(signal.SIGTERM, stop)  # a service manager's stop drains the replicas like Ctrl-C
     error: Exception | None = None
     try:
         ray_serve.deploy_rankers(config, replicas, host=host, port=port)
         console.print(f"recloop: {replicas} {config.policy} rankers on Ray Serve at http://{host}:{port} "
-                      f"(Ray: {address or 'local'}); Ctrl-C removes them")
+                      f"(Ray: {address or 'local'}); Ctrl-C or SIGTERM removes them")
         while True:
             time.sleep(3600)
     except KeyboardInterrupt:
@@ -57,6 +63,7 @@ def _serve_on_ray(console: Any, config: Any, replicas: int, address: str | None,
         if not isinstance(error, (ImportError, KeyError, TypeError, ValueError)):  # those deploy nothing
             ray_serve.undeploy_rankers()  # each replica drains: what it acknowledged is stored
     finally:
+        signal.signal(signal.SIGTERM, previous)
         if started:
             import ray
             ray.shutdown()
@@ -73,8 +80,8 @@ def register(app: typer.Typer) -> None:
         workers: int = typer.Option(1, help="ranker processes on this host, sharing the port (--role ranker)"),
         ray_replicas: int = typer.Option(0, help="ranker replicas as a Ray Serve deployment behind Serve's HTTP "
                                                  "proxy on --host/--port (--role ranker; docs/serve.md)"),
-        ray_address: Optional[str] = typer.Option(None, help="with --ray-replicas: the Ray cluster (auto, "
-                                                             "ray://head:10001); default: a local Ray"),
+        ray_address: Optional[str] = typer.Option(None, help="with --ray-replicas: the Ray cluster to join (auto: "
+                                                             "the one this node is in); default: a local Ray"),
         model_refresh: float = typer.Option(1.0, help="rankers: seconds between looks for a newer published model"),
         policy: str = typer.Option("linucb", help="policy name (linucb, lints, thompson, epsilon-greedy, ...) "
                                                   "or a saved policy .npz"),
