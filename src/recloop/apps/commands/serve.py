@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Optional
+from typing import Any, Optional
 
 import typer
 
@@ -19,6 +19,58 @@ def _params(pairs: list[str]) -> dict:
         raise typer.BadParameter(str(err), param_hint="--param") from None
 
 
+def _check_ray_options(role: str, workers: int, ray_replicas: int, ray_address: str | None) -> None:
+    if ray_replicas < 0:
+        raise ValueError(f"--ray-replicas must be >= 0, got {ray_replicas}")
+    if ray_address and not ray_replicas:
+        raise ValueError("--ray-address needs --ray-replicas N (the rankers it deploys)")
+    if ray_replicas and role != "ranker":
+        raise ValueError("--ray-replicas runs rankers: use it with --role ranker "
+                         "(the learner is one process: --role learner)")
+    if ray_replicas and workers > 1:
+        raise ValueError("choose --workers or --ray-replicas: ranker processes on this host, or on Ray")
+
+
+def _serve_on_ray(console: Any, config: Any, replicas: int, address: str | None, host: str, port: int) -> None:
+    """``--ray-replicas N``: the rankers as a Ray Serve deployment, until Ctrl-C or SIGTERM removes them."""
+    import signal
+    import time
+
+    from recloop.experiment import ray_backend
+    from recloop.serve import ray_serve
+
+    try:
+        started = ray_backend.init_ray(address)
+    except (ImportError, ConnectionError) as err:
+        fail(console, err)
+
+    def stop(*_: Any) -> None:
+        raise KeyboardInterrupt
+
+    previous = signal.signal(signal.SIGTERM, stop)  # a service manager's stop drains the replicas like Ctrl-C
+    error: Exception | None = None
+    try:
+        ray_serve.deploy_rankers(config, replicas, host=host, port=port)
+        console.print(f"recloop: {replicas} {config.policy} rankers on Ray Serve at http://{host}:{port} "
+                      f"(Ray: {address or 'local'}); Ctrl-C or SIGTERM removes them")
+        while True:
+            time.sleep(3600)
+    except KeyboardInterrupt:
+        pass
+    except Exception as err:  # noqa: BLE001 - reported below, once the replicas are removed
+        error = err
+    try:
+        if not isinstance(error, (ImportError, KeyError, TypeError, ValueError)):  # those deploy nothing
+            ray_serve.undeploy_rankers()  # each replica drains: what it acknowledged is stored
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+        if started:
+            import ray
+            ray.shutdown()
+    if error is not None:
+        fail(console, f"the rankers did not deploy on Ray Serve: {error}", 1)
+
+
 def register(app: typer.Typer) -> None:
     @app.command("serve")
     def serve(
@@ -26,6 +78,10 @@ def register(app: typer.Typer) -> None:
                                              "(many processes and hosts on one PostgreSQL store). learner: the "
                                              "one process that orders and learns what rankers logged"),
         workers: int = typer.Option(1, help="ranker processes on this host, sharing the port (--role ranker)"),
+        ray_replicas: int = typer.Option(0, help="ranker replicas as a Ray Serve deployment behind Serve's HTTP "
+                                                 "proxy on --host/--port (--role ranker; docs/serve.md)"),
+        ray_address: Optional[str] = typer.Option(None, help="with --ray-replicas: the Ray cluster to join (auto: "
+                                                             "the one this node is in); default: a local Ray"),
         model_refresh: float = typer.Option(1.0, help="rankers: seconds between looks for a newer published model"),
         policy: str = typer.Option("linucb", help="policy name (linucb, lints, thompson, epsilon-greedy, ...) "
                                                   "or a saved policy .npz"),
@@ -79,6 +135,7 @@ def register(app: typer.Typer) -> None:
             if workers < 1 or (workers > 1 and role != "ranker"):
                 raise ValueError("--workers N > 1 runs ranker processes: use it with --role ranker "
                                  "(one learner per store: --role learner)")
+            _check_ray_options(role, workers, ray_replicas, ray_address)
             config = ServeConfig.from_env(
                 role=role, model_refresh_s=model_refresh, policy=policy, policy_params=_params(param), n_features=n_features,
                 context_features=context_features, exploration=exploration, db=db, db_schema=db_schema,
@@ -87,7 +144,7 @@ def register(app: typer.Typer) -> None:
                 default_reward=default_reward, max_body_bytes=max_body, cors_origins=tuple(cors_origin),
                 sqlite_synchronous=sqlite_synchronous, seed=seed, freeze_gc=True,
                 insecure_admin=insecure_admin)
-            application = create_app(config) if workers == 1 else None
+            application = create_app(config) if workers == 1 and not ray_replicas else None
         except (KeyError, ValueError, TypeError) as err:
             fail(console, err)
         if config.api_key is None:
@@ -99,6 +156,9 @@ def register(app: typer.Typer) -> None:
         elif config.admin_key is None:
             console.print("[yellow]note:[/yellow] RECLOOP_ADMIN_KEY is not set: model management and log export "
                           "are disabled")
+        if ray_replicas:
+            _serve_on_ray(console, config, ray_replicas, ray_address, host, port)
+            return
         console.print(f"recloop serving {policy} as {role} on http://{host}:{port}"
                       + (f" ({workers} worker processes)" if workers > 1 else "") + "  (dashboard: /, API docs: /docs)")
         console.print(f"Azure Personalizer's API on http://{host}:{port}/personalizer  (docs/personalizer.md)")
