@@ -197,7 +197,8 @@ class PersonalizerStore(Store):
         return out, r_out, joined
 
     # ------------------------------------------------------------ reads
-    def joined_after(self, watermark: int, chunk: int = 2000) -> Iterator[Joined]:
+    def joined_after(self, watermark: int, chunk: int = 2000, item_features: bool | None = None) -> Iterator[Joined]:
+        # item_features: Personalizer's model featurises actions itself (from the stored request)
         last = watermark
         while True:
             q = (select(rewards.c.seq, rewards.c.value, rewards.c.is_default, decisions.c.chosen,
