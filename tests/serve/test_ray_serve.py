@@ -77,11 +77,12 @@ def test_rankers_on_ray_serve(db, tmp_path, config):
                               ).status_code == 401  # no key
             assert len(replicas) == 2  # both replicas served
             # every acknowledged decision and reward is stored once; the learner learned each once
+            # (rankers put rewards in the inbox; the learner moves them into the log as it learns them)
+            _until(lambda: httpx.get(f"{learner}/healthz").json()["watermark"] == 60)
             store = Store(db[0], schema=db[1])
             assert store.counts() == {"decisions": 60, "rewards": 60}
             for ev, value in acked.items():
                 assert store.reward(ev)["value"] == value and store.decision(ev).model_version == serving
-            _until(lambda: httpx.get(f"{learner}/healthz").json()["watermark"] == 60)
             # a published version reaches the replicas, and decisions record it
             head = httpx.post(f"{learner}/v1/models/snapshot", json={}).json()
             assert head["watermark"] == 60
