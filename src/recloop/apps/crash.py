@@ -310,13 +310,18 @@ def _restart_under_load(restart_db: Callable[[], None], learner: str, attempts: 
             raise RuntimeError("no request succeeded within 60 s of the database restart")
         time.sleep(0.01)
     token_after, t_ready = lease_token()
-    seen = [(t, status) for t, status in list(attempts) if t >= t0]
+    seen = list(attempts)
     t_ok = next(t for t, status in seen if t > t1 and status in (200, 204))
-    failed = [(t, status) for t, status in seen if t <= t_ok and status in (0, 503)]
-    back = next((t for t, status in seen if failed and t > failed[-1][0] and status in (200, 204)), None)
+    failed = [(t, status) for t, status in seen if t0 <= t <= t_ok and status in (0, 503)]
+    # the client's view: the longest wait between two served requests, from the last one
+    # served before the restart began to the first one served after it ended
+    served = [t for t, status in seen if status in (200, 204) and t <= t_ok]
+    served = [t for t in served if t >= t0] + [max((t for t in served if t < t0), default=t0)]
+    served.sort()
     return {"command_s": round(t1 - t0, 2),
-            # first refused request to the first one served after the last refusal
-            "outage_s": round(back - failed[0][0], 2) if failed and back is not None else 0.0,
+            "longest_unserved_s": round(max(b - a for a, b in zip(served, served[1:])), 2),
+            "first_refusal_s": round(failed[0][0] - t0, 2) if failed else None,  # from the restart's start
+            "last_refusal_s": round(failed[-1][0] - t0, 2) if failed else None,
             "answered_503": sum(status == 503 for _, status in failed),
             "unanswered": sum(status == 0 for _, status in failed),  # a ranker's connection failed outright
             "learner_ready_again_s": round(t_ready - t1, 2),
