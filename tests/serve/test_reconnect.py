@@ -153,10 +153,16 @@ def test_the_learner_learns_an_inbox_take_whose_commit_answer_was_lost(db, tmp_p
         store.close()
 
 
+def _engines(app) -> list:
+    """The service's stores' engines: the /v1 store and the Personalizer loop's beside it."""
+    return [app.state.service.store.engine, app.state.personalizer.store.engine]
+
+
 def _record_sessions(app) -> set[int]:
-    """The backend pids of every PostgreSQL session ``app``'s store opens."""
+    """The backend pids of every PostgreSQL session ``app``'s stores open."""
     pids: set[int] = set()
-    event.listen(app.state.service.store.engine, "connect", lambda dbapi, _rec: pids.add(dbapi.info.backend_pid))
+    for engine in _engines(app):
+        event.listen(engine, "connect", lambda dbapi, _rec: pids.add(dbapi.info.backend_pid))
     return pids
 
 
@@ -215,7 +221,8 @@ def test_a_learner_cut_off_past_its_lease_is_fenced_and_its_successor_learns_eve
         if cut.is_set():
             raise OperationalError("connection refused")  # service 1 alone cannot reach the server
 
-    event.listen(lapp.state.service.store.engine, "do_connect", refuse)
+    for engine in _engines(lapp):
+        event.listen(engine, "do_connect", refuse)
     acked: dict[str, float] = {}
     # (a TestClient: a failing shutdown of the fenced service raises here)
     with TestClient(lapp) as c1, BackgroundServer(create_app(config(db, tmp_path, role="ranker",
