@@ -5,6 +5,7 @@ process, on the same PostgreSQL server, the same open-loop workload and client a
 
     .venv/bin/python benchmarks/serve_scale.py --rates 500 1000 --seconds 10
     .venv/bin/python benchmarks/serve_scale.py --crash 20   # kill -9 drill: learner + 2 rankers
+    .venv/bin/python benchmarks/serve_scale.py --crash 20 --pg-restart   # ... and one PostgreSQL restart
 
 Reports, per layout and rate: sustained req/s, rank/reward p50/p99, lost events, CPU
 per request of all service processes together, and whether the learner learned every
@@ -136,6 +137,26 @@ def run_scaled(rate: float, seconds: float, connections: int, rankers: int) -> d
     }
 
 
+PG_RESTART = "pg_ctlcluster 15 main restart"  # the Debian cluster of this machine
+
+
+def _restart_postgres(command: str) -> None:
+    subprocess.run(command.split(), check=True, stdout=subprocess.DEVNULL)
+    _wait_for_postgres(60)
+
+
+def _wait_for_postgres(timeout: float) -> None:
+    end = time.monotonic() + timeout
+    while subprocess.run(["pg_isready", "-q", "-h", "127.0.0.1"]).returncode != 0:
+        if time.monotonic() > end:
+            raise RuntimeError(f"PostgreSQL is not accepting connections {timeout:.0f} s after the restart")
+        time.sleep(0.1)
+
+
+def _uptime() -> str:
+    return subprocess.run(["uptime"], capture_output=True, text=True).stdout.strip()
+
+
 def _inbox_count(store) -> int:
     from sqlalchemy import func, select
 
@@ -151,14 +172,25 @@ def main() -> None:
     ap.add_argument("--connections", type=int, default=32)
     ap.add_argument("--rankers", type=int, default=2)
     ap.add_argument("--crash", type=int, default=0, help="run the scale-out kill -9 drill with this many kills")
+    ap.add_argument("--pg-restart", nargs="?", const=PG_RESTART, default=None, metavar="COMMAND",
+                    help="with --crash: restart PostgreSQL once, half-way, under load, with this command "
+                         f"(default: {PG_RESTART!r}; needs root; other users of the server see it too)")
     ap.add_argument("--out", default=None)
     args = ap.parse_args()
+    if args.pg_restart and not args.crash:
+        ap.error("--pg-restart is part of the kill drill: give --crash N too")
     if args.crash:
         from recloop.apps.crash import scaled_drill
         from recloop.serve.store import Store
         schema = f"scale_crash_{os.getpid()}"
-        r = scaled_drill(tempfile.mkdtemp(prefix="serve-scale-crash-"), PG_URL, schema=schema, kills=args.crash,
-                         n_features=N_FEATURES, seed=0)
+        uptime0 = _uptime()
+        try:
+            r = scaled_drill(tempfile.mkdtemp(prefix="serve-scale-crash-"), PG_URL, schema=schema, kills=args.crash,
+                             n_features=N_FEATURES, seed=0,
+                             restart_db=(lambda: _restart_postgres(args.pg_restart)) if args.pg_restart else None)
+        finally:
+            if args.pg_restart:
+                _wait_for_postgres(60)  # whatever happened: leave the shared server running
         Store(PG_URL, schema=schema).drop()
         result = {"benchmark": "serve_scale_crash", "command": " ".join(["benchmarks/serve_scale.py", *sys.argv[1:]]),
                   "layout": "learner + 2 rankers, PostgreSQL", "kills": r.kills, "victims": r.victims,
@@ -166,7 +198,13 @@ def main() -> None:
                   "missing_decisions": len(r.missing_decisions), "wrong_decisions": len(r.wrong_decisions),
                   "missing_rewards": len(r.missing_rewards), "stored_decisions": r.stored_decisions,
                   "stored_rewards": r.stored_rewards, "model_equal_to_replay_of_log": r.model_equal,
-                  "seconds": round(r.seconds, 1), "load_avg_at_end": os.getloadavg()}
+                  "model_updates": r.model_updates, "replay_updates": r.replay_updates,
+                  "learned_twice": max(0, r.model_updates - r.replay_updates),
+                  "learned_missing": max(0, r.replay_updates - r.model_updates),
+                  "seconds": round(r.seconds, 1), "uptime_before": uptime0, "uptime_after": _uptime(),
+                  "load_avg_at_end": os.getloadavg()}
+        if args.pg_restart:
+            result["postgres_restart"] = {"command": args.pg_restart, **(r.db_restart or {})}
         print(json.dumps(result, indent=2))
         out = ROOT / "benchmarks" / "results" / (args.out or "serve_scale_crash.json")
         out.write_text(json.dumps(result, indent=2) + "\n")

@@ -23,7 +23,7 @@ import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 
 from recloop.core.seeding import as_generator
@@ -42,7 +42,10 @@ class DrillResult:
     stored_rewards: int = 0
     replayed_on_restart: list[int] = field(default_factory=list)
     victims: list[str] = field(default_factory=list)  # scale-out drill: which process each kill hit
+    db_restart: dict[str, Any] | None = None  # scale-out drill: the database restart, as clients saw it
     model_equal: bool = False
+    model_updates: int = 0    # rewards the served model learned (its update count) ...
+    replay_updates: int = 0   # ... and a fresh policy replaying the stored log: more is "learned twice"
     seconds: float = 0.0
 
     @property
@@ -198,14 +201,21 @@ def _check(result: DrillResult, store: Any, acked_d: dict, acked_r: dict, versio
     served = load_snapshot(store, version)
     uninterrupted = make("policy", "linucb", n_features=n_features, seed=0)
     uninterrupted.update_many(j.feedback for j in store.joined_after(0))
+    result.model_updates, result.replay_updates = int(served.t_), int(uninterrupted.t_)
     result.model_equal = same_model(served, uninterrupted) and served.t_ == uninterrupted.t_
 
 
 def scaled_drill(workdir: str | Path, db: str, *, schema: str | None = None, kills: int = 3, n_features: int = 4,
-                 min_gap: float = 0.5, max_gap: float = 1.5, seed: int = 0) -> DrillResult:
+                 min_gap: float = 0.5, max_gap: float = 1.5, seed: int = 0,
+                 restart_db: Callable[[], None] | None = None) -> DrillResult:
     """The drill on a scaled deployment (PostgreSQL): one learner and two rankers; each
     kill -9 hits one of the three at random. Clients send each event's rank to one ranker
-    and its reward to the other, and switch rankers (same event id) when one is down."""
+    and its reward to the other, and switch rankers (same event id) when one is down.
+
+    ``restart_db`` (a function that restarts the database server and returns once it
+    accepts connections again) is called once, half-way through the kills, while the
+    services keep running: they must ride it out (rankers answer 503 meanwhile, the
+    learner goes on with its lease). :attr:`DrillResult.db_restart` says how it went."""
     import httpx
 
     from recloop.serve.store import Store
@@ -229,20 +239,34 @@ def scaled_drill(workdir: str | Path, db: str, *, schema: str | None = None, kil
     result = DrillResult(kills=kills, acked_decisions=0, acked_rewards=0)
     for server in servers.values():  # the learner first: rankers wait for its first snapshot
         server.start()
-    client = threading.Thread(target=_scaled_client, args=(rankers, n_features, stop, acked_d, acked_r), daemon=True)
+    attempts: list[tuple[float, int]] = []  # (time, status) of every request the client sent; 0: no answer
+    client_errors: list[BaseException] = []
+
+    def play() -> None:
+        try:
+            _scaled_client(rankers, n_features, stop, acked_d, acked_r, attempts)
+        except BaseException as err:  # an answer the drill does not expect: the drill fails with it
+            client_errors.append(err)
+
+    client = threading.Thread(target=play, daemon=True)
     client.start()
     store = Store(db, schema=schema)
     try:
-        for _ in range(kills):
+        for k in range(kills):
             time.sleep(rng.uniform(min_gap, max_gap))
             name = str(rng.choice(list(servers)))
             result.victims.append(name)
             victim = servers[name]
             victim.kill9()
             victim.start()
+            if restart_db is not None and k == kills // 2:
+                time.sleep(rng.uniform(min_gap, max_gap))
+                result.db_restart = _restart_under_load(restart_db, learner, attempts)
         time.sleep(rng.uniform(min_gap, max_gap))
         stop.set()
         client.join(timeout=30)
+        if client_errors:
+            raise RuntimeError(f"the drill's client stopped: {client_errors[0]!r}") from client_errors[0]
         end = time.monotonic() + 30
         while httpx.get(f"{learner}/healthz").json()["watermark"] < len(acked_r) or \
                 httpx.get(f"{learner}/healthz").json()["watermark"] < store.max_reward_seq():
@@ -260,7 +284,52 @@ def scaled_drill(workdir: str | Path, db: str, *, schema: str | None = None, kil
     return result
 
 
-def _scaled_client(urls: list[str], n_features: int, stop: threading.Event, acked_d: dict, acked_r: dict) -> None:
+def _restart_under_load(restart_db: Callable[[], None], learner: str, attempts: list) -> dict[str, Any]:
+    """Restart the database while the client plays events; what the client and the learner saw."""
+    import httpx
+
+    def lease_token(timeout: float = 60) -> tuple[int | None, float]:
+        end = time.monotonic() + timeout
+        while time.monotonic() < end:  # /readyz is 503 until the learner's lease heartbeat got through
+            try:
+                r = httpx.get(f"{learner}/readyz", timeout=5)
+                if r.status_code == 200:
+                    return r.json()["checks"]["lease"]["token"], time.monotonic()
+            except httpx.HTTPError:
+                pass
+            time.sleep(0.05)
+        return None, time.monotonic()
+
+    token_before, _ = lease_token()
+    t0 = time.monotonic()
+    restart_db()
+    t1 = time.monotonic()
+    end = t1 + 60
+    while not any(t > t1 and status in (200, 204) for t, status in attempts[-50:]):  # the client is served again
+        if time.monotonic() > end:
+            raise RuntimeError("no request succeeded within 60 s of the database restart")
+        time.sleep(0.01)
+    token_after, t_ready = lease_token()
+    seen = list(attempts)
+    t_ok = next(t for t, status in seen if t > t1 and status in (200, 204))
+    failed = [(t, status) for t, status in seen if t0 <= t <= t_ok and status in (0, 503)]
+    # the client's view: the longest wait between two served requests, from the last one
+    # served before the restart began to the first one served after it ended
+    served = [t for t, status in seen if status in (200, 204) and t <= t_ok]
+    served = [t for t in served if t >= t0] + [max((t for t in served if t < t0), default=t0)]
+    served.sort()
+    return {"command_s": round(t1 - t0, 2),
+            "longest_unserved_s": round(max(b - a for a, b in zip(served, served[1:])), 2),
+            "first_refusal_s": round(failed[0][0] - t0, 2) if failed else None,  # from the restart's start
+            "last_refusal_s": round(failed[-1][0] - t0, 2) if failed else None,
+            "answered_503": sum(status == 503 for _, status in failed),
+            "unanswered": sum(status == 0 for _, status in failed),  # a ranker's connection failed outright
+            "learner_ready_again_s": round(t_ready - t1, 2),
+            "lease_token_before": token_before, "lease_token_after": token_after}
+
+
+def _scaled_client(urls: list[str], n_features: int, stop: threading.Event, acked_d: dict, acked_r: dict,
+                   attempts: list | None = None) -> None:
     import httpx
     cands = [{"id": f"item-{k}"} for k in range(8)]
     i = 0
@@ -269,14 +338,15 @@ def _scaled_client(urls: list[str], n_features: int, stop: threading.Event, acke
             ev = f"ev-{i}"
             rng = as_generator(i)
             body = {"event_id": ev, "context": rng.normal(size=n_features).tolist(), "candidates": cands}
-            out = _any_ranker(urls, i, lambda u, body=body: c.post(f"{u}/v1/rank", json=body), stop)
+            out = _any_ranker(urls, i, lambda u, body=body: c.post(f"{u}/v1/rank", json=body), stop, attempts)
             if out is None:
                 return
             assert out.status_code == 200, out.text
             acked_d[ev] = out.json()["chosen_id"]
             value = float(rng.random() < 0.4)
             out = _any_ranker(urls, i + 1, lambda u, ev=ev, value=value: c.post(f"{u}/v1/events/{ev}/reward",
-                                                                                 json={"value": value}), stop)
+                                                                                 json={"value": value}), stop,
+                              attempts)
             if out is None:
                 return
             assert out.status_code == 204, out.text
@@ -284,16 +354,19 @@ def _scaled_client(urls: list[str], n_features: int, stop: threading.Event, acke
             i += 1
 
 
-def _any_ranker(urls: list[str], start: int, call: Any, stop: threading.Event) -> Any:
+def _any_ranker(urls: list[str], start: int, call: Any, stop: threading.Event, attempts: list | None = None) -> Any:
     import httpx
     k = start
     while True:
         try:
             out = call(urls[k % len(urls)])
+            if attempts is not None:
+                attempts.append((time.monotonic(), out.status_code))
             if out.status_code != 503:
                 return out
         except httpx.TransportError:  # that ranker is down: the other one, the same request
-            pass
+            if attempts is not None:
+                attempts.append((time.monotonic(), 0))
         if stop.is_set():
             return None
         k += 1

@@ -145,8 +145,11 @@ class Service:
         if self.config.role != "ranker":
             while self.learner.learn_pending(10_000):
                 pass
-            if self.learner.watermark > self._snap_watermark:
-                await self.snapshot("shutdown")
+            if self.learner.watermark > self._snap_watermark and self.fenced is None:
+                try:
+                    await self.snapshot("shutdown")
+                except Exception as err:  # store down: a restart replays what the last snapshot lacks
+                    log.error("shutdown snapshot failed: %s", describe(err))
         self.store.close()
 
     async def _follow_loop(self) -> None:
@@ -255,7 +258,7 @@ class Service:
     async def _snapshot_loop(self) -> None:
         while True:
             await asyncio.sleep(self.config.snapshot_every_s)
-            if self.learner.watermark > self._snap_watermark:
+            if self.learner.watermark > self._snap_watermark and self.fenced is None:  # fenced: said once
                 try:
                     await self.snapshot("periodic")
                 except Exception as err:  # keep serving; the next period tries again

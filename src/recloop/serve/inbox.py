@@ -103,7 +103,8 @@ def ranker_write(store: Store, raw: Any, new_decisions: Sequence[Decision], new_
 
 def take_inbox(store: Store, limit: int = 5000) -> list[Joined]:
     """The learner's step: move up to ``limit`` inbox rows into ``rewards`` (numbering
-    them), in one fenced transaction; returns them as joined pairs in ``seq`` order."""
+    them), in one fenced transaction; returns them as joined pairs in ``seq`` order,
+    after any that an earlier take committed without hearing so (:meth:`Store.owed_joined`)."""
     with store.engine.begin() as conn:
         n = conn.execute(text(f"UPDATE {store._lease_table} SET expires = {store._now_sql} + :s, "
                               f"renewed = {store._now_sql} WHERE name = 'learner' AND token = :t"),
@@ -116,10 +117,9 @@ def take_inbox(store: Store, limit: int = 5000) -> list[Joined]:
              .outerjoin(rewards, rewards.c.event_id == inbox.c.event_id)
              .where(inbox.c.copied.is_(False)).order_by(inbox.c.id).limit(limit))
         rows = conn.execute(q).all()
-        if not rows:
-            return []
         seq = int(conn.execute(select(func.coalesce(func.max(rewards.c.seq), 0))).scalar_one())
-        out, new = [], []
+        out = store.owed_joined(seq)
+        new = []
         for row in rows:
             if row.rseq is not None:  # already joined (by a single-process service before): not twice
                 continue
@@ -129,7 +129,10 @@ def take_inbox(store: Store, limit: int = 5000) -> list[Joined]:
             out.append(Joined(seq, _feedback(row, row.value, store.item_features), 0.0, bool(row.is_default)))
         if new:
             conn.execute(rewards.insert(), new)
-        conn.execute(update(inbox).where(inbox.c.id.in_([r.id for r in rows])).values(copied=True))
+        if rows:
+            conn.execute(update(inbox).where(inbox.c.id.in_([r.id for r in rows])).values(copied=True))
+    if out:
+        store.handed_seq = out[-1].seq
     return out
 
 

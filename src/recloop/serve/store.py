@@ -246,6 +246,8 @@ class Store:
         self.engine: Engine = engine
         self._raw: Any = None  # the write path's DBAPI connection (see _writer_conn)
         self._next_seq: int | None = None
+        # the highest reward seq handed to the caller as joined (None: not known yet); see owed_joined
+        self.handed_seq: int | None = None
         self._token: int | None = None   # the learner lease's fencing token, while this store holds it
         self._flock: int | None = None   # SQLite: fd of the database file, flock'ed
         self.lease_s = 10.0
@@ -445,6 +447,7 @@ class Store:
             raise
         if out[2]:
             self._next_seq = out[2][-1].seq + 1
+            self.handed_seq = out[2][-1].seq
         return out
 
     def _write_ranker(self, raw: Any, new_decisions: Sequence[Decision], new_rewards: Sequence[RewardIn]):
@@ -462,6 +465,11 @@ class Store:
         if self.is_sqlite:
             cur.execute("BEGIN IMMEDIATE")
         self._check_fence(cur)  # first: holds the lease row for the whole transaction
+        if self._next_seq is None:  # a fresh connection: the last one may have died in a commit
+            cur.execute(sql.max_seq)
+            top = int(cur.fetchone()[0])
+            joined += self.owed_joined(top)
+            self._next_seq = top + 1
         ids = [d.event_id for d in new_decisions if d.request_hash != "-"]  # "-": a server-made uuid
         existing: dict[str, _DecisionRow] = {}
         if ids:
@@ -508,9 +516,6 @@ class Store:
                 fresh.append((i, r, dj))
                 r_out.append((STORED, None))
             if fresh:
-                if self._next_seq is None:
-                    cur.execute(sql.max_seq)
-                    self._next_seq = int(cur.fetchone()[0]) + 1
                 seq0 = self._next_seq
                 sql.insert(cur, "r", 6, [(seq0 + j, r.event_id, r.value, d.chosen, now, r.is_default)
                                          for j, (_, r, d) in enumerate(fresh)])
@@ -520,6 +525,26 @@ class Store:
                                          r.is_default))
         cur.close()
         return d_out, r_out, joined
+
+    def owed_joined(self, top: int) -> list[Joined]:
+        """Rewards this writer committed but never handed over (seq in (handed_seq, top]).
+
+        A commit can succeed while its answer is lost (the server restarts, the connection
+        dies between COMMIT and its reply): the batch is stored, but the caller heard an
+        error, and the client's retry is "the same reward again", which stores nothing new.
+        Only this writer numbers rewards, so every seq above the last one it handed over
+        is such a batch; the next transaction hands them over, in order, before its own.
+        ``top`` is the highest seq stored, read in the current transaction. (They are read
+        through :meth:`joined_after`, on another connection: they are committed.)
+        """
+        if self.handed_seq is None:  # the first transaction of this writer: nothing was lost yet
+            self.handed_seq = top
+        if top <= self.handed_seq:
+            return []
+        owed = [j for j in self.joined_after(self.handed_seq) if j.seq <= top]
+        log.warning("%d rewards (seq %d-%d) were committed by a transaction whose answer was lost; "
+                    "handing them to the learner now", len(owed), self.handed_seq + 1, top)
+        return owed
 
     # ------------------------------------------------------------ reads
     def joined_after(self, watermark: int, chunk: int = 5000, item_features: bool | None = None) -> Iterator[Joined]:

@@ -185,14 +185,14 @@ class PersonalizerStore(Store):
                             f"model_choice) VALUES ({', '.join([ph] * 6)})",
                             [(s.decision.event_id, e.event_id, s.slot_id, i, s.baseline, s.model_choice)
                              for e in fresh for i, s in enumerate(e.slots)])
-        if joined:
-            by_seq = {res[1]: r.event_id for r, res in zip(new_rewards, r_out) if res[0] == STORED}
-            ids = list({by_seq[j.seq] for j in joined})
+        by_seq = {res[1]: r.event_id for r, res in zip(new_rewards, r_out) if res[0] == STORED}
+        if by_seq:  # (the rest of ``joined``: owed pairs, read as joined_after reads them)
+            ids = list({by_seq[j.seq] for j in joined if j.seq in by_seq})
             cur.execute(f"SELECT s.decision_id, s.event_id, s.slot_index, s.baseline, e.request, e.mode "
                         f"FROM {slot_table} s JOIN {ev_table} e ON e.event_id = s.event_id "
                         f"WHERE s.decision_id IN ({', '.join([ph] * len(ids))})", ids)
             info = {row[0]: row for row in cur.fetchall()}
-            joined = [_joined(j, info[by_seq[j.seq]]) for j in joined]
+            joined = [_joined(j, info[by_seq[j.seq]]) if j.seq in by_seq else j for j in joined]
         cur.close()
         return out, r_out, joined
 
