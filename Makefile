@@ -8,6 +8,7 @@ EXTRAS ?= all
 # (PyPI on Linux serves the multi-GB CUDA build), use PyTorch's CPU index:
 #   make test TORCH_INDEX=https://download.pytorch.org/whl/cpu
 TORCH_INDEX ?=
+TORCH_VERSION := 2.13.0
 TORCH_ARGS := $(if $(TORCH_INDEX),--index-url $(TORCH_INDEX),)
 
 .PHONY: demo test lint typecheck-all bench docs clean venv data constraints
@@ -18,7 +19,7 @@ $(STAMP): pyproject.toml constraints.txt
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip
 	# torch first and exactly: any looser request can pull a multi-GB CUDA build.
-	$(PY) -m pip install -q torch==2.13.0 $(TORCH_ARGS)
+	$(PY) -m pip install -q torch==$(TORCH_VERSION) $(TORCH_ARGS)
 	# every other package at the versions the suite last passed with (refresh: make constraints)
 	$(PY) -m pip install -q -e ".[$(EXTRAS)]" -c constraints.txt
 	$(MAKE) --no-print-directory data
@@ -58,8 +59,16 @@ constraints:
 	rm -rf .constraints-venv
 	$(PYTHON) -m venv .constraints-venv
 	.constraints-venv/bin/python -m pip install -q --upgrade pip
-	.constraints-venv/bin/python -m pip install -q torch==2.13.0 $(TORCH_ARGS)
+	.constraints-venv/bin/python -m pip install -q torch==$(TORCH_VERSION) $(TORCH_ARGS)
 	.constraints-venv/bin/python -m pip install -q ".[all]"
+	# Two ways the pins go wrong: a package asks for another torch, so pip replaced ours; or torch came as
+	# PyPI's Linux (CUDA) build, whose nvidia-* wheels every CPU install would then be pinned to (GBs).
+	@.constraints-venv/bin/python -m pip freeze | grep -q -E '^torch==$(TORCH_VERSION)(\+|$$)' || { \
+	  echo "make constraints: torch is no longer $(TORCH_VERSION); a package asked for another" \
+	       "(pip install --dry-run --report shows which)"; exit 1; }
+	@if .constraints-venv/bin/python -m pip freeze | grep -i -E '^(nvidia-|triton[=@ ])'; then \
+	  echo "make constraints: CUDA packages (above); install the CPU build of torch:" \
+	       "make constraints TORCH_INDEX=https://download.pytorch.org/whl/cpu"; exit 1; fi
 	( echo "# pip constraints: the versions the test suite passed with. Refresh: make constraints"; \
 	  .constraints-venv/bin/python -m pip freeze --exclude-editable | grep -v -i '^recloop[= @]' \
 	  | sed -E 's/\+[A-Za-z0-9.]+$$//' ) > constraints.txt

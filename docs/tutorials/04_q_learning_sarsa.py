@@ -23,7 +23,7 @@
 #
 # $$Q(s,a) \leftarrow Q(s,a) + \alpha\,\big[\, r + \gamma\, Q(s', a^\dagger) - Q(s,a) \,\big].$$
 #
-# - **Q-learning** (Watkins & Dayan 1992) takes $a^\dagger = \arg\max_{a'} Q(s', a')$: the
+# - **Q-learning** (Watkins & Dayan 1992) takes $a^\dagger = \operatorname{argmax}_{a'} Q(s', a')$: the
 #   value of acting *greedily* from $s'$, whatever it actually does next. It is
 #   **off-policy**: it learns the optimal policy while exploring.
 # - **SARSA** (Rummery & Niranjan 1994) takes $a^\dagger = a'$, the action it really takes

@@ -22,7 +22,7 @@
 # **The idea** (Mnih et al. 2015). Plug the network into Q-learning's target from
 # [tutorial 04](04_q_learning_sarsa.py) and minimise
 #
-# $$\mathcal{L}(\theta) = \Big( r + \gamma\,(1 - d)\, Q_{\theta^-}\big(s', \arg\max_{a'} Q_{\theta}(s', a')\big) - Q_\theta(s, a) \Big)^2 .$$
+# $$\mathcal{L}(\theta) = \Big( r + \gamma\,(1 - d)\, Q_{\theta^-}\big(s', \operatorname{argmax}_{a'} Q_{\theta}(s', a')\big) - Q_\theta(s, a) \Big)^2 .$$
 #
 # Naively this diverges. Three pieces make it work:
 #

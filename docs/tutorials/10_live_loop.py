@@ -33,8 +33,8 @@
 #
 # In one line: decision $t$ is logged as $(x_t, a_t, p_t)$ with $p_t = \pi_{v}(a_t \mid x_t)$, the
 # probability under the model version $v$ that served it; when its reward $r_t$ arrives, the
-# learner applies the same update as offline (for LinUCB, $A_{a_t} \mathrel{+}= x_t x_t^\top$,
-# $b_{a_t} \mathrel{+}= r_t x_t$), and the log row is what IPS reweights later by
+# learner applies the same update as offline (for LinUCB, $A_{a_t} \leftarrow A_{a_t} + x_t x_t^\top$,
+# $b_{a_t} \leftarrow b_{a_t} + r_t x_t$), and the log row is what IPS reweights later by
 # $\pi_{\text{new}}(a_t \mid x_t) / p_t$.
 #
 # Here a LinUCB service runs in a background thread on a free local port, and simulated
