@@ -112,22 +112,8 @@ class Service:
 
     async def _start_ranker(self) -> None:
         """Role ranker: rank with the newest published model, log decisions and rewards."""
-        self.store.mode = "ranker"
-        for attempt in range(5):  # rankers starting together race to create the tables
-            try:
-                await asyncio.to_thread(self.store.create)
-                break
-            except Exception:  # noqa: BLE001 - a concurrent CREATE; the next try sees the tables
-                if attempt == 4:
-                    raise
-                await asyncio.sleep(0.2 * (attempt + 1))
-        deadline = time.monotonic() + 30
-        while (found := await asyncio.to_thread(self.learner.fetch_published)) is None:
-            if time.monotonic() > deadline:
-                raise RuntimeError("no published model in the store after 30 s: start the learner "
-                                   "(recloop serve --role learner) on this store first")
-            await asyncio.sleep(0.2)
-        self.learner.adopt_published(*found)
+        from recloop.serve.inbox import join_as_ranker
+        await join_as_ranker(self.store, self.learner)
         self.model_loaded = True
         self.metrics.version.set(self.learner.version)
         self.writer = GroupWriter(self.store, asyncio.get_running_loop(), self._on_joined,

@@ -156,3 +156,26 @@ def rewards_into_inbox(store: Store, new_rewards: Sequence[RewardIn]) -> int:
         from sqlalchemy.dialects.postgresql import insert as pg_insert
         stmt = pg_insert(inbox).on_conflict_do_nothing(index_elements=["event_id"])
         return conn.execute(stmt, rows).rowcount if rows else 0
+
+
+async def join_as_ranker(store: Store, learner: Any, what: str = "model", wait_s: float = 30.0) -> None:
+    """A ranker's start: make sure the tables exist, then adopt the learner's newest
+    published model (waiting up to ``wait_s`` for the learner to publish one)."""
+    import asyncio
+
+    store.mode = "ranker"
+    for attempt in range(5):  # rankers starting together race to create the tables
+        try:
+            await asyncio.to_thread(store.create)
+            break
+        except Exception:  # noqa: BLE001 - a concurrent CREATE; the next try sees the tables
+            if attempt == 4:
+                raise
+            await asyncio.sleep(0.2 * (attempt + 1))
+    deadline = time.monotonic() + wait_s
+    while (found := await asyncio.to_thread(learner.fetch_published)) is None:
+        if time.monotonic() > deadline:
+            raise RuntimeError(f"no published {what} in the store after {wait_s:g} s: start the learner "
+                               "(recloop serve --role learner) on this store first")
+        await asyncio.sleep(0.2)
+    learner.adopt_published(*found)

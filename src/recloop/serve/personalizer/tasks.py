@@ -17,6 +17,7 @@ import logging
 import time
 from typing import TYPE_CHECKING
 
+from recloop.serve.inbox import join_as_ranker
 from recloop.serve.personalizer.schemas import ServiceSettings
 from recloop.serve.store import StoreFenced
 from recloop.serve.writer import GroupWriter, describe
@@ -62,22 +63,7 @@ class Tasks:
 
     async def _start_ranker(self) -> None:
         pz = self.pz
-        pz.store.mode = "ranker"
-        for attempt in range(5):  # rankers starting together race to create the tables
-            try:
-                await asyncio.to_thread(pz.store.create)
-                break
-            except Exception:  # noqa: BLE001 - a concurrent CREATE; the next try sees the tables
-                if attempt == 4:
-                    raise
-                await asyncio.sleep(0.2 * (attempt + 1))
-        deadline = time.monotonic() + 30
-        while (found := await asyncio.to_thread(pz.learner.fetch_published)) is None:
-            if time.monotonic() > deadline:
-                raise RuntimeError("no published Personalizer model in the store after 30 s: start the learner "
-                                   "(recloop serve --role learner) on this store first")
-            await asyncio.sleep(0.2)
-        pz.learner.adopt_published(*found)
+        await join_as_ranker(pz.store, pz.learner, "Personalizer model")
         await self._load_settings()
         pz.writer = GroupWriter(pz.store, asyncio.get_running_loop(), pz.on_joined)
         pz.writer.start()
