@@ -184,7 +184,10 @@ class Service:
         """Renew the learner lease while idle (every commit renews it too); a failed
         renewal is what /readyz reports, with its cause, before any client meets it."""
         while True:
-            await asyncio.sleep(self.config.lease_s / 3)
+            every = self.config.lease_s / 3
+            await asyncio.sleep(every)
+            if not self.store.lease_due(every) and self.lease_error is None:
+                continue  # a commit just renewed it (and showed the store writable)
             try:
                 await asyncio.to_thread(self.store.renew_lease)
                 self.lease_error = None

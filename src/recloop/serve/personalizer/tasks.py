@@ -162,7 +162,10 @@ class Tasks:
         """Keep the writer lease of the Personalizer tables while idle (commits renew it too)."""
         pz = self.pz
         while True:
-            await asyncio.sleep(pz.config.lease_s / 3)
+            every = pz.config.lease_s / 3
+            await asyncio.sleep(every)
+            if not pz.store.lease_due(every):
+                continue  # a commit just renewed it
             try:
                 await asyncio.to_thread(pz.store.renew_lease)
             except Exception as err:  # noqa: BLE001 - the next write fails safe (fenced) if the lease is lost
