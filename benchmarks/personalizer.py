@@ -268,7 +268,7 @@ def latency_client(port: int, rate: float, seconds: float, connections: int, out
     """The Python load client (asyncio, raw keep-alive connections)."""
     import asyncio
 
-    from recloop.apps.traffic import HttpConnection
+    from recloop.apps.traffic import HttpConnection, run_timed
 
     bodies, paths = latency_workload(rate, seconds)
     n = len(bodies)
@@ -311,11 +311,7 @@ def latency_client(port: int, rate: float, seconds: float, connections: int, out
         await asyncio.gather(*tasks)
         return time.perf_counter() - start
 
-    try:
-        import uvloop
-        elapsed = uvloop.run(run())
-    except ImportError:
-        elapsed = asyncio.run(run())
+    elapsed = run_timed(run)
     Path(out).write_text(json.dumps({"elapsed_s": elapsed, "rank": lat.tolist(), "reward": rew.tolist(),
                                      "errors": errors}))
 

@@ -31,7 +31,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import gc
 import json
 import os
 import platform
@@ -73,7 +72,7 @@ def client_main(port: int, rate: float, seconds: float, connections: int, seed: 
     """asyncio (uvloop when installed) over raw keep-alive connections. Rank bodies are
     built before the clock starts and carry client-chosen event ids, so the client never
     parses JSON: the chosen item is found by a byte search."""
-    from recloop.apps.traffic import HttpConnection
+    from recloop.apps.traffic import HttpConnection, run_timed
 
     X, click_table, cand_json = workload(rate, seconds, seed)
     n = len(X)
@@ -125,21 +124,9 @@ def client_main(port: int, rate: float, seconds: float, connections: int, seed: 
         await asyncio.gather(*tasks)
         return time.perf_counter() - start
 
-    # This client's own collector would stop its event loop for 15-35 ms (two full
-    # collections per 15 s run, seen with gc.callbacks), and those pauses would count
-    # as the service's latency: the workload is kept out of its reach and the run's
-    # garbage (tasks, responses: no cycles) is freed by reference counting alone.
-    gc.collect()
-    gc.freeze()
-    gc.disable()
     cpu0 = time.process_time()
-    try:
-        import uvloop
-        elapsed = uvloop.run(run())
-    except ImportError:
-        elapsed = asyncio.run(run())
+    elapsed = run_timed(run)
     cpu = time.process_time() - cpu0  # the run only, not start-up and body building
-    gc.enable()
     Path(out).write_text(json.dumps({"cpu_s": cpu,
         "events": n, "elapsed_s": elapsed, "rank_latency": rank_lat.tolist(), "reward_latency": reward_lat.tolist(),
         "clicks": clicks.tolist(), "errors": errors, "acked": acked}))

@@ -1,5 +1,6 @@
 """HTTP behaviour of the service (httpx through Starlette's TestClient, lifespan included)."""
 
+import asyncio
 import io
 import time
 
@@ -303,3 +304,24 @@ def test_api_docs_are_served_offline(sqlite_db, tmp_path, config):
                 assert c.get("/" + ref.lstrip("/")).status_code == 200, ref
         assert c.get("/docs-assets/swagger-ui-bundle.js").headers["content-type"].startswith("text/javascript")
         assert c.get("/docs-assets/..%2Fcore.py").status_code == 404
+
+
+def test_load_client_runs_its_coroutine_with_the_collector_stopped_and_restores_it():
+    import gc
+
+    from recloop.apps.traffic import run_timed
+
+    async def main() -> tuple[bool, int]:
+        await asyncio.sleep(0)
+        return gc.isenabled(), gc.get_freeze_count()
+
+    enabled, frozen = run_timed(main)
+    assert not enabled and frozen > 0  # the prepared objects are out of the collector's reach
+    assert gc.isenabled() and gc.get_freeze_count() == 0
+
+    async def fails() -> None:
+        raise ValueError("boom")
+
+    with pytest.raises(ValueError, match="boom"):
+        run_timed(fails)
+    assert gc.isenabled() and gc.get_freeze_count() == 0
