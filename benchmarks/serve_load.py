@@ -197,6 +197,22 @@ def _cpu_seconds(pid: int) -> np.ndarray:
     return np.array([int(fields[11]), int(fields[12])]) / os.sysconf("SC_CLK_TCK")
 
 
+def postgres_cpu() -> float:
+    """CPU seconds (user + system) of every PostgreSQL server process on this machine:
+    what the store costs beside the service. Other users of the server count too, so
+    read it on an otherwise idle server."""
+    total = 0.0
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            text = stat.read_text()
+        except OSError:  # gone
+            continue
+        if text[text.index("(") + 1:text.rindex(")")] == "postgres":
+            fields = text.rsplit(")", 1)[1].split()
+            total += (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    return total
+
+
 def run_one(store: str, rate: float, seconds: float, connections: int, extra: list[str], client: str) -> dict:
     import httpx
 
@@ -212,7 +228,7 @@ def run_one(store: str, rate: float, seconds: float, connections: int, extra: li
     port = free_port()
     proc = _start_server(db, schema, port, workdir, extra)
     out = workdir / "client.json"
-    cpu0 = _cpu_seconds(proc.pid)
+    cpu0, pg0 = _cpu_seconds(proc.pid), postgres_cpu()
     load0 = os.getloadavg()
     child0 = _children_cpu()
     try:
@@ -228,7 +244,7 @@ def run_one(store: str, rate: float, seconds: float, connections: int, extra: li
         end = time.monotonic() + 30
         while httpx.get(f"{url}/healthz").json()["pending"] and time.monotonic() < end:
             time.sleep(0.1)
-        cpu = _cpu_seconds(proc.pid) - cpu0
+        cpu, pg_cpu = _cpu_seconds(proc.pid) - cpu0, postgres_cpu() - pg0
         stats = httpx.get(f"{url}/v1/stats").json()
     finally:
         proc.terminate()
@@ -261,6 +277,8 @@ def run_one(store: str, rate: float, seconds: float, connections: int, extra: li
         # capacity on an idle machine, and much less disturbed by other jobs than latency.
         "server_cpu_ms_per_request": round(cpu.sum() * 1e3 / max(1, len(rank) + len(reward)), 3),
         "server_user_sys_ms_per_request": [round(v * 1e3 / max(1, len(rank) + len(reward)), 3) for v in cpu],
+        # PostgreSQL's server processes (0 for SQLite: its work is in the service's CPU)
+        "postgres_cpu_ms_per_request": round(pg_cpu * 1e3 / max(1, len(rank) + len(reward)), 3),
         # the load client's CPU (it shares the cores): wrk's is the small one
         "client_cpu_ms_per_request": round(c.get("cpu_s", client_cpu) * 1e3 / max(1, len(rank) + len(reward)), 3),
         "load_avg_before": [round(v, 2) for v in load0], "load_avg_after": [round(v, 2) for v in load1],

@@ -29,7 +29,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "src"))
 sys.path.insert(0, str(ROOT / "benchmarks"))
 
-from serve_load import N_FEATURES, PG_URL, _cpu_seconds, run_one  # noqa: E402
+from serve_load import N_FEATURES, PG_URL, _cpu_seconds, postgres_cpu, run_one  # noqa: E402
 
 
 def _tree(pid: int) -> list[int]:
@@ -90,7 +90,7 @@ def run_scaled(rate: float, seconds: float, connections: int, rankers: int) -> d
                     workdir, "ranker")
     time.sleep(1.0)  # every worker is up (readyz answered by one of them)
     pids = [learner.pid, *_tree(ranker.pid)]
-    cpu0, lcpu0, load0 = _cpu(pids), _cpu([learner.pid]), os.getloadavg()
+    cpu0, lcpu0, pg0, load0 = _cpu(pids), _cpu([learner.pid]), postgres_cpu(), os.getloadavg()
     out = workdir / "client.json"
     try:
         subprocess.run([sys.executable, str(ROOT / "benchmarks" / "serve_load.py"), "--_client", str(rport),
@@ -104,7 +104,7 @@ def run_scaled(rate: float, seconds: float, connections: int, rankers: int) -> d
             if time.monotonic() > end:
                 break
             time.sleep(0.2)
-        cpu, lcpu = _cpu(pids) - cpu0, _cpu([learner.pid]) - lcpu0
+        cpu, lcpu, pg_cpu = _cpu(pids) - cpu0, _cpu([learner.pid]) - lcpu0, postgres_cpu() - pg0
         watermark = httpx.get(f"http://127.0.0.1:{lport}/healthz").json()["watermark"]
         counts = s.counts()
     finally:
@@ -132,8 +132,38 @@ def run_scaled(rate: float, seconds: float, connections: int, rankers: int) -> d
         # the learner's part, per reward it ordered and learned: where one learner's core runs out
         "learner_cpu_ms_per_reward": round(lcpu * 1e3 / max(1, counts["rewards"]), 3),
         "ranker_cpu_ms_per_request": round((cpu - lcpu) * 1e3 / max(1, done), 3),
+        "postgres_cpu_ms_per_request": round(pg_cpu * 1e3 / max(1, done), 3),
         "client_cpu_ms_per_request": round(c["cpu_s"] * 1e3 / max(1, done), 3),
         "load_avg_before": [round(v, 2) for v in load0], "load_avg_after": [round(v, 2) for v in load1],
+    }
+
+
+def on_paper(scaled: list[dict], host_cores: int) -> dict:
+    """What N ranker hosts would sustain, from the CPU each part spent per request in the
+    busiest unsaturated scale-out run (per-request costs fall as batches grow, so the
+    busiest run is the least pessimistic one measured). Each event is a rank and a
+    reward; rankers scale with cores, the learner is one process (one core at best),
+    and PostgreSQL's cost is per request, wherever it runs."""
+    ok = [r for r in scaled if not r["saturated"] and not r["lost_events"]]
+    if not ok:
+        return {"note": "every scale-out run saturated this machine: no unsaturated costs to extrapolate from"}
+    r = max(ok, key=lambda r: r["sustained_requests_per_s"])
+    ranker, learner, pg = (r["ranker_cpu_ms_per_request"], r["learner_cpu_ms_per_reward"],
+                           r["postgres_cpu_ms_per_request"])
+    per_host = host_cores * 1e3 / ranker
+    learner_limit = 2 * 1e3 / learner  # requests/s: each reward comes with one rank
+    pg_per_core = 1e3 / pg if pg else float("inf")
+    hosts = {n: round(min(n * per_host, learner_limit)) for n in (1, 2, 4, 8, 16)}
+    return {
+        "from_run": {k: r[k] for k in ("target_requests_per_s", "sustained_requests_per_s", "ranker_cpu_ms_per_request",
+                                       "learner_cpu_ms_per_reward", "postgres_cpu_ms_per_request")},
+        "host_cores": host_cores,
+        "requests_per_s_per_ranker_host": round(per_host),
+        "learner_limit_requests_per_s": round(learner_limit),
+        "postgres_cores_needed_per_1000_requests_per_s": round(1e3 / pg_per_core, 2),
+        "postgres_cores_needed_at_the_learner_limit": round(learner_limit / pg_per_core, 2),
+        "requests_per_s_by_ranker_hosts": hosts,
+        "first_limit": "learner" if learner_limit < 16 * per_host else "ranker cores",
     }
 
 
@@ -175,6 +205,7 @@ def main() -> None:
     ap.add_argument("--pg-restart", nargs="?", const=PG_RESTART, default=None, metavar="COMMAND",
                     help="with --crash: restart PostgreSQL once, half-way, under load, with this command "
                          f"(default: {PG_RESTART!r}; needs root; other users of the server see it too)")
+    ap.add_argument("--host-cores", type=int, default=8, help="cores per ranker host in the on-paper estimate")
     ap.add_argument("--out", default=None)
     args = ap.parse_args()
     if args.pg_restart and not args.crash:
@@ -224,6 +255,7 @@ def main() -> None:
               "policy": "linucb", "runs": runs,
               "ratio_sustained": [round(runs[i + 1]["sustained_requests_per_s"] / runs[i]["sustained_requests_per_s"], 3)
                                   for i in range(0, len(runs), 2)]}
+    result["on_paper"] = on_paper([r for r in runs if r["layout"] != "one all process"], args.host_cores)
     print(json.dumps(result, indent=2))
     out = ROOT / "benchmarks" / "results" / (args.out or "serve_scale.json")
     out.parent.mkdir(parents=True, exist_ok=True)

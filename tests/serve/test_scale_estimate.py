@@ -1,0 +1,37 @@
+"""The scale-out benchmark's on-paper capacity: arithmetic on measured per-request costs."""
+
+from __future__ import annotations
+
+import importlib.util
+from pathlib import Path
+
+_DIR = Path(__file__).resolve().parents[2] / "benchmarks"  # serve_scale puts it on sys.path for serve_load
+_spec = importlib.util.spec_from_file_location("serve_scale", _DIR / "serve_scale.py")
+bench = importlib.util.module_from_spec(_spec)
+_spec.loader.exec_module(bench)
+
+
+def _run(rate, *, saturated=False, lost=0, ranker=0.5, learner=0.25, pg=0.2):
+    return {"target_requests_per_s": 2 * rate, "sustained_requests_per_s": 2 * rate, "saturated": saturated,
+            "lost_events": lost, "ranker_cpu_ms_per_request": ranker, "learner_cpu_ms_per_reward": learner,
+            "postgres_cpu_ms_per_request": pg}
+
+
+def test_capacity_is_the_smaller_of_ranker_cores_and_the_one_learner():
+    # 0.5 ms per request: 2,000 req/s per core, 8,000 per 4-core host; a learner at 0.25 ms
+    # per reward takes 4,000 rewards/s = 8,000 req/s (each reward comes with its rank).
+    out = bench.on_paper([_run(500), _run(1000), _run(2000, saturated=True)], host_cores=4)
+    assert out["from_run"]["sustained_requests_per_s"] == 2000  # the busiest unsaturated run
+    assert out["requests_per_s_per_ranker_host"] == 8000
+    assert out["learner_limit_requests_per_s"] == 8000
+    assert out["requests_per_s_by_ranker_hosts"] == {1: 8000, 2: 8000, 4: 8000, 8: 8000, 16: 8000}
+    assert out["postgres_cores_needed_per_1000_requests_per_s"] == 0.2
+    assert out["postgres_cores_needed_at_the_learner_limit"] == 1.6
+    slow_rankers = bench.on_paper([_run(500, ranker=4.0)], host_cores=4)  # 1,000 req/s per host
+    assert slow_rankers["requests_per_s_by_ranker_hosts"] == {1: 1000, 2: 2000, 4: 4000, 8: 8000, 16: 8000}
+    assert slow_rankers["first_limit"] == "learner"
+
+
+def test_no_estimate_from_saturated_or_lossy_runs():
+    out = bench.on_paper([_run(500, saturated=True), _run(1000, lost=3)], host_cores=4)
+    assert "no unsaturated" in out["note"]
