@@ -219,16 +219,18 @@ class Featuriser:
         n = len(items)
         c_idx, c_val = self._sparse(ctx, _CONTEXT, "context")
         rows, idx, val = [np.repeat(np.arange(n), c_idx.size)], [np.tile(c_idx, n)], [np.tile(c_val, n)]
-        item_parts = []
+        entries: list[tuple[int, float]] = []  # every candidate's (index, value), candidate by candidate
+        sizes = np.zeros(n, np.int64)
         for r, feats in enumerate(items):
             try:
-                item_parts.append(self._sparse(feats, _ITEM, "item"))
+                part = self._entries(feats, _ITEM, "item")
             except ValueError as e:
                 raise ValueError(f"candidate {r}: {e}") from None
-        sizes = np.array([p[0].size for p in item_parts], dtype=np.int64)
+            sizes[r] = len(part)
+            entries += part
         i_row = np.repeat(np.arange(n), sizes)
-        i_idx = np.concatenate([p[0] for p in item_parts]) if n else np.zeros(0, np.int64)
-        i_val = np.concatenate([p[1] for p in item_parts]) if n else np.zeros(0)
+        i_idx = np.array([e[0] for e in entries], np.int64)
+        i_val = np.array([e[1] for e in entries], np.float64)
         rows.append(i_row)
         idx.append(i_idx)
         val.append(i_val)
@@ -268,9 +270,14 @@ class Featuriser:
         return hit
 
     def _sparse(self, obj: Any, space: bytes, what: str) -> tuple[np.ndarray, np.ndarray]:
+        entries = self._entries(obj, space, what)
+        return np.array([e[0] for e in entries], np.int64), np.array([e[1] for e in entries], np.float64)
+
+    def _entries(self, obj: Any, space: bytes, what: str) -> list[tuple[int, float]]:
+        """``obj``'s (hashed index, signed value) pairs, in name order."""
         if obj is None:
             if space == _ITEM:
-                return np.zeros(0, np.int64), np.zeros(0)
+                return []
             raise ValueError(f"{what} is None: a context must be a dict of features or a list of numbers")
         if not isinstance(obj, (Mapping, list, tuple, np.ndarray)):
             raise ValueError(f"{what} is a {type(obj).__name__}; expected a dict of features or a list of numbers")
@@ -278,14 +285,11 @@ class Featuriser:
         _flatten(obj, "", pairs, what)
         # Sorted by name, so the sum over colliding names is the same whatever the key order.
         pairs.sort(key=lambda p: p[0])
-        if not pairs:
-            return np.zeros(0, np.int64), np.zeros(0)
-        idx = np.empty(len(pairs), np.int64)
-        val = np.empty(len(pairs))
-        for k, (name, v) in enumerate(pairs):
-            i, s = self._hash(space, name)
-            idx[k], val[k] = i, s * v
-        return idx, val
+        out = []
+        for name, v in pairs:
+            i, sign = self._hash(space, name)
+            out.append((i, sign * v))
+        return out
 
     def _dense_vector(self, obj: Any, n: int, what: str) -> np.ndarray:
         if obj is None:
@@ -324,6 +328,24 @@ def _number(v: Any, name: str, what: str) -> float:
 
 def _flatten(obj: Any, prefix: str, out: list[tuple[str, float]], what: str) -> None:
     """Appends (name, value) pairs for one (possibly nested) feature value."""
+    # JSON's own types first, by exact type: the ABC checks below (Mapping, Number) cost
+    # more than the rest of featurising a request.
+    kind = type(obj)
+    if kind is dict:
+        for key, value in obj.items():
+            if type(key) is not str:
+                raise ValueError(f"{what} feature key {key!r} under {prefix or '<top level>'!r} is not a string")
+            _flatten(value, f"{prefix}.{key}" if prefix else key, out, what)
+        return
+    if kind is str:
+        out.append((f"{prefix}={obj}", 1.0))
+        return
+    if kind is float or kind is int:
+        out.append((prefix, _number(obj, prefix or "<top level>", what)))
+        return
+    if kind is bool:
+        out.append((prefix, 1.0 if obj else 0.0))
+        return
     label = prefix or "<top level>"
     if isinstance(obj, Mapping):
         for key, value in obj.items():
