@@ -287,6 +287,20 @@ def run_one(store: str, rate: float, seconds: float, connections: int, extra: li
     }
 
 
+def worst_of_repeats(runs: list[dict]) -> list[dict]:
+    """Per client, store and rate: the worst rank p99 of its runs in a row, and whether any
+    of them lost an event or could not keep the schedule (a goal holds only if it held in
+    every run)."""
+    points: dict[tuple, list[dict]] = {}
+    for r in runs:
+        points.setdefault((r["client"], r["store"], r["target_events_per_s"]), []).append(r)
+    return [{"client": c, "store": s, "target_events_per_s": rate, "runs": len(rs),
+             "rank_p99_ms": [r["rank_p99_ms"] for r in rs],
+             "worst_rank_p99_ms": max((r["rank_p99_ms"] for r in rs if r["rank_p99_ms"] is not None), default=None),
+             "lost_events": sum(r["lost_events"] for r in rs), "any_saturated": any(r["saturated"] for r in rs)}
+            for (c, s, rate), rs in points.items()]
+
+
 def main() -> None:
     if len(sys.argv) > 1 and sys.argv[1] == "--_client":
         port, rate, seconds, conns, out = sys.argv[2:7]
@@ -300,19 +314,22 @@ def main() -> None:
     ap.add_argument("--connections", type=int, default=32)
     ap.add_argument("--crash", type=int, default=0, help="run the kill -9 drill with this many kills instead")
     ap.add_argument("--server-arg", action="append", default=[], help="extra `recloop serve` option (repeat)")
-    ap.add_argument("--client", choices=["auto", "wrk", "python"], default="auto",
-                    help="load generator: wrk (Debian package `wrk`; cheapest on a shared machine) or our "
-                         "asyncio client; auto takes wrk when it is installed")
+    ap.add_argument("--client", nargs="+", choices=["auto", "wrk", "python"], default=["auto"],
+                    help="load generator(s): wrk (Debian package `wrk`; cheapest on a shared machine) and/or "
+                         "our asyncio client; auto takes wrk when it is installed")
+    ap.add_argument("--repeat", type=int, default=1, help="runs in a row of every client x store x rate")
     ap.add_argument("--out", default=None, help="result file name in benchmarks/results/ (default: by benchmark)")
     args = ap.parse_args()
-    client = args.client
-    if client == "auto":
-        client = "wrk" if shutil.which("wrk") else "python"
-        if client == "python":
-            print("wrk not found (apt-get install wrk): using the asyncio client, which shares the "
-                  "cores with the service", file=sys.stderr)
-    elif client == "wrk" and not shutil.which("wrk"):
-        ap.error("--client wrk: the wrk binary is not on PATH (apt-get install wrk)")
+    clients = []
+    for client in args.client:
+        if client == "auto":
+            client = "wrk" if shutil.which("wrk") else "python"
+            if client == "python":
+                print("wrk not found (apt-get install wrk): using the asyncio client, which shares the "
+                      "cores with the service", file=sys.stderr)
+        elif client == "wrk" and not shutil.which("wrk"):
+            ap.error("--client wrk: the wrk binary is not on PATH (apt-get install wrk)")
+        clients.append(client)
     meta = {"machine": f"{platform.machine()}, {os.cpu_count()} cores, shared with other engineers' jobs",
             "load_avg_at_start": os.getloadavg(), "python": platform.python_version()}
     if args.crash:
@@ -327,14 +344,17 @@ def main() -> None:
         name = "serve_crash"
     else:
         runs = []
-        for store in args.stores:
-            for rate in args.rates:
-                runs.append(run_one(store, rate, args.seconds, args.connections, args.server_arg, client))
-                print(json.dumps(runs[-1]), file=sys.stderr)
+        for client in clients:
+            for store in args.stores:
+                for rate in args.rates:
+                    for k in range(args.repeat):
+                        runs.append({**run_one(store, rate, args.seconds, args.connections, args.server_arg, client),
+                                     "repeat": k + 1})
+                        print(json.dumps(runs[-1]), file=sys.stderr)
         result = {"benchmark": "serve_load", **meta, "command": " ".join(["benchmarks/serve_load.py", *sys.argv[1:]]),
-                  "client": client, "policy": "linucb", "candidates": N_CANDIDATES,
+                  "clients": clients, "policy": "linucb", "candidates": N_CANDIDATES,
                   "features": N_FEATURES, "server_args": args.server_arg, "runs": runs,
-                  "load_avg_at_end": os.getloadavg()}
+                  "worst_of_repeats": worst_of_repeats(runs), "load_avg_at_end": os.getloadavg()}
         name = "serve_load"
     print(json.dumps(result, indent=2))
     out = ROOT / "benchmarks" / "results" / (args.out or f"{name}.json")

@@ -1,14 +1,17 @@
-"""The scale-out benchmark's on-paper capacity: arithmetic on measured per-request costs."""
+"""The serving benchmarks' own arithmetic: worst of runs in a row, and the scale-out
+benchmark's on-paper capacity from measured per-request costs."""
 
 from __future__ import annotations
 
 import importlib.util
+import sys
 from pathlib import Path
 
 _DIR = Path(__file__).resolve().parents[2] / "benchmarks"  # serve_scale puts it on sys.path for serve_load
 _spec = importlib.util.spec_from_file_location("serve_scale", _DIR / "serve_scale.py")
 bench = importlib.util.module_from_spec(_spec)
 _spec.loader.exec_module(bench)
+load = sys.modules["serve_load"]  # imported by serve_scale
 
 
 def _run(rate, *, saturated=False, lost=0, ranker=0.5, learner=0.25, pg=0.2):
@@ -35,3 +38,17 @@ def test_capacity_is_the_smaller_of_ranker_cores_and_the_one_learner():
 def test_no_estimate_from_saturated_or_lossy_runs():
     out = bench.on_paper([_run(500, saturated=True), _run(1000, lost=3)], host_cores=4)
     assert "no unsaturated" in out["note"]
+
+
+def test_a_goal_over_runs_in_a_row_is_judged_by_the_worst_run():
+    def run(client, p99, lost=0, saturated=False):
+        return {"client": client, "store": "sqlite", "target_events_per_s": 1000.0, "rank_p99_ms": p99,
+                "lost_events": lost, "saturated": saturated}
+    out = load.worst_of_repeats([run("wrk", 5.5), run("wrk", 10.2), run("wrk", 6.0, lost=1),
+                                 run("python", 4.7), run("python", None, saturated=True)])
+    assert out == [
+        {"client": "wrk", "store": "sqlite", "target_events_per_s": 1000.0, "runs": 3,
+         "rank_p99_ms": [5.5, 10.2, 6.0], "worst_rank_p99_ms": 10.2, "lost_events": 1, "any_saturated": False},
+        {"client": "python", "store": "sqlite", "target_events_per_s": 1000.0, "runs": 2,
+         "rank_p99_ms": [4.7, None], "worst_rank_p99_ms": 4.7, "lost_events": 0, "any_saturated": True},
+    ]
