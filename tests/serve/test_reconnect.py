@@ -95,6 +95,31 @@ def test_a_reward_whose_commit_answer_was_lost_is_still_learned(db, tmp_path, co
         store.close()
 
 
+def test_a_lost_commit_answer_with_no_write_after_it_is_still_learned(db, tmp_path, config, monkeypatch):
+    """The last reward's commit answer is lost and no request comes after it: the lease
+    heartbeat's own transaction (through the writer) hands the owed reward over, instead
+    of it waiting for the next request."""
+    real = Store._writer_conn
+    monkeypatch.setattr(Store, "_writer_conn", lambda self: _AnswerLost(real(self)))
+    cfg = config(db, tmp_path, lease_s=0.6)  # heartbeat every 0.2 s
+    with TestClient(create_app(cfg)) as c:
+        svc = c.app.state.service
+        rng = np.random.default_rng(1)
+        for i in range(4):
+            ev = f"e{i}"
+            assert c.post("/v1/rank", json={"event_id": ev, "context": rng.normal(size=4).tolist(),
+                                            "candidates": CANDS}).status_code == 200
+            _AnswerLost.armed = i == 3
+            r = c.post(f"/v1/events/{ev}/reward", json={"value": 1.0})
+            assert r.status_code == (503 if i == 3 else 204)
+        store = Store(db[0], schema=db[1])
+        assert store.reward("e3")["seq"] == 4  # stored, though the client heard 503
+        _until(lambda: svc.learner.watermark == 4 and not svc.learner.pending, timeout=10)
+        _learned_exactly_once(svc, store, cfg)
+        assert c.get("/readyz").status_code == 200  # the heartbeat renewed the lease too
+        store.close()
+
+
 def _client(urls, n, acked, stop=None, first=0):
     """Events ``first .. first+n-1`` (rank, then reward), each retried with the same
     event id on 503 or a dead connection, as the crash drill's client does."""

@@ -35,7 +35,7 @@ from recloop.serve.schemas import (EVENT_ID_PATTERN, ModelsResponse, Problem, Ra
                                    RankResponse, RewardRequest, fast_rank)
 from recloop.serve.store import CONFLICT, SAME, STORED, UNKNOWN, Decision, Joined, RewardIn, Store
 from recloop.serve.store import StoreFenced
-from recloop.serve.writer import GroupWriter, StoreUnavailable, describe
+from recloop.serve.writer import GroupWriter, StoreUnavailable, describe, renew_lease
 
 log = logging.getLogger("recloop.serve")
 
@@ -189,7 +189,7 @@ class Service:
             if not self.store.lease_due(every) and self.lease_error is None:
                 continue  # a commit just renewed it (and showed the store writable)
             try:
-                await asyncio.to_thread(self.store.renew_lease)
+                await renew_lease(self.store, self.writer)
                 self.lease_error = None
                 if self.writer is not None:
                     self.writer.last_error = None  # the store took a write again

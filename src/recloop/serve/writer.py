@@ -15,7 +15,7 @@ import queue
 import threading
 from typing import Any, Callable, Generic, TypeVar
 
-from recloop.serve.store import Joined, RewardIn, Store
+from recloop.serve.store import Joined, RewardIn, Store, StoreFenced
 
 log = logging.getLogger("recloop.serve")
 
@@ -61,6 +61,17 @@ class GroupWriter(Generic[D]):
         fut = self.loop.create_future()
         self._q.put(("r", r, fut))
         return await fut
+
+    async def flush(self) -> None:
+        """An empty transaction through this writer. Every transaction renews the learner
+        lease, so this is the lease heartbeat of an idle service, taken in turn with the
+        group commits instead of on a second connection beside them; and the first one
+        after a commit whose answer was lost hands the rewards it stored to the learner
+        (:meth:`Store.owed_joined`) even if no request comes after it. Raises
+        StoreUnavailable when the store refuses it (the cause: ``last_error``)."""
+        fut = self.loop.create_future()
+        self._q.put(("n", None, fut))
+        await fut
 
     def _run(self) -> None:
         while True:
@@ -114,9 +125,10 @@ class GroupWriter(Generic[D]):
         rs = [b for b in batch if b[0] == "r"]
         d_out, r_out, joined = self.store.write_batch([b[1] for b in ds], [b[1] for b in rs])
         self.batches += 1
-        self.written += len(batch)
+        self.written += len(ds) + len(rs)
         self.last_error = None
-        return [(b[2], out) for b, out in zip(ds, d_out)] + [(b[2], out) for b, out in zip(rs, r_out)], joined
+        return ([(b[2], out) for b, out in zip(ds, d_out)] + [(b[2], out) for b, out in zip(rs, r_out)]
+                + [(b[2], None) for b in batch if b[0] == "n"]), joined
 
     def _failed(self, err: Exception, n: int) -> None:
         self.failures += 1
@@ -126,13 +138,31 @@ class GroupWriter(Generic[D]):
             self.on_failure(err)
 
     def _deliver(self, results: list, joined: list[Joined]) -> None:
-        if self.on_batch is not None:
-            self.on_batch(len(results))
+        requests = sum(out is not None for _, out in results)  # not the heartbeats (flush)
+        if self.on_batch is not None and requests:
+            self.on_batch(requests)
         if joined:  # learner first: its queue must hold a reward before the client hears "stored"
             self.on_joined(joined)
         for fut, out in results:
             if not fut.done():
                 fut.set_result(out)
+
+
+async def renew_lease(store: Store, writer: GroupWriter | None) -> None:
+    """The learner lease's heartbeat: through the writer where there is one (role all; see
+    :meth:`GroupWriter.flush`), else on a pooled connection (the learner of rankers, whose
+    inbox takes do their own owed-reward check). Raises StoreFenced, StoreUnavailable or
+    the store's own error."""
+    if writer is None:
+        await asyncio.to_thread(store.renew_lease)
+        return
+    try:
+        await writer.flush()
+    except StoreUnavailable:
+        cause = writer.last_error or "the store refused the write"
+        if cause.startswith("StoreFenced: "):
+            raise StoreFenced(cause[len("StoreFenced: "):]) from None
+        raise StoreUnavailable(cause) from None  # the cause, for /readyz and the log
 
 
 def _fail(futures: list, err: Exception) -> None:

@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING
 from recloop.serve.inbox import join_as_ranker
 from recloop.serve.personalizer.schemas import ServiceSettings
 from recloop.serve.store import StoreFenced
-from recloop.serve.writer import GroupWriter, describe
+from recloop.serve.writer import GroupWriter, describe, renew_lease
 
 if TYPE_CHECKING:
     from recloop.serve.personalizer.loop import PersonalizerLoop
@@ -167,7 +167,7 @@ class Tasks:
             if not pz.store.lease_due(every):
                 continue  # a commit just renewed it
             try:
-                await asyncio.to_thread(pz.store.renew_lease)
+                await renew_lease(pz.store, pz.writer)
             except Exception as err:  # noqa: BLE001 - the next write fails safe (fenced) if the lease is lost
                 log.error("Personalizer store lease renewal failed: %s", err)
 
