@@ -144,29 +144,54 @@ def _client(urls, n, acked, stop=None, first=0):
             acked[ev] = float(i % 3 == 0)
 
 
+class _TakeAnswerLost:
+    """The learner's kept DBAPI connection: the commit of the first take that moved
+    rewards commits, then raises (the answer to the COMMIT was lost)."""
+
+    def __init__(self, raw, state: list[str]):
+        self._raw, self._state = raw, state
+
+    def cursor(self):
+        return _ArmingCursor(self._raw.cursor(), self._state)
+
+    def commit(self):
+        self._raw.commit()
+        if self._state == ["armed"]:
+            self._state.append("lost")
+            raise OperationalError("server closed the connection unexpectedly")
+
+    def __getattr__(self, name):
+        return getattr(self._raw, name)
+
+
+class _ArmingCursor:
+    def __init__(self, cur, state: list[str]):
+        self._cur, self._state, self._take = cur, state, False
+
+    def execute(self, sql, *args):
+        self._take = "INSERT INTO" in sql and "recloop_rewards" in sql
+        return self._cur.execute(sql, *args)
+
+    def fetchall(self):
+        rows = self._cur.fetchall()
+        if self._take and rows and not self._state:
+            self._state.append("armed")  # this take numbered rewards: lose the answer to its commit
+        return rows
+
+    def __getattr__(self, name):
+        return getattr(self._cur, name)
+
+
 def test_the_learner_learns_an_inbox_take_whose_commit_answer_was_lost(db, tmp_path, config, monkeypatch):
     """Scale-out: the learner numbered inbox rows and committed, but heard an error; the
     rows are no longer in the inbox, so only the next take can hand them over."""
     db = _pg(db)
     lcfg = config(db, tmp_path, role="learner", lease_s=2.0)
     lapp = create_app(lcfg)
-    engine = lapp.state.service.store.engine
+    lstore = lapp.state.service.store
     lost: list[str] = []
-
-    def arm(_conn, _cursor, statement, *_args):
-        if statement.startswith("INSERT INTO") and "recloop_rewards" in statement and not lost:
-            lost.append("armed")  # this take numbers rewards: lose the answer to its commit
-
-    real_commit = engine.dialect.do_commit
-
-    def commit(dbapi_conn):
-        real_commit(dbapi_conn)
-        if lost == ["armed"]:
-            lost.append("lost")
-            raise OperationalError("server closed the connection unexpectedly")
-
-    event.listen(engine, "before_cursor_execute", arm)
-    monkeypatch.setattr(engine.dialect, "do_commit", commit)
+    real = lstore._writer_conn
+    monkeypatch.setattr(lstore, "_writer_conn", lambda: _TakeAnswerLost(real(), lost))
     acked: dict[str, float] = {}
     with BackgroundServer(lapp), BackgroundServer(create_app(config(db, tmp_path, role="ranker"))) as r:
         _client([r], 12, acked)
@@ -212,7 +237,7 @@ def test_after_the_learners_sessions_die_a_second_learner_is_refused_and_nothing
                                                                           model_refresh_s=0.2))) as r:
         store = Store(db[0], schema=db[1])
         stop = threading.Event()
-        client = threading.Thread(target=_client, args=([r], 400, acked, stop))
+        client = threading.Thread(target=_client, args=([r], 100_000, acked, stop))  # until stopped
         client.start()
         _until(lambda: len(acked) >= 20)
         assert _terminate(store, pids) >= 1  # what a PostgreSQL restart does to service 1

@@ -157,9 +157,10 @@ class Service:
     async def _inbox_loop(self) -> None:
         """The learner moves what rankers logged into reward order, then learns it."""
         from recloop.serve.inbox import take_inbox
+        limit = 5000
         while True:
             try:
-                joined = await asyncio.to_thread(take_inbox, self.store, 5000)
+                joined = await asyncio.to_thread(take_inbox, self.store, limit)
             except StoreFenced as err:
                 self.fenced = str(err)
                 await asyncio.sleep(1.0)
@@ -171,7 +172,7 @@ class Service:
                 continue
             if joined:
                 self._on_joined(joined)
-            else:
+            if len(joined) < limit:  # caught up: gather a batch (each take is a commit of its own)
                 await asyncio.sleep(max(self.config.learn_interval_s, 0.02))
 
     # ------------------------------------------------------------ health

@@ -20,12 +20,11 @@ from __future__ import annotations
 import time
 from typing import Any, Sequence
 
-from sqlalchemy import func, select, text, update
+from sqlalchemy import select
 
 from recloop.serve.records import Decision, Joined, RewardIn
-from recloop.serve.store import (CONFLICT, SAME, STORED, UNKNOWN, WRONG_ITEM, Store, StoreFenced, _D_COLS,
-                                 _decision_from_row, _decision_row, _DecisionRow, _feedback, _joined_columns,
-                                 decisions, inbox, rewards)
+from recloop.serve.store import (CONFLICT, SAME, STORED, UNKNOWN, WRONG_ITEM, Store, _D_COLS, _decision_from_row,
+                                 _decision_row, _DecisionRow, _feedback, _JoinRow, decisions, inbox, rewards)
 
 
 def _q(store: Store, table: Any) -> str:
@@ -33,70 +32,68 @@ def _q(store: Store, table: Any) -> str:
 
 
 def ranker_write(store: Store, raw: Any, new_decisions: Sequence[Decision], new_rewards: Sequence[RewardIn]):
-    """:meth:`Store.write_batch` of a ranker: the same answers, safe beside other rankers."""
-    ph = store._sql.ph
-    d_t, r_t, i_t = _q(store, decisions), _q(store, rewards), _q(store, inbox)
+    """:meth:`Store.write_batch` of a ranker: the same answers, safe beside other rankers.
+
+    Each part is one INSERT ... ON CONFLICT DO NOTHING RETURNING: what it returns is what
+    this transaction stored; only the rest (another ranker's or an earlier request's
+    event, an unknown event: rare) is read back to answer it."""
+    sql = store._sql
     now = time.time()
     cur = raw.cursor()
     d_out: list[tuple[str, Decision | None]] = []
     if new_decisions:
-        # ON CONFLICT DO NOTHING: another ranker may store the same client event id at
-        # the same moment; what is stored afterwards decides every answer
-        cur.executemany(f"INSERT INTO {d_t} ({', '.join(_D_COLS)}) VALUES ({', '.join([ph] * len(_D_COLS))}) "
-                        f"ON CONFLICT (event_id) DO NOTHING", [_decision_row(d, now) for d in new_decisions])
-        ids = list({d.event_id for d in new_decisions if d.request_hash != "-"})
-        stored = {}
-        if ids:
-            cur.execute(f"SELECT {', '.join(_D_COLS)} FROM {d_t} WHERE event_id IN ({', '.join([ph] * len(ids))})",
-                        ids)
-            stored = {row[0]: _DecisionRow(*row) for row in cur.fetchall()}
-        mine: set[str] = set()
+        first: dict[str, Decision] = {}
         for d in new_decisions:
-            row = stored.get(d.event_id)
-            if d.request_hash == "-" or (row is not None and row.ts == now and d.event_id not in mine
-                                         and row.request_hash == d.request_hash and row.chosen == d.chosen):
-                mine.add(d.event_id)
+            first.setdefault(d.event_id, d)
+        # another ranker may store the same client event id at the same moment: the
+        # unique event id decides, and RETURNING says which of ours went in
+        mine = {row[0] for row in sql.insert(cur, "d", len(_D_COLS), [_decision_row(d, now) for d in first.values()],
+                                              " ON CONFLICT (event_id) DO NOTHING RETURNING event_id")}
+        lost = [e for e in first if e not in mine]
+        stored: dict[str, Decision] = {e: first[e] for e in mine}
+        if lost:
+            cur.execute(sql.decisions_by_id(len(lost)), lost)
+            stored.update((row[0], _decision_from_row(_DecisionRow(*row))) for row in cur.fetchall())
+        for d in new_decisions:
+            if d.event_id in mine and first[d.event_id] is d:
                 d_out.append((STORED, None))
                 continue
-            old = _decision_from_row(row)
+            old = stored[d.event_id]  # a twin later in this batch is answered with the first
             d_out.append((SAME if old.request_hash == d.request_hash else CONFLICT, old))
 
-    r_out: list[tuple[str, Any]] = []
+    r_out: list[tuple[str, Any]] = [(UNKNOWN, None)] * len(new_rewards)
     if new_rewards:
-        ev = list({r.event_id for r in new_rewards})
-        cur.execute(f"SELECT d.event_id, d.chosen, COALESCE(r.value, i.value), COALESCE(r.is_default, i.is_default), "
-                    f"(r.seq IS NOT NULL OR i.id IS NOT NULL) FROM {d_t} d "
-                    f"LEFT JOIN {r_t} r ON r.event_id = d.event_id LEFT JOIN {i_t} i ON i.event_id = d.event_id "
-                    f"WHERE d.event_id IN ({', '.join([ph] * len(ev))})", ev)
-        known = {row[0]: row for row in cur.fetchall()}
-        fresh: dict[str, RewardIn] = {}
-        for r in new_rewards:
+        # the first reward of each event whose decision is known and item is right goes in
+        rows = [(o, r.event_id, r.value, r.is_default, r.item_id) for o, r in enumerate(new_rewards)]
+        cur.execute(sql.into_inbox(len(rows)), [now, *(v for row in rows for v in row)])
+        won = {row[0]: row for row in cur.fetchall()}  # event_id, value, is_default, chosen
+        rest = list({r.event_id for r in new_rewards if r.event_id not in won})
+        known = {}
+        if rest:  # not stored by this transaction: why not?
+            i_t, r_t = _q(store, inbox), _q(store, rewards)
+            cur.execute(f"SELECT d.event_id, COALESCE(r.value, i.value), COALESCE(r.is_default, i.is_default), "
+                        f"(r.seq IS NOT NULL OR i.id IS NOT NULL), d.chosen FROM {sql.d} d "
+                        f"LEFT JOIN {r_t} r ON r.event_id = d.event_id LEFT JOIN {i_t} i ON i.event_id = d.event_id "
+                        f"WHERE d.event_id IN ({', '.join([sql.ph] * len(rest))})", rest)
+            known = {row[0]: row for row in cur.fetchall()}
+        for j, r in enumerate(new_rewards):
+            row = won.get(r.event_id)
+            if row is not None:  # stored now: the first that fits; its twins are answered with it
+                if r.item_id is not None and r.item_id != row[3]:
+                    r_out[j] = (WRONG_ITEM, row[3])
+                else:
+                    r_out[j] = ((STORED, None) if row[1] == r.value
+                                else (CONFLICT, {"value": row[1], "is_default": bool(row[2])}))
+                continue
             row = known.get(r.event_id)
-            if row is None:
-                r_out.append((UNKNOWN, None))
-            elif r.item_id is not None and r.item_id != row[1]:
-                r_out.append((WRONG_ITEM, row[1]))
-            elif row[4]:
-                r_out.append((SAME, None) if row[2] == r.value
-                             else (CONFLICT, {"value": row[2], "is_default": bool(row[3])}))
+            if row is None or (not row[3] and (r.item_id is None or r.item_id == row[4])):
+                # unknown (or the decision committed after this transaction looked for it)
+                r_out[j] = (UNKNOWN, None)
+            elif r.item_id is not None and r.item_id != row[4]:
+                r_out[j] = (WRONG_ITEM, row[4])
             else:
-                first = fresh.setdefault(r.event_id, r)
-                r_out.append((STORED, None) if first.value == r.value
-                             else (CONFLICT, {"value": first.value, "is_default": first.is_default}))
-        if fresh:
-            cur.executemany(f"INSERT INTO {i_t} (event_id, value, item_id, ts, is_default, copied) "
-                            f"VALUES ({ph}, {ph}, {ph}, {ph}, {ph}, {ph}) ON CONFLICT (event_id) DO NOTHING",
-                            [(r.event_id, r.value, known[r.event_id][1], now, r.is_default, False)
-                             for r in fresh.values()])
-            ids = list(fresh)
-            cur.execute(f"SELECT event_id, value, is_default FROM {i_t} WHERE event_id IN "
-                        f"({', '.join([ph] * len(ids))})", ids)
-            won = {row[0]: row for row in cur.fetchall()}
-            for j, r in enumerate(new_rewards):  # another ranker's reward for the event may have won
-                if r_out[j][0] == STORED:
-                    row = won[r.event_id]
-                    if row[1] != r.value:
-                        r_out[j] = (CONFLICT, {"value": row[1], "is_default": bool(row[2])})
+                r_out[j] = ((SAME, None) if row[1] == r.value
+                            else (CONFLICT, {"value": row[1], "is_default": bool(row[2])}))
     cur.close()
     return d_out, r_out, []
 
@@ -104,33 +101,38 @@ def ranker_write(store: Store, raw: Any, new_decisions: Sequence[Decision], new_
 def take_inbox(store: Store, limit: int = 5000) -> list[Joined]:
     """The learner's step: move up to ``limit`` inbox rows into ``rewards`` (numbering
     them), in one fenced transaction; returns them as joined pairs in ``seq`` order,
-    after any that an earlier take committed without hearing so (:meth:`Store.owed_joined`)."""
-    with store.engine.begin() as conn:
-        n = conn.execute(text(f"UPDATE {store._lease_table} SET expires = {store._now_sql} + :s, "
-                              f"renewed = {store._now_sql} WHERE name = 'learner' AND token = :t"),
-                         {"s": store.lease_s, "t": store.token}).rowcount
-        if n != 1:
-            raise StoreFenced(store._fenced_message())
-        q = (select(inbox.c.id, inbox.c.event_id, inbox.c.value, inbox.c.is_default, inbox.c.ts,
-                    *_joined_columns(store.item_features), rewards.c.seq.label("rseq"))
-             .join(decisions, decisions.c.event_id == inbox.c.event_id)
-             .outerjoin(rewards, rewards.c.event_id == inbox.c.event_id)
-             .where(inbox.c.copied.is_(False)).order_by(inbox.c.id).limit(limit))
-        rows = conn.execute(q).all()
-        seq = int(conn.execute(select(func.coalesce(func.max(rewards.c.seq), 0))).scalar_one())
-        out = store.owed_joined(seq)
-        new = []
-        for row in rows:
-            if row.rseq is not None:  # already joined (by a single-process service before): not twice
-                continue
-            seq += 1
-            new.append({"seq": seq, "event_id": row.event_id, "value": row.value, "item_id": row.chosen,
-                        "ts": row.ts, "is_default": row.is_default})
-            out.append(Joined(seq, _feedback(row, row.value, store.item_features), 0.0, bool(row.is_default)))
-        if new:
-            conn.execute(rewards.insert(), new)
-        if rows:
-            conn.execute(update(inbox).where(inbox.c.id.in_([r.id for r in rows])).values(copied=True))
+    after any that an earlier take committed without hearing so (:meth:`Store.owed_joined`).
+
+    Plain DBAPI on the store's kept connection (:meth:`Store._writer_conn`: a learner
+    has no group writer): the fence, then one statement that marks, numbers, inserts
+    and returns the rows. Only this learner numbers rewards, so the next ``seq`` is
+    known here; a fresh connection reads it (the last one may have died in a commit)."""
+    raw = store._writer_conn()
+    sql = store._sql
+    out: list[Joined] = []
+    try:
+        cur = raw.cursor()
+        # the pending rows by their partial index: a young inbox has no statistics, and
+        # the planner's guess (half the rows pending) chose to scan the whole inbox
+        cur.execute("SET LOCAL enable_seqscan = off")
+        store._check_fence(cur)
+        if store._next_seq is None:
+            cur.execute(sql.max_seq)
+            top = int(cur.fetchone()[0])
+            out += store.owed_joined(top)
+            store._next_seq = top + 1
+        cur.execute(sql.take(store.item_features), (limit, store._next_seq - 1))
+        rows = [_JoinRow(*row) for row in cur.fetchall()]
+        raw.commit()
+        cur.close()
+    except BaseException:
+        store._drop_writer_conn()  # rolled back; the next take starts on a fresh connection
+        raise
+    store.lease_extended = time.monotonic()  # the fence renewed the lease
+    out += [Joined(row.seq, _feedback(row, row.value, store.item_features), 0.0, bool(row.is_default))
+            for row in rows]
+    if rows:
+        store._next_seq = rows[-1].seq + 1
     if out:
         store.handed_seq = out[-1].seq
     return out

@@ -98,8 +98,11 @@ inbox = Table(
     Column("item_id", String(256), nullable=False),
     Column("ts", Float, nullable=False),
     Column("is_default", Boolean, nullable=False),
-    Column("copied", Boolean, nullable=False, index=True),
+    Column("copied", Boolean, nullable=False),
 )
+# what the learner has still to take, in inbox order: only those rows (a plain index on
+# ``copied`` holds every row ever received, and was not used on a young table)
+Index("ix_recloop_inbox_pending", inbox.c.id, postgresql_where=~inbox.c.copied, sqlite_where=~inbox.c.copied)
 
 # The learner's lease: one row; ``token`` grows with every claim (the fencing token).
 lease = Table(
@@ -129,7 +132,7 @@ class _WriteSQL:
     def __init__(self, is_sqlite: bool, schema: str | None):
         self.ph = "?" if is_sqlite else "%s"
         prefix = f'"{schema}".' if schema else ""
-        self.d, self.r = prefix + decisions.name, prefix + rewards.name
+        self.d, self.r, self.i = prefix + decisions.name, prefix + rewards.name, prefix + inbox.name
         self.insert_decisions = (f"INSERT INTO {self.d} ({', '.join(_D_COLS)}) "
                                  f"VALUES ({', '.join([self.ph] * len(_D_COLS))})")
         self.insert_rewards = (f"INSERT INTO {self.r} (seq, event_id, value, item_id, ts, is_default) "
@@ -139,7 +142,7 @@ class _WriteSQL:
         self.renew = (f"UPDATE {prefix}{lease.name} SET expires = {now} + {self.ph}, renewed = {now} "
                       f"WHERE name = 'learner' AND token = {self.ph}")
         self._in: dict[int, str] = {}
-        self._multi: dict[tuple[str, int], str] = {}
+        self._multi: dict[tuple[str, int, str], str] = {}
 
     def _ids(self, n: int) -> str:
         s = self._in.get(n)
@@ -174,20 +177,64 @@ class _WriteSQL:
             rows.append(_JoinRow(e, bytes.fromhex(c), ch, float(p), None if v is None else float(v), seq, d, *extra))
         return rows
 
-    def insert(self, cur: Any, table: str, n_cols: int, rows: list[tuple]) -> None:
-        """Insert ``rows``. SQLite: one multi-row INSERT per chunk; psycopg: executemany (pipelined)."""
+    def insert(self, cur: Any, table: str, n_cols: int, rows: list[tuple], tail: str = "") -> list[tuple]:
+        """Insert ``rows``, one multi-row INSERT per chunk; ``tail`` follows the VALUES (a
+        conflict clause, RETURNING), and what RETURNING gave is returned. psycopg without a
+        ``tail``: executemany (pipelined)."""
         head = self.insert_decisions if table == "d" else self.insert_rewards
-        if self.ph != "?":
+        if self.ph != "?" and not tail:
             cur.executemany(head, rows)
-            return
+            return []
+        out: list[tuple] = []
         for at in range(0, len(rows), _ROWS_PER_INSERT):
             part = rows[at:at + _ROWS_PER_INSERT]
-            key = (table, len(part))
+            key = (table, len(part), tail)
             sql = self._multi.get(key)
             if sql is None:
-                one = "(" + ", ".join(["?"] * n_cols) + ")"
-                sql = self._multi[key] = head.split(" VALUES ")[0] + " VALUES " + ", ".join([one] * len(part))
+                one = "(" + ", ".join([self.ph] * n_cols) + ")"
+                sql = self._multi[key] = (head.split(" VALUES ")[0] + " VALUES " + ", ".join([one] * len(part))
+                                          + tail)
             cur.execute(sql, [v for row in part for v in row])
+            if "RETURNING" in tail:
+                out += cur.fetchall()
+        return out
+
+    def into_inbox(self, n: int) -> str:
+        """A ranker's rewards into the inbox (PostgreSQL), first of each event in input
+        order: only where the decision is known, the item is the chosen one and no reward
+        is joined yet; RETURNING what was inserted (the rest are read back: rare)."""
+        key = ("inbox", n, "")
+        sql = self._multi.get(key)
+        if sql is None:
+            rows = ", ".join(["(%s::int, %s::text, %s::float8, %s::boolean, %s::text)"] * n)
+            sql = self._multi[key] = (
+                f"INSERT INTO {self.i} (event_id, value, item_id, ts, is_default, copied) "
+                f"SELECT v.e, v.v, d.chosen, %s::float8, v.dflt, false FROM (VALUES {rows}) AS v(o, e, v, dflt, item) "
+                f"JOIN {self.d} d ON d.event_id = v.e WHERE (v.item IS NULL OR v.item = d.chosen) "
+                f"AND NOT EXISTS (SELECT 1 FROM {self.r} r WHERE r.event_id = v.e) ORDER BY v.o "
+                f"ON CONFLICT (event_id) DO NOTHING RETURNING event_id, value, is_default, item_id")
+        return sql
+
+    def take(self, item_features: bool) -> str:
+        """The learner's move of inbox rows into ``rewards`` (PostgreSQL); parameters: how
+        many at most, and the last ``seq`` (they are numbered after it in inbox order).
+        Events joined already (by a single-process service before) are skipped; returns
+        them as join rows (:class:`_JoinRow`) in ``seq`` order."""
+        extra = ", d.candidates, d.features, d.features_dim" if item_features else ""
+        # = ANY(ARRAY(...)) and LATERAL ... OFFSET 0: index probes per row taken, whatever
+        # the statistics say; on a young table without them the planner guessed half the
+        # inbox pending and scanned the inbox and the whole decisions table on every take
+        return (f"WITH t AS (UPDATE {self.i} SET copied = true WHERE id = ANY(ARRAY("
+                f"SELECT id FROM {self.i} WHERE NOT copied ORDER BY id LIMIT %s::bigint)) "
+                f"RETURNING id, event_id, value, ts, is_default), "
+                f"n AS (SELECT t.event_id, d.context, d.chosen, d.propensity, t.value, "
+                f"%s::bigint + row_number() OVER (ORDER BY t.id) AS seq, t.is_default, t.ts{extra} "
+                f"FROM t, LATERAL (SELECT * FROM {self.d} d WHERE d.event_id = t.event_id OFFSET 0) d "
+                f"WHERE NOT EXISTS (SELECT 1 FROM {self.r} r WHERE r.event_id = t.event_id OFFSET 0)), "
+                f"ins AS (INSERT INTO {self.r} (seq, event_id, value, item_id, ts, is_default) "
+                f"SELECT seq, event_id, value, chosen, ts, is_default FROM n) "
+                f"SELECT event_id, context, chosen, propensity, value, seq, is_default{extra.replace('d.', '')} "
+                f"FROM n ORDER BY seq")
 
 
 # SQLite releases the GIL around every step of a statement, so an executemany of n rows or
@@ -272,8 +319,12 @@ class Store:
         return self
 
     def _add_missing_columns(self) -> None:
-        """Stores made before snapshots moved into them lack ``recloop_models.blob``."""
+        """Stores made before snapshots moved into them lack ``recloop_models.blob``; those
+        made before the inbox's partial index lack it (create_all makes only new tables' indexes)."""
         from sqlalchemy import inspect
+        with self.engine.begin() as conn:
+            for ix in inbox.indexes:
+                ix.create(conn, checkfirst=True)
         names = {c["name"] for c in inspect(self.engine).get_columns(models.name, schema=self.schema)}
         if "blob" not in names:
             kind = "BLOB" if self.is_sqlite else "BYTEA"
