@@ -162,9 +162,11 @@ class _WriteSQL:
                     f"FROM {self.d} d LEFT JOIN {self.r} r ON r.event_id = d.event_id "
                     f"WHERE d.event_id IN ({self._ids(n)})")
         extra = ", d.candidates, d.features, d.features_dim" if item_features else ""
+        # LATERAL ... OFFSET 0: one index probe per event; a young rewards table has no
+        # statistics, and the planner hashed all of it for every batch
         return (f"SELECT d.event_id, d.context, d.chosen, d.propensity, r.value, r.seq, r.is_default{extra} "
-                f"FROM {self.d} d LEFT JOIN {self.r} r ON r.event_id = d.event_id "
-                f"WHERE d.event_id IN ({self._ids(n)})")
+                f"FROM {self.d} d LEFT JOIN LATERAL (SELECT value, seq, is_default FROM {self.r} r "
+                f"WHERE r.event_id = d.event_id OFFSET 0) r ON true WHERE d.event_id IN ({self._ids(n)})")
 
     def join_rows(self, cur: Any) -> list["_JoinRow"]:
         """The rows of :meth:`join`'s query, just executed on ``cur``."""
