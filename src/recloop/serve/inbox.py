@@ -24,11 +24,7 @@ from sqlalchemy import select
 
 from recloop.serve.records import Decision, Joined, RewardIn
 from recloop.serve.store import (CONFLICT, SAME, STORED, UNKNOWN, WRONG_ITEM, Store, _D_COLS, _decision_from_row,
-                                 _decision_row, _DecisionRow, _feedback, _JoinRow, decisions, inbox, rewards)
-
-
-def _q(store: Store, table: Any) -> str:
-    return (f'"{store.schema}".' if store.schema else "") + table.name
+                                 _decision_row, _DecisionRow, _feedback, _JoinRow, decisions, inbox)
 
 
 def ranker_write(store: Store, raw: Any, new_decisions: Sequence[Decision], new_rewards: Sequence[RewardIn]):
@@ -70,10 +66,9 @@ def ranker_write(store: Store, raw: Any, new_decisions: Sequence[Decision], new_
         rest = list({r.event_id for r in new_rewards if r.event_id not in won})
         known = {}
         if rest:  # not stored by this transaction: why not?
-            i_t, r_t = _q(store, inbox), _q(store, rewards)
             cur.execute(f"SELECT d.event_id, COALESCE(r.value, i.value), COALESCE(r.is_default, i.is_default), "
                         f"(r.seq IS NOT NULL OR i.id IS NOT NULL), d.chosen FROM {sql.d} d "
-                        f"LEFT JOIN {r_t} r ON r.event_id = d.event_id LEFT JOIN {i_t} i ON i.event_id = d.event_id "
+                        f"LEFT JOIN {sql.r} r ON r.event_id = d.event_id LEFT JOIN {sql.i} i ON i.event_id = d.event_id "
                         f"WHERE d.event_id IN ({', '.join([sql.ph] * len(rest))})", rest)
             known = {row[0]: row for row in cur.fetchall()}
         for j, r in enumerate(new_rewards):
