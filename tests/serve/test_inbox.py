@@ -139,3 +139,28 @@ def test_the_take_joins_the_chosen_items_features_when_the_policy_learns_them(ra
     learner.claim_writer()
     (j,) = take_inbox(learner)
     assert j.feedback.item_id == "b" and list(j.feedback.item_features) == [3.0, 4.0]
+
+
+def test_an_idle_take_writes_nothing(ranker):
+    """Polling an empty inbox is a read (no commit to flush, no lease row version); the
+    take that finds rewards renews the lease with its commit."""
+    from sqlalchemy import select
+
+    from recloop.serve.store import lease
+
+    r = ranker()
+    r.write_batch([_decision("e1"), _decision("e2")], [RewardIn("e1", 1.0)])
+    learner = ranker()
+    learner.claim_writer()
+
+    def renewed():
+        with learner.engine.connect() as conn:
+            return conn.execute(select(lease.c.renewed)).scalar_one()
+
+    assert [j.seq for j in take_inbox(learner)] == [1]
+    before = renewed()
+    assert take_inbox(learner) == [] and take_inbox(learner) == []
+    assert renewed() == before
+    r.write_batch([], [RewardIn("e2", 0.0)])
+    assert [j.seq for j in take_inbox(learner)] == [2]
+    assert renewed() > before

@@ -100,8 +100,9 @@ def take_inbox(store: Store, limit: int = 5000) -> list[Joined]:
 
     Plain DBAPI on the store's kept connection (:meth:`Store._writer_conn`: a learner
     has no group writer): the fence, then one statement that marks, numbers, inserts
-    and returns the rows. Only this learner numbers rewards, so the next ``seq`` is
-    known here; a fresh connection reads it (the last one may have died in a commit)."""
+    and returns the rows; an empty inbox is one read. Only this learner numbers rewards,
+    so the next ``seq`` is known here; a fresh connection reads it (the last one may
+    have died in a commit)."""
     raw = store._writer_conn()
     sql = store._sql
     out: list[Joined] = []
@@ -110,6 +111,11 @@ def take_inbox(store: Store, limit: int = 5000) -> list[Joined]:
         # the pending rows by their partial index: a young inbox has no statistics, and
         # the planner's guess (half the rows pending) chose to scan the whole inbox
         cur.execute("SET LOCAL enable_seqscan = off")
+        if store._next_seq is not None:  # (a fresh connection checks for owed rewards first)
+            cur.execute(sql.any_pending)
+            if not cur.fetchone()[0]:  # idle: end a read-only transaction (no commit to flush);
+                raw.rollback()         # the lease loop renews the lease meanwhile
+                return out
         store._check_fence(cur)
         if store._next_seq is None:
             cur.execute(sql.max_seq)

@@ -138,6 +138,7 @@ class _WriteSQL:
         self.insert_rewards = (f"INSERT INTO {self.r} (seq, event_id, value, item_id, ts, is_default) "
                                f"VALUES ({', '.join([self.ph] * 6)})")
         self.max_seq = f"SELECT COALESCE(MAX(seq), 0) FROM {self.r}"
+        self.any_pending = f"SELECT EXISTS (SELECT 1 FROM {self.i} WHERE NOT copied)"
         now = ("((julianday('now') - 2440587.5) * 86400.0)" if is_sqlite else "CAST(EXTRACT(EPOCH FROM clock_timestamp()) AS DOUBLE PRECISION)")
         self.renew = (f"UPDATE {prefix}{lease.name} SET expires = {now} + {self.ph}, renewed = {now} "
                       f"WHERE name = 'learner' AND token = {self.ph}")
