@@ -24,7 +24,9 @@ daypart. Parts, all through ``azure-ai-personalizer`` against ``recloop serve``:
   rank then a reward, alternating between ``/v1`` (20 candidates x 16 floats) and
   ``/personalizer`` (20 actions with JSON features) in the same run, from one load
   client (wrk with ``benchmarks/personalizer_load.lua`` when installed, else our
-  asyncio client: ``--client``); p50/p99 of each rank and their ratio.
+  asyncio client: ``--client``); p50/p99 of each rank and their ratio, and the
+  service's CPU per request served. ``--latency-mix personalizer`` (or ``v1``) sends
+  only that kind of event, to compare their CPU per request.
 
     .venv/bin/python benchmarks/personalizer.py                       # everything (~12 min on 2 cores)
     .venv/bin/python benchmarks/personalizer.py --parts latency --rate 1000 100 --seconds 20
@@ -50,6 +52,9 @@ import numpy as np
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "src"))
+sys.path.insert(0, str(ROOT / "benchmarks"))
+
+from serve_load import _cpu_seconds  # noqa: E402
 
 USER_KEY, ADMIN_KEY = "bench-user-key", "bench-admin-key"
 SEGMENTS, GENRES, DEVICES, PRICES, DAYPARTS = 6, 6, 3, 3, 4
@@ -240,9 +245,10 @@ def part_apprentice(world: World, args, workdir: Path) -> dict:
 
 
 # ---------------------------------------------------------------- latency: /v1 and /personalizer in one run
-def latency_workload(rate: float, seconds: float) -> tuple[list[bytes], list[tuple[str, str]]]:
+def latency_workload(rate: float, seconds: float, mix: str = "both") -> tuple[list[bytes], list[tuple[str, str]]]:
     """Event i's rank body and its (rank path, reward path): even events /v1 (20 candidates
-    x 16 floats), odd ones /personalizer (20 actions with JSON features)."""
+    x 16 floats), odd ones /personalizer (20 actions with JSON features); with ``mix`` "v1"
+    or "personalizer", every event is of that one kind (the same bodies as in "both")."""
     world = World(0)
     rng = np.random.default_rng(7)
     n = int(rate * seconds)
@@ -250,7 +256,7 @@ def latency_workload(rate: float, seconds: float) -> tuple[list[bytes], list[tup
                            for k in range(20)], separators=(",", ":"))
     bodies, paths = [], []
     for i in range(n):
-        if i % 2 == 0:
+        if mix == "v1" or (mix == "both" and i % 2 == 0):
             bodies.append((f'{{"event_id":"v{i}","context":{json.dumps(rng.normal(size=16).round(6).tolist())},'
                            f'"candidates":{v1_cands}}}').encode())
             paths.append(("/v1/rank", f"/v1/events/v{i}/reward"))
@@ -264,13 +270,13 @@ def latency_workload(rate: float, seconds: float) -> tuple[list[bytes], list[tup
     return bodies, paths
 
 
-def latency_client(port: int, rate: float, seconds: float, connections: int, out: str) -> None:
+def latency_client(port: int, rate: float, seconds: float, connections: int, out: str, mix: str) -> None:
     """The Python load client (asyncio, raw keep-alive connections)."""
     import asyncio
 
     from recloop.apps.traffic import HttpConnection, run_timed
 
-    bodies, paths = latency_workload(rate, seconds)
+    bodies, paths = latency_workload(rate, seconds, mix)
     n = len(bodies)
     lat = np.full(n, np.nan)
     rew = np.full(n, np.nan)
@@ -316,10 +322,11 @@ def latency_client(port: int, rate: float, seconds: float, connections: int, out
                                      "errors": errors}))
 
 
-def latency_wrk(port: int, rate: float, seconds: float, connections: int, workdir: Path, out: Path) -> None:
+def latency_wrk(port: int, rate: float, seconds: float, connections: int, workdir: Path, out: Path,
+                mix: str) -> None:
     """The same events through wrk and benchmarks/personalizer_load.lua: one connection per
     wrk thread; C code sends and parses, so the client leaves the shared cores to the service."""
-    bodies, paths = latency_workload(rate, seconds)
+    bodies, paths = latency_workload(rate, seconds, mix)
     n = len(bodies)
     threads = min(connections, n)
     for t in range(threads):  # thread t plays events t, t + threads, t + 2 threads, ...
@@ -351,26 +358,46 @@ def part_latency(args, rate: float, workdir: Path) -> dict:
                   json={"rewardWaitTime": "PT10M"}).raise_for_status()
         out_file = workdir / "latency.json"
         load0 = os.getloadavg()
+        cpu0 = _cpu_seconds(svc.proc.pid)
         if args.client == "wrk":
-            latency_wrk(svc.port, rate, args.seconds, args.connections, workdir, out_file)
+            latency_wrk(svc.port, rate, args.seconds, args.connections, workdir, out_file, args.latency_mix)
         else:
             subprocess.run([sys.executable, __file__, "--latency-client", str(svc.port), str(rate),
-                            str(args.seconds), str(args.connections), str(out_file)], check=True,
+                            str(args.seconds), str(args.connections), str(out_file), args.latency_mix], check=True,
                            env={**os.environ, "PYTHONPATH": str(ROOT / "src")})
+        load1 = os.getloadavg()
+        end = time.monotonic() + 30
+        while httpx.get(f"{svc.url}/healthz").json()["pending"] and time.monotonic() < end:
+            time.sleep(0.1)
+        time.sleep(0.5)  # the Personalizer learner's last rewards (it learns every learn_interval_s)
+        cpu = _cpu_seconds(svc.proc.pid) - cpu0
         r = json.loads(out_file.read_text())
         lat, rew = np.array(r["rank"], dtype=float), np.array(r["reward"], dtype=float)
+        served = int((~np.isnan(lat)).sum() + (~np.isnan(rew)).sum())
         skip = int(len(lat) * 0.1)  # warm-up: the first 10% of events
-        v1, pz = np.arange(len(lat)) % 2 == 0, np.arange(len(lat)) % 2 == 1
+        if args.latency_mix == "both":
+            v1 = np.arange(len(lat)) % 2 == 0
+        else:
+            v1 = np.full(len(lat), args.latency_mix == "v1")
+        pz = ~v1
         v1[:skip] = pz[:skip] = False
 
-        def q(a: np.ndarray) -> dict:
+        def q(a: np.ndarray) -> dict | None:
             a = a[~np.isnan(a)] * 1000
+            if not a.size:
+                return None
             return {"n": int(a.size), "p50_ms": float(np.percentile(a, 50)), "p99_ms": float(np.percentile(a, 99))}
-        out = {"client": args.client, "rate_events_per_s": rate, "requests_per_s": 2 * rate, "seconds": args.seconds,
-               "elapsed_s": r["elapsed_s"], "connections": args.connections, "errors": r["errors"],
-               "v1_rank": q(lat[v1]), "personalizer_rank": q(lat[pz]), "v1_reward": q(rew[v1]),
-               "personalizer_reward": q(rew[pz]), "loadavg_before": load0, "loadavg_after": os.getloadavg()}
-        out["rank_p99_ratio"] = out["personalizer_rank"]["p99_ms"] / out["v1_rank"]["p99_ms"]
+        out = {"client": args.client, "mix": args.latency_mix, "rate_events_per_s": rate, "requests_per_s": 2 * rate,
+               "seconds": args.seconds, "elapsed_s": r["elapsed_s"], "connections": args.connections,
+               "errors": r["errors"], "v1_rank": q(lat[v1]), "personalizer_rank": q(lat[pz]),
+               "v1_reward": q(rew[v1]), "personalizer_reward": q(rew[pz]),
+               # CPU the service spent per request served (user + system, all its threads, its
+               # learners included), over the whole run: capacity, and steadier under load than latency
+               "server_cpu_ms_per_request": round(float(cpu.sum()) * 1e3 / max(1, served), 3),
+               "server_user_sys_ms_per_request": [round(float(v) * 1e3 / max(1, served), 3) for v in cpu],
+               "loadavg_before": load0, "loadavg_after": load1}
+        if out["v1_rank"] and out["personalizer_rank"]:
+            out["rank_p99_ratio"] = out["personalizer_rank"]["p99_ms"] / out["v1_rank"]["p99_ms"]
         print(json.dumps({"latency": out}), flush=True)
         return out
     finally:
@@ -399,6 +426,9 @@ def main() -> None:
     ap.add_argument("--optimization", action="store_true", help="enablePolicyOptimization in the evaluation")
     ap.add_argument("--rate", type=float, nargs="+", default=[1000.0, 100.0],
                     help="latency part: events/s (each a rank + a reward), one run per rate")
+    ap.add_argument("--latency-mix", choices=["both", "personalizer", "v1"], default="both",
+                    help="latency part: alternate /v1 and /personalizer events, or send only one kind "
+                         "(its CPU per request alone)")
     ap.add_argument("--seconds", type=float, default=15.0)
     ap.add_argument("--connections", type=int, default=32)
     ap.add_argument("--client", choices=["auto", "wrk", "python"], default="auto",
@@ -407,11 +437,11 @@ def main() -> None:
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--out", default=str(ROOT / "benchmarks" / "results" / "personalizer.json"))
     ap.add_argument("--workdir", default=None, help="keep the services' stores and logs here (default: a temp dir)")
-    ap.add_argument("--latency-client", nargs=5, help=argparse.SUPPRESS)
+    ap.add_argument("--latency-client", nargs=6, help=argparse.SUPPRESS)
     args = ap.parse_args()
     if args.latency_client:
-        port, rate, seconds, conns, out = args.latency_client
-        latency_client(int(port), float(rate), float(seconds), int(conns), out)
+        port, rate, seconds, conns, out, mix = args.latency_client
+        latency_client(int(port), float(rate), float(seconds), int(conns), out, mix)
         return
     if args.client == "auto":
         args.client = "wrk" if shutil.which("wrk") else "python"
