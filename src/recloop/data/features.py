@@ -51,6 +51,7 @@ __all__ = ["Featuriser"]
 
 _FORMAT = 1
 _CACHE_LIMIT = 200_000  # name -> (index, sign); cleared when full, so memory stays bounded
+_ITEM_CACHE_LIMIT = 50_000  # item key -> its (indices, values), likewise
 _CONTEXT, _ITEM = b"c", b"i"
 _M1, _M2 = np.uint64(0xBF58476D1CE4E5B9), np.uint64(0x94D049BB133111EB)
 
@@ -87,6 +88,7 @@ class Featuriser:
         self._dense = False
         self._key = self.seed.to_bytes(8, "little")
         self._cache: dict[tuple[bytes, str], tuple[int, float]] = {}
+        self._items: dict[Any, tuple[list[int], list[float]]] = {}
 
     # ------------------------------------------------------------------ construction
     @classmethod
@@ -104,7 +106,7 @@ class Featuriser:
         f = cls.__new__(cls)
         f.n_features, f.n_item_features = int(n_context), int(n_item)
         f.interactions, f.seed, f._dense = bool(interactions), 0, True
-        f._key, f._cache = b"", {}
+        f._key, f._cache, f._items = b"", {}, {}
         return f
 
     @property
@@ -199,38 +201,64 @@ class Featuriser:
         out = np.bincount(flat, weights=weights, minlength=n * self.n_features)
         return out.reshape(n, self.n_features)
 
-    def joint_sparse(self, ctx: Any, items: Sequence[Any]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    def joint_sparse(self, ctx: Any, items: Sequence[Any], item_keys: Sequence[Any] | None = None,
+                     ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """The non-zeros of :meth:`joint_batch` as ``(rows, indices, values)``, row-major:
-        what a sparse linear model needs, without the ``(n, n_features)`` array (hashed form only)."""
+        what a sparse linear model needs, without the ``(n, n_features)`` array (hashed form only).
+
+        ``item_keys``, when given, names each item's features by a hashable that is equal only
+        for equal features (their JSON text, say; None: not known): an item seen before under
+        its key is not featurised again. Same vectors either way."""
         if self._dense:
             X = self.joint_batch(ctx, items)
             r, i = np.nonzero(X)
             return r, i, X[r, i]
-        flat, weights = self._joint_entries(ctx, items)
-        uniq, inverse = np.unique(flat, return_inverse=True)
-        values = np.bincount(inverse, weights=weights, minlength=uniq.size)  # same sums as joint_batch's
+        flat, weights = self._joint_entries(ctx, items, item_keys)
+        # np.unique(flat, return_inverse=True) without its generic overhead; bincount then adds
+        # each coordinate's contributions in their order in ``flat``, as joint_batch does
+        perm = flat.argsort()
+        ordered = flat[perm]
+        first = np.empty(ordered.size, bool)
+        first[:1] = True
+        np.not_equal(ordered[1:], ordered[:-1], out=first[1:])
+        uniq = ordered[first]
+        inverse = np.empty(flat.size, np.intp)
+        inverse[perm] = np.cumsum(first) - 1
+        values = np.bincount(inverse, weights=weights, minlength=uniq.size)
         keep = values != 0
         uniq, values = uniq[keep], values[keep]
         return uniq // self.n_features, uniq % self.n_features, values
 
-    def _joint_entries(self, ctx: Any, items: Sequence[Any]) -> tuple[np.ndarray, np.ndarray]:
+    def _joint_entries(self, ctx: Any, items: Sequence[Any], item_keys: Sequence[Any] | None = None,
+                       ) -> tuple[np.ndarray, np.ndarray]:
         """Every (row * n_features + index, value) contribution of :meth:`joint_batch`, in the order
         they are summed."""
         n = len(items)
         c_idx, c_val = self._sparse(ctx, _CONTEXT, "context")
         rows, idx, val = [np.repeat(np.arange(n), c_idx.size)], [np.tile(c_idx, n)], [np.tile(c_val, n)]
-        entries: list[tuple[int, float]] = []  # every candidate's (index, value), candidate by candidate
+        i_idx_l: list[int] = []  # every candidate's indices and values, candidate by candidate
+        i_val_l: list[float] = []
         sizes = np.zeros(n, np.int64)
+        memo = self._items
         for r, feats in enumerate(items):
-            try:
-                part = self._entries(feats, _ITEM, "item")
-            except ValueError as e:
-                raise ValueError(f"candidate {r}: {e}") from None
-            sizes[r] = len(part)
-            entries += part
+            key = None if item_keys is None else item_keys[r]
+            part = None if key is None else memo.get(key)
+            if part is None:
+                try:
+                    entries = self._entries(feats, _ITEM, "item")
+                except ValueError as e:
+                    raise ValueError(f"candidate {r}: {e}") from None
+                part = ([e[0] for e in entries], [e[1] for e in entries])
+                if key is not None:
+                    if len(memo) >= _ITEM_CACHE_LIMIT:
+                        memo.clear()
+                    memo[key] = part
+            sizes[r] = len(part[0])
+            i_idx_l += part[0]
+            i_val_l += part[1]
         i_row = np.repeat(np.arange(n), sizes)
-        i_idx = np.array([e[0] for e in entries], np.int64)
-        i_val = np.array([e[1] for e in entries], np.float64)
+        i_idx = np.array(i_idx_l, np.int64)
+        i_val = np.array(i_val_l, np.float64)
         rows.append(i_row)
         idx.append(i_idx)
         val.append(i_val)

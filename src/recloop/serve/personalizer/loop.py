@@ -39,7 +39,7 @@ import orjson
 from recloop.serve.config import ServeConfig
 from recloop.serve.learner import ModelLearner, policy_bytes
 from recloop.serve.personalizer.model import DEFAULTS, LinearCB, draw, epsilon_greedy
-from recloop.serve.personalizer.schemas import MultiSlotRankRequest, RankRequest, ServiceSettings, merge_features
+from recloop.serve.personalizer.schemas import MultiSlotRankRequest, RankInput, ServiceSettings, merge_features
 from recloop.serve.personalizer.store import PersonalizerStore, RankEvent, SlotDecision, decision_id
 from recloop.serve.personalizer.tasks import Tasks
 from recloop.serve.records import Decision, Joined, RewardIn
@@ -199,7 +199,7 @@ class PersonalizerLoop:
     def _slot(self, eid: str, slot_id: str | None, ctx: dict, feats: dict[str, Any], eligible: list[str],
               baseline: str, mode: str, epsilon: float, model: LinearCB) -> SlotDecision:
         try:
-            X = model.features(ctx, [feats[i] for i in eligible])
+            X = model.features(ctx, [feats[i] for i in eligible], _keys(feats, eligible))
         except ValueError as err:
             raise Refused(400, "BadArgument", f"features: {err}") from None
         scores = model.scores(X)
@@ -225,24 +225,24 @@ class PersonalizerLoop:
                      request_hash="pz")
         return SlotDecision(slot_id or "", baseline, model_choice, d)
 
-    async def rank(self, req: RankRequest) -> dict:
+    async def rank(self, req: RankInput) -> dict:
         self.serves_events()
-        ids = [a.id for a in req.actions]
+        ids = req.ids
         _unique(ids, "action id")
-        excluded = set(req.excludedActions or ())
+        excluded = set(req.excluded or ())
         if excluded - set(ids):
             raise Refused(400, "BadArgument", f"excluded action {sorted(excluded - set(ids))[0]!r} is not an action")
         eligible = [i for i in ids if i not in excluded]
         if not eligible:
             raise Refused(400, "BadArgument", "every action is excluded")
-        eid = req.eventId or uuid.uuid4().hex
-        ctx = merge_features(req.contextFeatures)
-        feats = {a.id: merge_features(a.features) for a in req.actions}
+        eid = req.event_id or uuid.uuid4().hex
+        ctx = merge_features(req.context)
+        feats = {i: merge_features(f) for i, f in zip(ids, req.features)}
         mode, eps = self.settings.learning_mode, self.settings.exploration_percentage / 100
         slot = self._slot(eid, None, ctx, feats, eligible, eligible[0], mode, eps, self.learner.policy)
         request = {"context": ctx, "actions": {i: feats[i] for i in eligible},
                    "slots": [{"id": "", "features": None, "eligible": eligible}]}
-        stored = await self._store(eid, False, request, req.model_dump(), mode, req.deferActivation, [slot])
+        stored = await self._store(eid, False, request, req.body, mode, req.defer, [slot])
         d = stored[0]
         ranking = [{"id": i, "probability": p} for i, p in zip(d.items, d.propensities)]
         ranking += [{"id": i, "probability": 0.0} for i in ids if i in excluded]
@@ -416,6 +416,18 @@ async def _written(write: Any) -> Any:
         return await write
     except StoreUnavailable as err:
         raise Refused(503, "ServiceUnavailable", f"store unavailable ({err}); nothing was stored, retry") from None
+
+
+def _keys(feats: dict[str, Any], ids: list[str]) -> list[bytes | None]:
+    """Each action's features as JSON text: the featuriser's key for features it has seen
+    (from a JSON body, so equal text means equal features; None where orjson cannot write them)."""
+    out: list[bytes | None] = []
+    for i in ids:
+        try:
+            out.append(orjson.dumps(feats[i]))
+        except orjson.JSONEncodeError:  # an integer past 64 bits
+            out.append(None)
+    return out
 
 
 def _unique(ids: list[str], what: str) -> None:

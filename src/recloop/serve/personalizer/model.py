@@ -87,9 +87,10 @@ class LinearCB:
         return new
 
     # ------------------------------------------------------------ scoring
-    def features(self, context: dict, actions: Sequence[Any]) -> "Rows":
-        """One sparse row per action (a constant ``_.bias`` gives the model intercepts)."""
-        r, i, v = self.featuriser.joint_sparse({"_": {"bias": 1.0}, **context}, list(actions))
+    def features(self, context: dict, actions: Sequence[Any], keys: Sequence[Any] | None = None) -> "Rows":
+        """One sparse row per action (a constant ``_.bias`` gives the model intercepts); ``keys``:
+        see :meth:`Featuriser.joint_sparse`."""
+        r, i, v = self.featuriser.joint_sparse({"_": {"bias": 1.0}, **context}, list(actions), keys)
         return Rows(len(actions), r, i, v)
 
     def scores(self, X: "Rows") -> np.ndarray:

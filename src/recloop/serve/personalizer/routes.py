@@ -23,8 +23,8 @@ from recloop.serve.personalizer import evaluations
 from recloop.serve.personalizer.loop import PersonalizerLoop, Refused
 from recloop.serve.personalizer.model import DEFAULTS, DEFAULT_POLICY_NAME, format_arguments, parse_arguments
 from recloop.serve.personalizer.schemas import (ApplyFromEvaluation, EvaluationRequest, MultiSlotRankRequest,
-                                                MultiSlotRewardRequest, PolicyContract, RankRequest, RewardRequest,
-                                                iso_time, parse_time)
+                                                MultiSlotRewardRequest, PolicyContract, RankInput, RankRequest,
+                                                RewardRequest, fast_rank, iso_time, parse_time)
 from recloop.serve.writer import StoreUnavailable
 
 log = logging.getLogger("recloop.serve.personalizer")
@@ -58,7 +58,7 @@ def build_router(pz: PersonalizerLoop, keys: KeyCheck) -> APIRouter:
     # ------------------------------------------------------------ rank, reward, activate
     @user.post("/rank", status_code=201)
     async def rank(request: Request) -> JSONResponse:
-        return JSONResponse(await pz.rank(await _body(request, RankRequest)), status_code=201)
+        return JSONResponse(await pz.rank(_parse_rank(await request.body())), status_code=201)
 
     @user.post("/events/{event_id}/reward", status_code=204)
     async def reward(event_id: str, request: Request) -> Response:
@@ -267,7 +267,7 @@ def hot_route_for(pz: PersonalizerLoop, keys: KeyCheck):
                 raise Refused(err.status_code, "Unauthorized", str(err.detail).replace(
                     "X-API-Key", "Ocp-Apim-Subscription-Key")) from None
             if route == rank_path:
-                return route, 201, await pz.rank(_parse(RankRequest, body))
+                return route, 201, await pz.rank(_parse_rank(body))
             from urllib.parse import unquote
             event_id = unquote(path[len(prefix):-len(suffix)])
             await pz.reward(event_id, None, _parse(RewardRequest, body).value)
@@ -311,6 +311,10 @@ def _json(raw: bytes) -> Any:
 
 async def _body(request: Request, model: type[BaseModel]) -> Any:
     return _parse(model, await request.body())
+
+
+def _parse_rank(raw: bytes) -> RankInput:
+    return fast_rank(raw) or RankInput.from_model(_parse(RankRequest, raw))
 
 
 def _parse(model: type[BaseModel], raw: bytes) -> Any:
