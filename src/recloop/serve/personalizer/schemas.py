@@ -108,7 +108,8 @@ _RANK_KEYS = frozenset(RankRequest.model_fields)
 _ACTION_KEYS = frozenset(RankableAction.model_fields)
 _EVENT_ID = re.compile(EVENT_ID)
 _NESTING = 190    # pydantic's JSON parser refuses nesting deeper than ~200 levels: leave deep bodies to it
-_LONG_INT = re.compile(rb"\d{19}")  # integers past 64 bits: orjson reads them as floats, pydantic as ints
+# integers past 64 bits (and some below): orjson reads them as floats, pydantic as ints
+_LONG_INT = re.compile(rb"(?<![\d.])\d{19,}(?![\d.eE])")
 
 
 def _dicts(v: Any, most: int) -> bool:
