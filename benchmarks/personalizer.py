@@ -358,7 +358,8 @@ def part_latency(args, rate: float, workdir: Path) -> dict:
                   json={"rewardWaitTime": "PT10M"}).raise_for_status()
         out_file = workdir / "latency.json"
         load0 = os.getloadavg()
-        cpu0 = _cpu_seconds(svc.proc.pid)
+        pid = svc.proc.pid
+        cpu0, main0 = _cpu_seconds(pid), _cpu_seconds(pid, thread=pid)  # the main thread: the event loop
         if args.client == "wrk":
             latency_wrk(svc.port, rate, args.seconds, args.connections, workdir, out_file, args.latency_mix)
         else:
@@ -370,7 +371,7 @@ def part_latency(args, rate: float, workdir: Path) -> dict:
         while httpx.get(f"{svc.url}/healthz").json()["pending"] and time.monotonic() < end:
             time.sleep(0.1)
         time.sleep(0.5)  # the Personalizer learner's last rewards (it learns every learn_interval_s)
-        cpu = _cpu_seconds(svc.proc.pid) - cpu0
+        cpu, main = _cpu_seconds(pid) - cpu0, _cpu_seconds(pid, thread=pid) - main0
         r = json.loads(out_file.read_text())
         lat, rew = np.array(r["rank"], dtype=float), np.array(r["reward"], dtype=float)
         served = int((~np.isnan(lat)).sum() + (~np.isnan(rew)).sum())
@@ -395,6 +396,9 @@ def part_latency(args, rate: float, workdir: Path) -> dict:
                # learners included), over the whole run: capacity, and steadier under load than latency
                "server_cpu_ms_per_request": round(float(cpu.sum()) * 1e3 / max(1, served), 3),
                "server_user_sys_ms_per_request": [round(float(v) * 1e3 / max(1, served), 3) for v in cpu],
+               # of which the event loop's thread (HTTP, parsing, ranking): the rest is the group-commit
+               # writers and the store, whose CPU per request falls as batches grow with the load
+               "server_main_thread_cpu_ms_per_request": round(float(main.sum()) * 1e3 / max(1, served), 3),
                "loadavg_before": load0, "loadavg_after": load1}
         if out["v1_rank"] and out["personalizer_rank"]:
             out["rank_p99_ratio"] = out["personalizer_rank"]["p99_ms"] / out["v1_rank"]["p99_ms"]

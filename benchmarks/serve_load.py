@@ -191,9 +191,10 @@ def _children_cpu() -> float:
     return r.ru_utime + r.ru_stime
 
 
-def _cpu_seconds(pid: int) -> np.ndarray:
-    """(user, system) CPU seconds of a process, all its threads."""
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+def _cpu_seconds(pid: int, thread: int | None = None) -> np.ndarray:
+    """(user, system) CPU seconds of a process, all its threads (or only ``thread``'s)."""
+    where = f"/proc/{pid}/stat" if thread is None else f"/proc/{pid}/task/{thread}/stat"
+    fields = Path(where).read_text().rsplit(")", 1)[1].split()
     return np.array([int(fields[11]), int(fields[12])]) / os.sysconf("SC_CLK_TCK")
 
 
