@@ -217,11 +217,11 @@ class PersonalizerLoop:
                 for k in list(self._rows)[:5_000]:  # the oldest: their rewards may never come
                     del self._rows[k]
             self._rows[decision_id(eid, slot_id)] = (model.key, model.rows(X, None if mode == "Apprentice" else [c]))
-        rest = [j for j in np.argsort(-scores, kind="stable") if j != c]
-        order = [c, *rest]
+        ranked = np.argsort(-scores, kind="stable")
+        order = np.concatenate(([c], ranked[ranked != c]))
         d = Decision(event_id=decision_id(eid, slot_id), context=[], candidates=[(i, None) for i in eligible],
-                     items=[eligible[j] for j in order], scores=[float(scores[j]) for j in order],
-                     propensities=[float(probs[j]) for j in order], model_version=self.learner.version_name,
+                     items=[eligible[j] for j in order.tolist()], scores=scores[order].tolist(),
+                     propensities=probs[order].tolist(), model_version=self.learner.version_name,
                      request_hash="pz")
         return SlotDecision(slot_id or "", baseline, model_choice, d)
 
