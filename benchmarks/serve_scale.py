@@ -138,6 +138,20 @@ def run_scaled(rate: float, seconds: float, connections: int, rankers: int) -> d
     }
 
 
+def at_p99_bound(runs: list[dict], p99_ms: float) -> dict:
+    """Each layout's capacity within the latency bound: the most requests/s it sustained,
+    on schedule and losing nothing, with rank p99 <= ``p99_ms``; and their ratio."""
+    best: dict[str, float | None] = {}
+    for layout in dict.fromkeys(r["layout"] for r in runs):
+        ok = [r["sustained_requests_per_s"] for r in runs if r["layout"] == layout and not r["saturated"]
+              and not r["lost_events"] and r["rank_p99_ms"] is not None and r["rank_p99_ms"] <= p99_ms]
+        best[layout] = max(ok) if ok else None
+    one, split = best.get("one all process"), [v for k, v in best.items() if k != "one all process"]
+    ratio = round(split[0] / one, 3) if one and split and split[0] else None
+    return {"rank_p99_bound_ms": p99_ms, "requests_per_s": best, "ratio": ratio,
+            "note": "each layout's best is one of the offered rates: a finer --rates grid narrows it"}
+
+
 def on_paper(scaled: list[dict], host_cores: int) -> dict:
     """What N ranker hosts would sustain, from the CPU each part spent per request in the
     busiest unsaturated scale-out run (per-request costs fall as batches grow, so the
@@ -205,6 +219,7 @@ def main() -> None:
     ap.add_argument("--pg-restart", nargs="?", const=PG_RESTART, default=None, metavar="COMMAND",
                     help="with --crash: restart PostgreSQL once, half-way, under load, with this command "
                          f"(default: {PG_RESTART!r}; needs root; other users of the server see it too)")
+    ap.add_argument("--p99-ms", type=float, default=10.0, help="the rank p99 bound of the capacity comparison")
     ap.add_argument("--host-cores", type=int, default=8, help="cores per ranker host in the on-paper estimate")
     ap.add_argument("--out", default=None)
     args = ap.parse_args()
@@ -255,6 +270,7 @@ def main() -> None:
               "policy": "linucb", "runs": runs,
               "ratio_sustained": [round(runs[i + 1]["sustained_requests_per_s"] / runs[i]["sustained_requests_per_s"], 3)
                                   for i in range(0, len(runs), 2)]}
+    result["at_p99_bound"] = at_p99_bound(runs, args.p99_ms)
     result["on_paper"] = on_paper([r for r in runs if r["layout"] != "one all process"], args.host_cores)
     print(json.dumps(result, indent=2))
     out = ROOT / "benchmarks" / "results" / (args.out or "serve_scale.json")

@@ -52,3 +52,16 @@ def test_a_goal_over_runs_in_a_row_is_judged_by_the_worst_run():
         {"client": "python", "store": "sqlite", "target_events_per_s": 1000.0, "runs": 2,
          "rank_p99_ms": [4.7, None], "worst_rank_p99_ms": 4.7, "lost_events": 0, "any_saturated": True},
     ]
+
+
+def test_capacity_within_the_latency_bound_is_the_best_run_that_kept_it():
+    def run(layout, rps, p99, saturated=False, lost=0):
+        return {"layout": layout, "sustained_requests_per_s": rps, "rank_p99_ms": p99, "saturated": saturated,
+                "lost_events": lost}
+    runs = [run("one all process", 500, 6.0), run("learner + 2 rankers", 500, 4.0),
+            run("one all process", 1000, 10.9), run("learner + 2 rankers", 1000, 7.5),
+            run("one all process", 1500, 9.0, saturated=True), run("learner + 2 rankers", 1500, 9.9, lost=1)]
+    out = bench.at_p99_bound(runs, 10.0)
+    assert out["requests_per_s"] == {"one all process": 500, "learner + 2 rankers": 1000}
+    assert out["ratio"] == 2.0
+    assert bench.at_p99_bound(runs, 3.0)["ratio"] is None  # neither kept the bound
