@@ -177,14 +177,16 @@ class PersonalizerStore(Store):
         cur = raw.cursor()
         if fresh:
             now = time.time()
-            cur.executemany(f"INSERT INTO {ev_table} (event_id, ts, multislot, request, request_hash, mode, "
-                            f"deferred, activated) VALUES ({', '.join([ph] * 8)})",
-                            [(e.event_id, now, e.multislot, e.request, e.request_hash, e.mode, e.deferred, None)
-                             for e in fresh])
-            cur.executemany(f"INSERT INTO {slot_table} (decision_id, event_id, slot_id, slot_index, baseline, "
-                            f"model_choice) VALUES ({', '.join([ph] * 6)})",
-                            [(s.decision.event_id, e.event_id, s.slot_id, i, s.baseline, s.model_choice)
-                             for e in fresh for i, s in enumerate(e.slots)])
+            # multi-row INSERTs: on SQLite every executemany row is a step that gives the GIL
+            # away and waits to get it back while requests are being handled
+            self._sql.insert(cur, f"INSERT INTO {ev_table} (event_id, ts, multislot, request, request_hash, mode, "
+                                  f"deferred, activated) VALUES ({', '.join([ph] * 8)})", 8,
+                             [(e.event_id, now, e.multislot, e.request, e.request_hash, e.mode, e.deferred, None)
+                              for e in fresh])
+            self._sql.insert(cur, f"INSERT INTO {slot_table} (decision_id, event_id, slot_id, slot_index, baseline, "
+                                  f"model_choice) VALUES ({', '.join([ph] * 6)})", 6,
+                             [(s.decision.event_id, e.event_id, s.slot_id, i, s.baseline, s.model_choice)
+                              for e in fresh for i, s in enumerate(e.slots)])
         by_seq = {res[1]: r.event_id for r, res in zip(new_rewards, r_out) if res[0] == STORED}
         if by_seq:  # (the rest of ``joined``: owed pairs, read as joined_after reads them)
             ids = list({by_seq[j.seq] for j in joined if j.seq in by_seq})
