@@ -127,6 +127,9 @@ def decision_id(event_id: str, slot_id: str | None) -> str:
 class PersonalizerStore(Store):
     """:class:`Store` with the Personalizer tables (see the module docstring)."""
 
+    # decision ids are the event id and the slot: the events check in _write_batch covers them
+    checks_decision_ids = False
+
     def create(self) -> "PersonalizerStore":
         super().create()
         _meta.create_all(self.engine)
