@@ -69,25 +69,34 @@ class _AnswerLost:
         return getattr(self._raw, name)
 
 
+def _events_losing_one_commit_answer(c, n, lost, retry):
+    """Events e0..e{n-1} (rank, then reward): the commit of event ``lost``'s reward
+    succeeds but its answer is lost (the client hears 503); ``retry``: the client sends
+    that reward again, which is "the same reward again" (204) and stores nothing new."""
+    rng = np.random.default_rng(n)
+    for i in range(n):
+        ev = f"e{i}"
+        assert c.post("/v1/rank", json={"event_id": ev, "context": rng.normal(size=4).tolist(),
+                                        "candidates": CANDS}).status_code == 200
+        _AnswerLost.armed = i == lost
+        r = c.post(f"/v1/events/{ev}/reward", json={"value": float(i % 2)})
+        if i == lost:
+            assert r.status_code == 503 and not _AnswerLost.armed
+            if not retry:
+                continue
+            r = c.post(f"/v1/events/{ev}/reward", json={"value": float(i % 2)})
+        assert r.status_code == 204
+
+
 def test_a_reward_whose_commit_answer_was_lost_is_still_learned(db, tmp_path, config, monkeypatch):
-    """One process (role all): the 503'd reward is stored; the client's retry is "the same
-    reward again" (204) and stores nothing new, so only the writer can hand it to the learner."""
+    """One process (role all): only the writer can hand the 503'd (but stored) reward to
+    the learner; the next batch does."""
     real = Store._writer_conn
     monkeypatch.setattr(Store, "_writer_conn", lambda self: _AnswerLost(real(self)))
     cfg = config(db, tmp_path)
     with TestClient(create_app(cfg)) as c:
         svc = c.app.state.service
-        rng = np.random.default_rng(0)
-        for i in range(8):
-            ev = f"e{i}"
-            assert c.post("/v1/rank", json={"event_id": ev, "context": rng.normal(size=4).tolist(),
-                                            "candidates": CANDS}).status_code == 200
-            _AnswerLost.armed = i == 3
-            r = c.post(f"/v1/events/{ev}/reward", json={"value": float(i % 2)})
-            if i == 3:
-                assert r.status_code == 503 and not _AnswerLost.armed
-                r = c.post(f"/v1/events/{ev}/reward", json={"value": float(i % 2)})
-            assert r.status_code == 204
+        _events_losing_one_commit_answer(c, 8, lost=3, retry=True)
         store = Store(db[0], schema=db[1])
         assert store.reward("e3")["seq"] == 4
         _until(lambda: svc.learner.watermark == 8 and not svc.learner.pending)
@@ -104,14 +113,7 @@ def test_a_lost_commit_answer_with_no_write_after_it_is_still_learned(db, tmp_pa
     cfg = config(db, tmp_path, lease_s=0.6)  # heartbeat every 0.2 s
     with TestClient(create_app(cfg)) as c:
         svc = c.app.state.service
-        rng = np.random.default_rng(1)
-        for i in range(4):
-            ev = f"e{i}"
-            assert c.post("/v1/rank", json={"event_id": ev, "context": rng.normal(size=4).tolist(),
-                                            "candidates": CANDS}).status_code == 200
-            _AnswerLost.armed = i == 3
-            r = c.post(f"/v1/events/{ev}/reward", json={"value": 1.0})
-            assert r.status_code == (503 if i == 3 else 204)
+        _events_losing_one_commit_answer(c, 4, lost=3, retry=False)
         store = Store(db[0], schema=db[1])
         assert store.reward("e3")["seq"] == 4  # stored, though the client heard 503
         _until(lambda: svc.learner.watermark == 4 and not svc.learner.pending, timeout=10)

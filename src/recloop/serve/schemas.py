@@ -220,15 +220,23 @@ def _in_range(a: np.ndarray) -> bool:
     return bool((np.abs(a) <= VALUE_LIMIT).all())
 
 
-def fast_rank(raw: bytes) -> RankInput | None:
-    """``raw`` parsed as a RankRequest, or None: "let RankRequest decide"."""
-    if b"true" in raw or b"false" in raw:  # numpy would read a JSON boolean as 1/0
-        return None
+def json_object(raw: bytes, keys: frozenset[str]) -> dict | None:
+    """``raw`` as a JSON object whose keys are all in ``keys``; None for anything else (bad
+    JSON, another type, an unknown key): a quick parser then leaves the body to its
+    pydantic model, which names the problem."""
     try:
         d = orjson.loads(raw)
     except orjson.JSONDecodeError:
         return None
-    if type(d) is not dict or not d.keys() <= _RANK_KEYS:
+    return d if type(d) is dict and d.keys() <= keys else None
+
+
+def fast_rank(raw: bytes) -> RankInput | None:
+    """``raw`` parsed as a RankRequest, or None: "let RankRequest decide"."""
+    if b"true" in raw or b"false" in raw:  # numpy would read a JSON boolean as 1/0
+        return None
+    d = json_object(raw, _RANK_KEYS)
+    if d is None:
         return None
     event_id = d.get("event_id")
     if event_id is not None and (type(event_id) is not str or not _EVENT_ID.fullmatch(event_id)):

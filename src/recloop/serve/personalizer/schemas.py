@@ -8,8 +8,9 @@ import re
 from dataclasses import asdict, dataclass, fields
 from typing import Any
 
-import orjson
 from pydantic import BaseModel, ConfigDict, Field
+
+from recloop.serve.schemas import json_object
 
 EVENT_ID = r"^[^/\\\x00-\x1f]{1,100}$"  # it travels in the URL path: no slashes
 _ID = Field(min_length=1, max_length=256)
@@ -134,11 +135,8 @@ def fast_rank(raw: bytes) -> RankInput | None:
     """``raw`` parsed as a RankRequest, or None: "let RankRequest decide"."""
     if b"0" * 19 in raw.translate(_DIGITS) and _LONG_INT.search(raw):  # the regex is slow: only if need be
         return None
-    try:
-        d = orjson.loads(raw)
-    except orjson.JSONDecodeError:
-        return None
-    if type(d) is not dict or not d.keys() <= _RANK_KEYS:
+    d = json_object(raw, _RANK_KEYS)
+    if d is None:
         return None
     if raw.count(b"[") + raw.count(b"{") >= _NESTING and _deeper_than(d, _NESTING):
         return None
