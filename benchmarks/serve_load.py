@@ -21,9 +21,13 @@ and the load average around each run.
 
     .venv/bin/python benchmarks/serve_load.py                 # default grid
     .venv/bin/python benchmarks/serve_load.py --rates 500 1000 --seconds 15 --stores sqlite postgresql
+    .venv/bin/python benchmarks/serve_load.py --stores sqlite --rates 1000 --seconds 15 --repeat 3 --client wrk python
+                                                              # the p99 goal: three runs in a row per client
     .venv/bin/python benchmarks/serve_load.py --crash 10      # the 10-kill fault drill
 
 ``--rates`` are events/s: 1000 events/s = 1,000 rank + 1,000 reward requests/s.
+``worst_of_repeats`` in the JSON gives, per client, store and rate, every run's rank p99
+and the worst: a latency goal holds only if it held in every run.
 Writes benchmarks/results/serve_load.json (or ``--out``).
 """
 
