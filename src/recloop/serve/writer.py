@@ -15,7 +15,7 @@ import queue
 import threading
 from typing import Any, Callable, Generic, TypeVar
 
-from recloop.serve.store import Joined, RewardIn, Store, StoreFenced
+from recloop.serve.store import Joined, RewardIn, Store
 
 log = logging.getLogger("recloop.serve")
 
@@ -67,8 +67,8 @@ class GroupWriter(Generic[D]):
         lease, so this is the lease heartbeat of an idle service, taken in turn with the
         group commits instead of on a second connection beside them; and the first one
         after a commit whose answer was lost hands the rewards it stored to the learner
-        (:meth:`Store.owed_joined`) even if no request comes after it. Raises
-        StoreUnavailable when the store refuses it (the cause: ``last_error``)."""
+        (:meth:`Store.owed_joined`) even if no request comes after it. Raises the store's
+        own error when it refuses it (StoreFenced, OperationalError, ...)."""
         fut = self.loop.create_future()
         self._q.put(("n", None, fut))
         await fut
@@ -99,7 +99,7 @@ class GroupWriter(Generic[D]):
         except Exception as err:  # the transaction rolled back: nothing of this batch is stored
             self._failed(err, len(batch))
             if len(batch) == 1 or store_level(err):
-                self.loop.call_soon_threadsafe(_fail, [b[2] for b in batch], err)
+                self.loop.call_soon_threadsafe(_fail, batch, err)
                 return
             # One request the store refuses must not fail its neighbours: retry them one
             # by one, so only the bad one is answered 503. Decisions first, as in one
@@ -112,9 +112,9 @@ class GroupWriter(Generic[D]):
                 except Exception as one:
                     self._failed(one, 1)
                     if store_level(one):  # the store itself is down now: the rest fail alike
-                        self.loop.call_soon_threadsafe(_fail, [x[2] for x in batch[i:]], one)
+                        self.loop.call_soon_threadsafe(_fail, batch[i:], one)
                         break
-                    self.loop.call_soon_threadsafe(_fail, [b[2]], one)
+                    self.loop.call_soon_threadsafe(_fail, [b], one)
                     continue
                 results += out
                 joined += j
@@ -151,25 +151,20 @@ class GroupWriter(Generic[D]):
 async def renew_lease(store: Store, writer: GroupWriter | None) -> None:
     """The learner lease's heartbeat: through the writer where there is one (role all; see
     :meth:`GroupWriter.flush`), else on a pooled connection (the learner of rankers, whose
-    inbox takes do their own owed-reward check). Raises StoreFenced, StoreUnavailable or
-    the store's own error."""
+    inbox takes do their own owed-reward check). Raises StoreFenced or the store's own error."""
     if writer is None:
         await asyncio.to_thread(store.renew_lease)
-        return
-    try:
+    else:
         await writer.flush()
-    except StoreUnavailable:
-        cause = writer.last_error or "the store refused the write"
-        if cause.startswith("StoreFenced: "):
-            raise StoreFenced(cause[len("StoreFenced: "):]) from None
-        raise StoreUnavailable(cause) from None  # the cause, for /readyz and the log
 
 
-def _fail(futures: list, err: Exception) -> None:
-    for fut in futures:
+def _fail(items: list, err: Exception) -> None:
+    """Fail the futures of queued ``(kind, record, future)`` items with ``err``."""
+    for kind, _, fut in items:
         if not fut.done():
-            # the client hears the kind of failure; the cause (paths, SQL) goes to the log only
-            fut.set_exception(StoreUnavailable(type(err).__name__))
+            # a client hears the kind of failure; the cause (paths, SQL) goes to the log only.
+            # A heartbeat (flush) is the service's own: it gets the cause, for /readyz.
+            fut.set_exception(err if kind == "n" else StoreUnavailable(type(err).__name__))
 
 
 class StoreUnavailable(RuntimeError):
