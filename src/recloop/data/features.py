@@ -356,36 +356,23 @@ def _number(v: Any, name: str, what: str) -> float:
 
 def _flatten(obj: Any, prefix: str, out: list[tuple[str, float]], what: str) -> None:
     """Appends (name, value) pairs for one (possibly nested) feature value."""
-    # JSON's own types first, by exact type: the ABC checks below (Mapping, Number) cost
-    # more than the rest of featurising a request.
+    # JSON's own types are met first, by plain type checks: the ABC checks (Mapping, Number)
+    # cost more than the rest of featurising a request; other types reach them below.
     kind = type(obj)
-    if kind is dict:
-        for key, value in obj.items():
-            if type(key) is not str:
-                raise ValueError(f"{what} feature key {key!r} under {prefix or '<top level>'!r} is not a string")
-            _flatten(value, f"{prefix}.{key}" if prefix else key, out, what)
-        return
-    if kind is str:
-        out.append((f"{prefix}={obj}", 1.0))
-        return
-    if kind is float or kind is int:
-        out.append((prefix, _number(obj, prefix or "<top level>", what)))
-        return
-    if kind is bool:
-        out.append((prefix, 1.0 if obj else 0.0))
-        return
     label = prefix or "<top level>"
-    if isinstance(obj, Mapping):
+    if isinstance(obj, str):
+        out.append((f"{prefix}={obj}", 1.0))
+    elif kind is float or kind is int:
+        out.append((prefix, _number(obj, label, what)))
+    elif isinstance(obj, (bool, np.bool_)):
+        out.append((prefix, 1.0 if obj else 0.0))
+    elif kind is dict or isinstance(obj, Mapping):
         for key, value in obj.items():
             if not isinstance(key, str):
                 raise ValueError(f"{what} feature key {key!r} under {label!r} is not a string")
             _flatten(value, f"{prefix}.{key}" if prefix else key, out, what)
-    elif isinstance(obj, (bool, np.bool_)):
-        out.append((prefix, 1.0 if obj else 0.0))
     elif isinstance(obj, (Number, np.number)) and not isinstance(obj, complex):
         out.append((prefix, _number(obj, label, what)))
-    elif isinstance(obj, str):
-        out.append((f"{prefix}={obj}", 1.0))
     elif isinstance(obj, (list, tuple, np.ndarray)):
         values = obj.tolist() if isinstance(obj, np.ndarray) else obj
         if values and all(isinstance(v, str) for v in values):
