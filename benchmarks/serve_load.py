@@ -198,7 +198,12 @@ def _children_cpu() -> float:
 def _cpu_seconds(pid: int, thread: int | None = None) -> np.ndarray:
     """(user, system) CPU seconds of a process, all its threads (or only ``thread``'s)."""
     where = f"/proc/{pid}/stat" if thread is None else f"/proc/{pid}/task/{thread}/stat"
-    fields = Path(where).read_text().rsplit(")", 1)[1].split()
+    return _stat_cpu(Path(where).read_text())
+
+
+def _stat_cpu(stat: str) -> np.ndarray:
+    """(user, system) CPU seconds from the text of a /proc stat file."""
+    fields = stat.rsplit(")", 1)[1].split()
     return np.array([int(fields[11]), int(fields[12])]) / os.sysconf("SC_CLK_TCK")
 
 
@@ -213,8 +218,7 @@ def postgres_cpu() -> float:
         except OSError:  # gone
             continue
         if text[text.index("(") + 1:text.rindex(")")] == "postgres":
-            fields = text.rsplit(")", 1)[1].split()
-            total += (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+            total += float(_stat_cpu(text).sum())
     return total
 
 

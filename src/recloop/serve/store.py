@@ -278,7 +278,6 @@ class Store:
     # A subclass whose callers checked the ids already turns it off: one statement fewer.
     checks_decision_ids = True
 
-
     def __init__(self, url: str, *, schema: str | None = None, synchronous: str = "FULL"):
         if synchronous.upper() not in ("OFF", "NORMAL", "FULL", "EXTRA"):
             raise ValueError(f"synchronous must be OFF, NORMAL, FULL or EXTRA, got {synchronous!r}")
