@@ -1,13 +1,19 @@
 """The scale-out store path (PostgreSQL): rankers' writes answer as one process would,
 also when two rankers race for one event; the learner's take numbers each reward once."""
 
+import itertools
 import threading
 import time
 
 import pytest
+from hypothesis import given, settings, strategies as st
+from sqlalchemy import select
 
 from recloop.serve.inbox import ranker_write, take_inbox
-from recloop.serve.store import CONFLICT, SAME, STORED, UNKNOWN, WRONG_ITEM, Decision, RewardIn, Store, StoreFenced
+from recloop.serve.store import (CONFLICT, SAME, STORED, UNKNOWN, WRONG_ITEM, Decision, RewardIn, Store, StoreFenced,
+                                 inbox)
+
+_events = itertools.count()
 
 
 def _decision(event_id, chosen="a", request_hash="h1"):
@@ -83,7 +89,8 @@ def test_two_rankers_racing_for_one_event_agree(ranker, what):
     a, b = ranker(), ranker()
     if what == "reward":
         a.write_batch([_decision("e1")], [])
-    raw = a._writer_conn()
+    a._writer_conn()  # (its statements)
+    raw = a.engine.raw_connection()  # a's batch in a transaction held open: not a's autocommit connection
     mine = ([_decision("e1", request_hash="hA")], []) if what == "decision" else ([], [RewardIn("e1", 1.0)])
     theirs = ([_decision("e1", request_hash="hB")], []) if what == "decision" else ([], [RewardIn("e1", 0.0)])
     assert ranker_write(a, raw, *mine)[0 if what == "decision" else 1] == [(STORED, None)]
@@ -93,6 +100,7 @@ def test_two_rankers_racing_for_one_event_agree(ranker, what):
     time.sleep(0.5)
     assert t.is_alive() and not out  # waiting for a's transaction
     raw.commit()
+    raw.close()
     t.join(10)
     d_out, r_out, _ = out[0]
     if what == "decision":
@@ -144,8 +152,6 @@ def test_the_take_joins_the_chosen_items_features_when_the_policy_learns_them(ra
 def test_an_idle_take_writes_nothing(ranker):
     """Polling an empty inbox is a read (no commit to flush, no lease row version); the
     take that finds rewards renews the lease with its commit."""
-    from sqlalchemy import select
-
     from recloop.serve.store import lease
 
     r = ranker()
@@ -164,3 +170,47 @@ def test_an_idle_take_writes_nothing(ranker):
     r.write_batch([], [RewardIn("e2", 0.0)])
     assert [j.seq for j in take_inbox(learner)] == [2]
     assert renewed() > before
+
+
+_item_ids = st.text(st.characters(blacklist_categories=("Cs", "Cc")), min_size=1, max_size=40)
+_floats = st.floats(allow_nan=False, allow_infinity=False, width=64)
+
+
+def test_a_batch_stores_every_item_id_and_float_exactly(ranker):
+    """The batch travels as JSON (ranker_batch): ids with quotes, backslashes, unicode;
+    floats at their extremes: what is read back is what was given, bit for bit."""
+    r = ranker()
+
+    @settings(max_examples=25, deadline=None)
+    @given(ids=st.lists(_item_ids, min_size=1, max_size=4, unique=True),
+           context=st.lists(_floats, min_size=1, max_size=3), feature=_floats, probability=st.floats(1e-300, 1.0),
+           value=_floats, default=st.booleans())
+    def check(ids, context, feature, probability, value, default):
+        event = f"e{next(_events)}"
+        d = Decision(event_id=event, context=context, candidates=[(i, [feature, -feature]) for i in ids],
+                     items=ids[:1], scores=[feature], propensities=[probability], model_version="v\"'\\",
+                     request_hash="h")
+        assert r.write_batch([d], [RewardIn(event, value, is_default=default, item_id=ids[0])])[:2] \
+            == ([(STORED, None)], [(STORED, None)])
+        back = r.decision(event)
+        assert (back.context, back.candidates, back.items, back.scores, back.propensities, back.model_version) \
+            == (context, [(i, [feature, -feature]) for i in ids], ids[:1], [feature], [probability], d.model_version)
+        with r.engine.connect() as conn:
+            got = conn.execute(select(inbox.c.value, inbox.c.is_default, inbox.c.item_id)
+                               .where(inbox.c.event_id == event)).one()
+        assert tuple(got) == (value, default, ids[0])
+
+    check()
+
+
+def test_the_ranker_connection_goes_back_to_the_pool_as_it_came(ranker):
+    """A ranker's batches run in autocommit with generic plans; a dropped connection
+    (after an error, or at close) must not carry either into the pool's next user."""
+    r = ranker()
+    r.write_batch([_decision("e1")], [])
+    raw = r._writer_conn()
+    assert raw.driver_connection.autocommit
+    conn = raw.driver_connection
+    r._drop_writer_conn()
+    assert not conn.autocommit
+    assert conn.execute("SHOW plan_cache_mode").fetchone()[0] == "auto"

@@ -20,31 +20,49 @@ from __future__ import annotations
 import time
 from typing import Any, Sequence
 
+import orjson
 from sqlalchemy import select
 
 from recloop.serve.records import Decision, Joined, RewardIn
-from recloop.serve.store import (CONFLICT, SAME, STORED, UNKNOWN, WRONG_ITEM, Store, _D_COLS, _decision_from_row,
+from recloop.serve.store import (CONFLICT, SAME, STORED, UNKNOWN, WRONG_ITEM, Store, _decision_from_row,
                                  _decision_row, _DecisionRow, _feedback, _JoinRow, decisions, inbox)
 
 
 def ranker_write(store: Store, raw: Any, new_decisions: Sequence[Decision], new_rewards: Sequence[RewardIn]):
     """:meth:`Store.write_batch` of a ranker: the same answers, safe beside other rankers.
 
-    Each part is one INSERT ... ON CONFLICT DO NOTHING RETURNING: what it returns is what
-    this transaction stored; only the rest (another ranker's or an earlier request's
-    event, an unknown event: rare) is read back to answer it."""
+    The batch is one statement (:attr:`_WriteSQL.ranker_batch`; the store's ranker
+    connection is in autocommit, so that is one round trip): decisions and rewards go in
+    with ON CONFLICT DO NOTHING, and what it returns is what this batch stored; only the
+    rest (another ranker's or an earlier request's event, an unknown event: rare) is
+    read back afterwards to answer it."""
     sql = store._sql
     now = time.time()
+    first: dict[str, Decision] = {}
+    for d in new_decisions:
+        first.setdefault(d.event_id, d)
+    rows = []
+    for d in first.values():  # bytes as hex: JSON has no bytes
+        cols = list(_decision_row(d, now))
+        cols[2] = cols[2].hex()
+        cols[4] = None if cols[4] is None else cols[4].hex()
+        rows.append(cols)
+    params = (orjson.dumps(rows).decode(), now,
+              orjson.dumps([(r.event_id, r.value, r.is_default, r.item_id) for r in new_rewards]).decode())
     cur = raw.cursor()
+    cur.execute(sql.ranker_batch, params)
+    mine: set[str] = set()
+    won: dict[str, tuple] = {}  # event_id -> (event_id, value, is_default, chosen)
+    for is_decision, *row in cur.fetchall():
+        if is_decision:
+            mine.add(row[0])
+        else:
+            won[row[0]] = row
+
     d_out: list[tuple[str, Decision | None]] = []
     if new_decisions:
-        first: dict[str, Decision] = {}
-        for d in new_decisions:
-            first.setdefault(d.event_id, d)
         # another ranker may store the same client event id at the same moment: the
-        # unique event id decides, and RETURNING says which of ours went in
-        mine = {row[0] for row in sql.insert(cur, "d", len(_D_COLS), [_decision_row(d, now) for d in first.values()],
-                                              " ON CONFLICT (event_id) DO NOTHING RETURNING event_id")}
+        # unique event id decides, and RETURNING said which of ours went in
         lost = [e for e in first if e not in mine]
         stored: dict[str, Decision] = {e: first[e] for e in mine}
         if lost:
@@ -59,13 +77,9 @@ def ranker_write(store: Store, raw: Any, new_decisions: Sequence[Decision], new_
 
     r_out: list[tuple[str, Any]] = [(UNKNOWN, None)] * len(new_rewards)
     if new_rewards:
-        # the first reward of each event whose decision is known and item is right goes in
-        rows = [(o, r.event_id, r.value, r.is_default, r.item_id) for o, r in enumerate(new_rewards)]
-        cur.execute(sql.into_inbox(len(rows)), [now, *(v for row in rows for v in row)])
-        won = {row[0]: row for row in cur.fetchall()}  # event_id, value, is_default, chosen
         rest = list({r.event_id for r in new_rewards if r.event_id not in won})
         known = {}
-        if rest:  # not stored by this transaction: why not?
+        if rest:  # not stored by this batch: why not?
             cur.execute(f"SELECT d.event_id, COALESCE(r.value, i.value), COALESCE(r.is_default, i.is_default), "
                         f"(r.seq IS NOT NULL OR i.id IS NOT NULL), d.chosen FROM {sql.d} d "
                         f"LEFT JOIN {sql.r} r ON r.event_id = d.event_id LEFT JOIN {sql.i} i ON i.event_id = d.event_id "

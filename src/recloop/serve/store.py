@@ -21,6 +21,7 @@ in one process), which also makes ``seq`` commit order equal to ``seq`` order.
 
 from __future__ import annotations
 
+import functools
 import json
 import logging
 import os
@@ -203,21 +204,39 @@ class _WriteSQL:
                 out += cur.fetchall()
         return out
 
-    def into_inbox(self, n: int) -> str:
-        """A ranker's rewards into the inbox (PostgreSQL), first of each event in input
-        order: only where the decision is known, the item is the chosen one and no reward
-        is joined yet; RETURNING what was inserted (the rest are read back: rare)."""
-        key = ("inbox", n, "")
-        sql = self._multi.get(key)
-        if sql is None:
-            rows = ", ".join(["(%s::int, %s::text, %s::float8, %s::boolean, %s::text)"] * n)
-            sql = self._multi[key] = (
-                f"INSERT INTO {self.i} (event_id, value, item_id, ts, is_default, copied) "
-                f"SELECT v.e, v.v, d.chosen, %s::float8, v.dflt, false FROM (VALUES {rows}) AS v(o, e, v, dflt, item) "
-                f"JOIN {self.d} d ON d.event_id = v.e WHERE (v.item IS NULL OR v.item = d.chosen) "
-                f"AND NOT EXISTS (SELECT 1 FROM {self.r} r WHERE r.event_id = v.e) ORDER BY v.o "
-                f"ON CONFLICT (event_id) DO NOTHING RETURNING event_id, value, is_default, item_id")
-        return sql
+    @functools.cached_property
+    def ranker_batch(self) -> str:
+        """A ranker's whole batch as ONE statement (PostgreSQL), run in autocommit: one
+        round trip and one implicit transaction instead of BEGIN, two INSERTs and COMMIT;
+        and one text for every batch size, which psycopg prepares once, so PostgreSQL
+        plans it once rather than per batch.
+
+        Parameters: the time, then the decision rows and the reward rows each as ONE JSON
+        array of arrays (:func:`ranker_params`; orjson writes it in C, where psycopg's
+        array parameters cost more CPU than the rest of the batch). Decisions go in
+        unless their event is stored; rewards go into the inbox, the first of each event
+        in input order, only where the decision is known (stored before, or by this
+        statement: its CTE, as the statement sees one snapshot), the item is the chosen
+        one and no reward is joined yet. Returns what went in: ``(True, event_id, ...)``
+        per decision, ``(False, event_id, value, is_default, chosen)`` per reward."""
+        cols = ("r->>0", "(r->>1)::float8", "decode(r->>2, 'hex')", "r->>3", "decode(r->>4, 'hex')", "(r->>5)::int4",
+                "r->>6", "r->>7", "(r->>8)::float8", "r->>9", "r->>10")
+        # one index probe per reward (LATERAL; a subquery with OFFSET 0 is not turned into
+        # a join), whatever a young table's statistics say: a hash join would read all of it
+        return (f"WITH nd AS (INSERT INTO {self.d} ({', '.join(_D_COLS)}) "
+                f"SELECT {', '.join(cols)} FROM jsonb_array_elements(%s::jsonb) r "
+                f"ON CONFLICT (event_id) DO NOTHING RETURNING event_id, chosen), "
+                f"nr AS (INSERT INTO {self.i} (event_id, value, item_id, ts, is_default, copied) "
+                f"SELECT v.e, v.v, k.chosen, %s::float8, v.dflt, false "
+                f"FROM (SELECT r->>0 AS e, (r->>1)::float8 AS v, (r->>2)::boolean AS dflt, r->>3 AS item, o "
+                f"FROM jsonb_array_elements(%s::jsonb) WITH ORDINALITY AS x(r, o)) v "
+                f"JOIN LATERAL (SELECT chosen FROM {self.d} d WHERE d.event_id = v.e "
+                f"UNION ALL SELECT chosen FROM nd WHERE nd.event_id = v.e LIMIT 1) k ON true "
+                f"WHERE (v.item IS NULL OR v.item = k.chosen) "
+                f"AND NOT EXISTS (SELECT 1 FROM {self.r} r WHERE r.event_id = v.e OFFSET 0) ORDER BY v.o "
+                f"ON CONFLICT (event_id) DO NOTHING RETURNING event_id, value, is_default, item_id) "
+                f"SELECT true, event_id, NULL::float8, NULL::boolean, NULL::text FROM nd "
+                f"UNION ALL SELECT false, event_id, value, is_default, item_id FROM nr")
 
     def take(self, item_features: bool) -> str:
         """The learner's move of inbox rows into ``rewards`` (PostgreSQL); parameters: how
@@ -478,6 +497,11 @@ class Store:
             self._raw = self.engine.raw_connection()
             self._sql = _write_sql(self.is_sqlite, self.schema)
             self._next_seq = None
+            if self.mode == "ranker":  # a batch is one statement (ranker_batch): no BEGIN/COMMIT round trips
+                self._raw.driver_connection.autocommit = True
+                # ... planned once: PostgreSQL's default re-plans it for every batch (the
+                # generic plan's row guesses for the arrays look dearer than a custom plan)
+                self._raw.driver_connection.execute("SET plan_cache_mode = force_generic_plan")
         return self._raw
 
     def _drop_writer_conn(self) -> None:
@@ -485,6 +509,9 @@ class Store:
         if raw is not None:
             try:
                 raw.rollback()
+                if self.mode == "ranker" and not self.is_sqlite:  # back to the pool as it came out of it
+                    raw.driver_connection.execute("RESET plan_cache_mode")
+                    raw.driver_connection.autocommit = False
                 raw.close()
             except Exception:  # noqa: BLE001 - a broken connection is thrown away either way
                 try:
