@@ -203,14 +203,23 @@ def test_a_batch_stores_every_item_id_and_float_exactly(ranker):
     check()
 
 
-def test_the_ranker_connection_goes_back_to_the_pool_as_it_came(ranker):
-    """A ranker's batches run in autocommit with generic plans; a dropped connection
-    (after an error, or at close) must not carry either into the pool's next user."""
+def test_the_ranker_and_learner_connections_go_back_to_the_pool_as_they_came(ranker):
+    """A ranker's batches run in autocommit with generic plans, a learner's takes with
+    index scans only; a dropped connection (after an error, or at close) must carry none
+    of that into the pool's next user."""
     r = ranker()
-    r.write_batch([_decision("e1")], [])
+    r.write_batch([_decision("e1")], [RewardIn("e1", 1.0)])
     raw = r._writer_conn()
     assert raw.driver_connection.autocommit
     conn = raw.driver_connection
     r._drop_writer_conn()
     assert not conn.autocommit
     assert conn.execute("SHOW plan_cache_mode").fetchone()[0] == "auto"
+    learner = ranker()
+    learner.claim_writer()
+    assert len(take_inbox(learner)) == 1 and take_inbox(learner) == []  # a take, then an idle poll
+    conn = learner._writer_conn().driver_connection
+    assert conn.execute("SHOW enable_seqscan").fetchone()[0] == "off"
+    conn.rollback()
+    learner._drop_writer_conn()
+    assert not conn.autocommit and conn.execute("SHOW enable_seqscan").fetchone()[0] == "on"

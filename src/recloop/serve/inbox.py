@@ -114,21 +114,31 @@ def take_inbox(store: Store, limit: int = 5000) -> list[Joined]:
 
     Plain DBAPI on the store's kept connection (:meth:`Store._writer_conn`: a learner
     has no group writer): the fence, then one statement that marks, numbers, inserts
-    and returns the rows; an empty inbox is one read. Only this learner numbers rewards,
-    so the next ``seq`` is known here; a fresh connection reads it (the last one may
-    have died in a commit)."""
+    and returns the rows; an empty inbox is one read, in autocommit. Only this learner
+    numbers rewards, so the next ``seq`` is known here; a fresh connection reads it (the
+    last one may have died in a commit)."""
     raw = store._writer_conn()
     sql = store._sql
     out: list[Joined] = []
     try:
         cur = raw.cursor()
-        # the pending rows by their partial index: a young inbox has no statistics, and
-        # the planner's guess (half the rows pending) chose to scan the whole inbox
-        cur.execute("SET LOCAL enable_seqscan = off")
-        if store._next_seq is not None:  # (a fresh connection checks for owed rewards first)
-            cur.execute(sql.any_pending)
-            if not cur.fetchone()[0]:  # idle: end a read-only transaction (no commit to flush);
-                raw.rollback()         # the lease loop renews the lease meanwhile
+        if store._next_seq is None:  # a fresh connection: all its reads go by index (the
+            # pending rows by their partial index: a young inbox has no statistics, and the
+            # planner's guess, half the rows pending, scanned the whole inbox); reset when
+            # the connection is dropped
+            raw.driver_connection.autocommit = True
+            cur.execute("SET enable_seqscan = off")
+            raw.driver_connection.autocommit = False
+        else:  # (a fresh connection checks for owed rewards first)
+            # idle polls are most polls: one read in autocommit, one round trip (no BEGIN,
+            # no ROLLBACK); the lease loop renews the lease meanwhile
+            raw.driver_connection.autocommit = True
+            try:
+                cur.execute(sql.any_pending)
+                pending = cur.fetchone()[0]
+            finally:
+                raw.driver_connection.autocommit = False
+            if not pending:
                 return out
         store._check_fence(cur)
         if store._next_seq is None:

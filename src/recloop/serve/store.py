@@ -509,9 +509,10 @@ class Store:
         if raw is not None:
             try:
                 raw.rollback()
-                if self.mode == "ranker" and not self.is_sqlite:  # back to the pool as it came out of it
-                    raw.driver_connection.execute("RESET plan_cache_mode")
-                    raw.driver_connection.autocommit = False
+                if not self.is_sqlite:  # back to the pool as it came out of it (a ranker's
+                    raw.driver_connection.autocommit = False  # batches, a learner's takes)
+                    raw.driver_connection.execute("RESET ALL")
+                    raw.driver_connection.commit()
                 raw.close()
             except Exception:  # noqa: BLE001 - a broken connection is thrown away either way
                 try:
