@@ -207,6 +207,21 @@ def _stat_cpu(stat: str) -> np.ndarray:
     return np.array([int(fields[11]), int(fields[12])]) / os.sysconf("SC_CLK_TCK")
 
 
+def python_loop_ms(n: int = 2_000_000, repeat: int = 3) -> float:
+    """Milliseconds one core takes for a fixed pure-Python loop (best of ``repeat``): how
+    fast this machine runs the interpreter right now. The serving figures are CPU-bound
+    Python, so they can only be set side by side with this (the same VM type has been
+    seen 2x slower at one moment than at another)."""
+    best = float("inf")
+    for _ in range(repeat):
+        t = time.perf_counter()
+        total = 0
+        for i in range(n):
+            total += i & 7
+        best = min(best, time.perf_counter() - t)
+    return round(best * 1e3, 1)
+
+
 def postgres_cpu() -> float:
     """CPU seconds (user + system) of every PostgreSQL server process on this machine:
     what the store costs beside the service. Other users of the server count too, so
@@ -340,7 +355,8 @@ def main() -> None:
             ap.error("--client wrk: the wrk binary is not on PATH (apt-get install wrk)")
         clients.append(client)
     meta = {"machine": f"{platform.machine()}, {os.cpu_count()} cores, shared with other engineers' jobs",
-            "load_avg_at_start": os.getloadavg(), "python": platform.python_version()}
+            "load_avg_at_start": os.getloadavg(), "python": platform.python_version(),
+            "python_loop_ms_at_start": python_loop_ms()}
     if args.crash:
         from recloop.apps.crash import drill
         r = drill(tempfile.mkdtemp(prefix="serve-crash-"), kills=args.crash, n_features=N_FEATURES)
@@ -363,7 +379,8 @@ def main() -> None:
         result = {"benchmark": "serve_load", **meta, "command": " ".join(["benchmarks/serve_load.py", *sys.argv[1:]]),
                   "clients": clients, "policy": "linucb", "candidates": N_CANDIDATES,
                   "features": N_FEATURES, "server_args": args.server_arg, "runs": runs,
-                  "worst_of_repeats": worst_of_repeats(runs), "load_avg_at_end": os.getloadavg()}
+                  "worst_of_repeats": worst_of_repeats(runs), "load_avg_at_end": os.getloadavg(),
+                  "python_loop_ms_at_end": python_loop_ms()}
         name = "serve_load"
     print(json.dumps(result, indent=2))
     out = ROOT / "benchmarks" / "results" / (args.out or f"{name}.json")

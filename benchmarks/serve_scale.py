@@ -29,7 +29,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "src"))
 sys.path.insert(0, str(ROOT / "benchmarks"))
 
-from serve_load import N_FEATURES, PG_URL, _cpu_seconds, postgres_cpu, run_one  # noqa: E402
+from serve_load import N_FEATURES, PG_URL, _cpu_seconds, postgres_cpu, python_loop_ms, run_one  # noqa: E402
 
 
 def _tree(pid: int) -> list[int]:
@@ -255,7 +255,7 @@ def main() -> None:
         out = ROOT / "benchmarks" / "results" / (args.out or "serve_scale_crash.json")
         out.write_text(json.dumps(result, indent=2) + "\n")
         return
-    runs = []
+    runs, loop_ms, load0 = [], python_loop_ms(), os.getloadavg()
     for rate in args.rates:
         one = {"layout": "one all process", **run_one("postgresql", rate, args.seconds, args.connections, [], "python")}
         scaled = run_scaled(rate, args.seconds, args.connections, args.rankers)
@@ -266,7 +266,8 @@ def main() -> None:
                   file=sys.stderr)
     result = {"benchmark": "serve_scale", "command": " ".join(["benchmarks/serve_scale.py", *sys.argv[1:]]),
               "machine": f"{os.cpu_count()} cores, shared with other engineers' jobs",
-              "load_avg_at_start": os.getloadavg(), "client": "python (serve_load.py --_client)",
+              "load_avg_at_start": load0, "python_loop_ms_at_start": loop_ms,
+              "python_loop_ms_at_end": python_loop_ms(), "client": "python (serve_load.py --_client)",
               "policy": "linucb", "runs": runs,
               "ratio_sustained": [round(runs[i + 1]["sustained_requests_per_s"] / runs[i]["sustained_requests_per_s"], 3)
                                   for i in range(0, len(runs), 2)]}
