@@ -204,7 +204,7 @@ def _uptime() -> str:
 def _inbox_count(store) -> int:
     from sqlalchemy import func, select
 
-    from recloop.serve.store import inbox
+    from recloop.serve.tables import inbox
     with store.engine.connect() as conn:
         return int(conn.execute(select(func.count()).select_from(inbox)).scalar_one())
 

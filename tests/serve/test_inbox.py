@@ -10,8 +10,8 @@ from hypothesis import given, settings, strategies as st
 from sqlalchemy import select
 
 from recloop.serve.inbox import ranker_write, take_inbox
-from recloop.serve.store import (CONFLICT, SAME, STORED, UNKNOWN, WRONG_ITEM, Decision, RewardIn, Store, StoreFenced,
-                                 inbox)
+from recloop.serve.store import CONFLICT, SAME, STORED, UNKNOWN, WRONG_ITEM, Decision, RewardIn, Store, StoreFenced
+from recloop.serve.tables import inbox
 
 _events = itertools.count()
 
@@ -152,7 +152,7 @@ def test_the_take_joins_the_chosen_items_features_when_the_policy_learns_them(ra
 def test_an_idle_take_writes_nothing(ranker):
     """Polling an empty inbox is a read (no commit to flush, no lease row version); the
     take that finds rewards renews the lease with its commit."""
-    from recloop.serve.store import lease
+    from recloop.serve.tables import lease
 
     r = ranker()
     r.write_batch([_decision("e1"), _decision("e2")], [RewardIn("e1", 1.0)])

@@ -134,7 +134,7 @@ def test_replay_from_the_log_rebuilds_the_live_model_exactly(db, tmp_path, confi
             assert app.state.personalizer.learner.learned == live.t_ == 49  # 53 rewarded, 4 of them deferred and never activated
         from sqlalchemy import delete
 
-        from recloop.serve.store import models
+        from recloop.serve.tables import models
         store = PersonalizerStore(url_pz, schema=schema_pz)
         with store.engine.begin() as conn:  # every snapshot but the initial one: a restart replays the whole log
             conn.execute(delete(models).where(models.c.version > 0))

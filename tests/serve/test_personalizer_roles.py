@@ -23,7 +23,7 @@ from recloop.serve.personalizer.loop import model_from_bytes, sibling  # noqa: E
 from recloop.serve.personalizer.model import DEFAULTS, LinearCB  # noqa: E402
 from recloop.serve.personalizer.store import PersonalizerStore  # noqa: E402
 from recloop.serve.runner import BackgroundServer  # noqa: E402
-from recloop.serve.store import rewards  # noqa: E402
+from recloop.serve.tables import rewards  # noqa: E402
 
 KEY = AzureKeyCredential("any-key-for-tests")  # the test services leave the keys open
 

@@ -9,7 +9,8 @@ from recloop.serve.app import create_app
 import pytest
 
 from recloop.serve.learner import SnapshotError, build_policy, same_model
-from recloop.serve.store import Store, models
+from recloop.serve.store import Store
+from recloop.serve.tables import models
 
 
 def _play(c, n, start=0, seed=0):

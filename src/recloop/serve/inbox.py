@@ -24,8 +24,9 @@ import orjson
 from sqlalchemy import select
 
 from recloop.serve.records import Decision, Joined, RewardIn
-from recloop.serve.store import (CONFLICT, SAME, STORED, UNKNOWN, WRONG_ITEM, Store, _decision_from_row,
-                                 _decision_row, _DecisionRow, _feedback, _JoinRow, decisions, inbox)
+from recloop.serve.store import (CONFLICT, SAME, STORED, UNKNOWN, WRONG_ITEM, Store, _decision_from_row, _decision_row,
+                                 _feedback)
+from recloop.serve.tables import _DecisionRow, _JoinRow, decisions, inbox
 
 
 def ranker_write(store: Store, raw: Any, new_decisions: Sequence[Decision], new_rewards: Sequence[RewardIn]):

@@ -28,7 +28,8 @@ from typing import TYPE_CHECKING, Any, Sequence
 
 from recloop.serve.inbox import ranker_write, take_inbox
 from recloop.serve.records import Joined, RewardIn
-from recloop.serve.store import _D_COLS, CONFLICT, SAME, STORED, _decision_row
+from recloop.serve.store import CONFLICT, SAME, STORED, _decision_row
+from recloop.serve.tables import _D_COLS
 
 if TYPE_CHECKING:
     from recloop.serve.personalizer.store import PersonalizerStore, RankEvent

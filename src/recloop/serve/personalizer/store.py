@@ -32,7 +32,8 @@ from sqlalchemy import (Boolean, Column, Float, Integer, LargeBinary, MetaData, 
                         insert, select, update)
 
 from recloop.serve.records import Decision, Joined, RewardIn
-from recloop.serve.store import CONFLICT, SAME, STORED, Store, decisions, inbox, rewards
+from recloop.serve.store import CONFLICT, SAME, STORED, Store
+from recloop.serve.tables import decisions, inbox, rewards
 
 _meta = MetaData()
 

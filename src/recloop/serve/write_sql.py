@@ -1,0 +1,157 @@
+"""The store's write path as plain DBAPI SQL text, one set per backend (see
+:meth:`recloop.serve.store.Store._writer_conn` for why it is not SQLAlchemy).
+"""
+
+from __future__ import annotations
+
+import functools
+from typing import Any
+
+import orjson
+
+from recloop.serve.tables import _D_COLS, _JoinRow, decisions, inbox, lease, rewards
+
+
+class _WriteSQL:
+    """Statements of the write path for one backend (``?`` for sqlite3, ``%s`` for psycopg)."""
+
+    def __init__(self, is_sqlite: bool, schema: str | None):
+        self.ph = "?" if is_sqlite else "%s"
+        prefix = f'"{schema}".' if schema else ""
+        self.d, self.r, self.i = prefix + decisions.name, prefix + rewards.name, prefix + inbox.name
+        self.insert_decisions = (f"INSERT INTO {self.d} ({', '.join(_D_COLS)}) "
+                                 f"VALUES ({', '.join([self.ph] * len(_D_COLS))})")
+        self.insert_rewards = (f"INSERT INTO {self.r} (seq, event_id, value, item_id, ts, is_default) "
+                               f"VALUES ({', '.join([self.ph] * 6)})")
+        self.max_seq = f"SELECT COALESCE(MAX(seq), 0) FROM {self.r}"
+        self.any_pending = f"SELECT EXISTS (SELECT 1 FROM {self.i} WHERE NOT copied)"
+        now = ("((julianday('now') - 2440587.5) * 86400.0)" if is_sqlite else "CAST(EXTRACT(EPOCH FROM clock_timestamp()) AS DOUBLE PRECISION)")
+        self.renew = (f"UPDATE {prefix}{lease.name} SET expires = {now} + {self.ph}, renewed = {now} "
+                      f"WHERE name = 'learner' AND token = {self.ph}")
+        self._in: dict[int, str] = {}
+        self._multi: dict[tuple[str, int, str], str] = {}
+
+    def _ids(self, n: int) -> str:
+        s = self._in.get(n)
+        if s is None:
+            s = self._in[n] = ", ".join([self.ph] * n)
+        return s
+
+    def decisions_by_id(self, n: int) -> str:
+        return f"SELECT {', '.join(_D_COLS)} FROM {self.d} WHERE event_id IN ({self._ids(n)})"
+
+    def join(self, n: int, item_features: bool = False) -> str:
+        if self.ph == "?":  # SQLite: every row in ONE step (see the note below); doubles as 17 digits: exact
+            extra = ", d.candidates, hex(d.features), d.features_dim" if item_features else ""
+            return (f"SELECT json_group_array(json_array(d.event_id, hex(d.context), d.chosen, "
+                    f"printf('%!.17g', d.propensity), CASE WHEN r.seq IS NULL THEN NULL "
+                    f"ELSE printf('%!.17g', r.value) END, r.seq, r.is_default{extra})) "
+                    f"FROM {self.d} d LEFT JOIN {self.r} r ON r.event_id = d.event_id "
+                    f"WHERE d.event_id IN ({self._ids(n)})")
+        extra = ", d.candidates, d.features, d.features_dim" if item_features else ""
+        # LATERAL ... OFFSET 0: one index probe per event; a young rewards table has no
+        # statistics, and the planner hashed all of it for every batch
+        return (f"SELECT d.event_id, d.context, d.chosen, d.propensity, r.value, r.seq, r.is_default{extra} "
+                f"FROM {self.d} d LEFT JOIN LATERAL (SELECT value, seq, is_default FROM {self.r} r "
+                f"WHERE r.event_id = d.event_id OFFSET 0) r ON true WHERE d.event_id IN ({self._ids(n)})")
+
+    def join_rows(self, cur: Any) -> list["_JoinRow"]:
+        """The rows of :meth:`join`'s query, just executed on ``cur``."""
+        if self.ph != "?":
+            return [_JoinRow(*row) for row in cur.fetchall()]
+        rows = []
+        for e, c, ch, p, v, seq, d, *extra in orjson.loads(cur.fetchone()[0]):
+            if extra:  # candidates (JSON text), features (hex), features_dim
+                extra = [extra[0], bytes.fromhex(extra[1]) if extra[1] else None, extra[2]]
+            rows.append(_JoinRow(e, bytes.fromhex(c), ch, float(p), None if v is None else float(v), seq, d, *extra))
+        return rows
+
+    def insert(self, cur: Any, table: str, n_cols: int, rows: list[tuple], tail: str = "") -> list[tuple]:
+        """Insert ``rows``, one multi-row INSERT per chunk; ``tail`` follows the VALUES (a
+        conflict clause, RETURNING), and what RETURNING gave is returned. psycopg without a
+        ``tail``: executemany (pipelined). ``table``: "d" (decisions), "r" (rewards), or a
+        whole one-row ``INSERT INTO t (...) VALUES (...)`` of another table."""
+        head = {"d": self.insert_decisions, "r": self.insert_rewards}.get(table, table)
+        if self.ph != "?" and not tail:
+            cur.executemany(head, rows)
+            return []
+        out: list[tuple] = []
+        for at in range(0, len(rows), _ROWS_PER_INSERT):
+            part = rows[at:at + _ROWS_PER_INSERT]
+            key = (table, len(part), tail)
+            sql = self._multi.get(key)
+            if sql is None:
+                one = "(" + ", ".join([self.ph] * n_cols) + ")"
+                sql = self._multi[key] = (head.split(" VALUES ")[0] + " VALUES " + ", ".join([one] * len(part))
+                                          + tail)
+            cur.execute(sql, [v for row in part for v in row])
+            if "RETURNING" in tail:
+                out += cur.fetchall()
+        return out
+
+    @functools.cached_property
+    def ranker_batch(self) -> str:
+        """A ranker's whole batch as ONE statement (PostgreSQL), run in autocommit: one
+        round trip and one implicit transaction instead of BEGIN, two INSERTs and COMMIT;
+        and one text for every batch size, which psycopg prepares once, so PostgreSQL
+        plans it once rather than per batch.
+
+        Parameters: the time, then the decision rows and the reward rows each as ONE JSON
+        array of arrays (:func:`ranker_params`; orjson writes it in C, where psycopg's
+        array parameters cost more CPU than the rest of the batch). Decisions go in
+        unless their event is stored; rewards go into the inbox, the first of each event
+        in input order, only where the decision is known (stored before, or by this
+        statement: its CTE, as the statement sees one snapshot), the item is the chosen
+        one and no reward is joined yet. Returns what went in: ``(True, event_id, ...)``
+        per decision, ``(False, event_id, value, is_default, chosen)`` per reward."""
+        cols = ("r->>0", "(r->>1)::float8", "decode(r->>2, 'hex')", "r->>3", "decode(r->>4, 'hex')", "(r->>5)::int4",
+                "r->>6", "r->>7", "(r->>8)::float8", "r->>9", "r->>10")
+        # one index probe per reward (LATERAL; a subquery with OFFSET 0 is not turned into
+        # a join), whatever a young table's statistics say: a hash join would read all of it
+        return (f"WITH nd AS (INSERT INTO {self.d} ({', '.join(_D_COLS)}) "
+                f"SELECT {', '.join(cols)} FROM jsonb_array_elements(%s::jsonb) r "
+                f"ON CONFLICT (event_id) DO NOTHING RETURNING event_id, chosen), "
+                f"nr AS (INSERT INTO {self.i} (event_id, value, item_id, ts, is_default, copied) "
+                f"SELECT v.e, v.v, k.chosen, %s::float8, v.dflt, false "
+                f"FROM (SELECT r->>0 AS e, (r->>1)::float8 AS v, (r->>2)::boolean AS dflt, r->>3 AS item, o "
+                f"FROM jsonb_array_elements(%s::jsonb) WITH ORDINALITY AS x(r, o)) v "
+                f"JOIN LATERAL (SELECT chosen FROM {self.d} d WHERE d.event_id = v.e "
+                f"UNION ALL SELECT chosen FROM nd WHERE nd.event_id = v.e LIMIT 1) k ON true "
+                f"WHERE (v.item IS NULL OR v.item = k.chosen) "
+                f"AND NOT EXISTS (SELECT 1 FROM {self.r} r WHERE r.event_id = v.e OFFSET 0) ORDER BY v.o "
+                f"ON CONFLICT (event_id) DO NOTHING RETURNING event_id, value, is_default, item_id) "
+                f"SELECT true, event_id, NULL::float8, NULL::boolean, NULL::text FROM nd "
+                f"UNION ALL SELECT false, event_id, value, is_default, item_id FROM nr")
+
+    def take(self, item_features: bool) -> str:
+        """The learner's move of inbox rows into ``rewards`` (PostgreSQL); parameters: how
+        many at most, and the last ``seq`` (they are numbered after it in inbox order).
+        Events joined already (by a single-process service before) are skipped; returns
+        them as join rows (:class:`_JoinRow`) in ``seq`` order."""
+        extra = ", d.candidates, d.features, d.features_dim" if item_features else ""
+        # = ANY(ARRAY(...)) and LATERAL ... OFFSET 0: index probes per row taken, whatever
+        # the statistics say; on a young table without them the planner guessed half the
+        # inbox pending and scanned the inbox and the whole decisions table on every take
+        return (f"WITH t AS (UPDATE {self.i} SET copied = true WHERE id = ANY(ARRAY("
+                f"SELECT id FROM {self.i} WHERE NOT copied ORDER BY id LIMIT %s::bigint)) "
+                f"RETURNING id, event_id, value, ts, is_default), "
+                f"n AS (SELECT t.event_id, d.context, d.chosen, d.propensity, t.value, "
+                f"%s::bigint + row_number() OVER (ORDER BY t.id) AS seq, t.is_default, t.ts{extra} "
+                f"FROM t, LATERAL (SELECT * FROM {self.d} d WHERE d.event_id = t.event_id OFFSET 0) d "
+                f"WHERE NOT EXISTS (SELECT 1 FROM {self.r} r WHERE r.event_id = t.event_id OFFSET 0)), "
+                f"ins AS (INSERT INTO {self.r} (seq, event_id, value, item_id, ts, is_default) "
+                f"SELECT seq, event_id, value, chosen, ts, is_default FROM n) "
+                f"SELECT event_id, context, chosen, propensity, value, seq, is_default{extra.replace('d.', '')} "
+                f"FROM n ORDER BY seq")
+
+
+# SQLite releases the GIL around every step of a statement, so an executemany of n rows or
+# a SELECT of n rows hands the GIL to the request thread n times and waits to get it back
+# each time (up to the interpreter's switch interval while requests are being handled):
+# a batch's transaction took 2-20 ms that way. One multi-row INSERT and one aggregated
+# SELECT row keep it to a handful of steps per batch, whatever its size.
+_ROWS_PER_INSERT = 256  # x 11 columns, well under SQLite's 32,766 bound variables
+
+
+def _write_sql(is_sqlite: bool, schema: str | None) -> _WriteSQL:
+    return _WriteSQL(is_sqlite, schema)
