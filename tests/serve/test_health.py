@@ -10,15 +10,9 @@ from sqlalchemy import event, text
 
 from recloop.serve.app import create_app
 from recloop.serve.store import Store
+from recloop.serve.runner import wait_until
 
 CTX = {"context": [0.1, 0.2, 0.3, 0.4], "candidates": [{"id": "a"}, {"id": "b"}]}
-
-
-def _until(cond, timeout=10.0):
-    end = time.monotonic() + timeout
-    while not cond():
-        assert time.monotonic() < end, "timed out"
-        time.sleep(0.05)
 
 
 def test_readyz_when_all_is_well(db, tmp_path, config):
@@ -61,14 +55,14 @@ def test_a_store_that_cannot_be_written_is_not_ready_and_the_log_names_the_cause
             conn.execute(text(f'ALTER SCHEMA "{schema}" RENAME TO "{schema}_away"'))
         try:
             assert c.post("/v1/rank", json=CTX).status_code == 503
-            _until(lambda: c.get("/readyz").status_code == 503)
+            wait_until(lambda: c.get("/readyz").status_code == 503)
             error = c.get("/readyz").json()["checks"]["store"]["error"]
             assert "does not exist" in error, error
             assert any("does not exist" in rec.getMessage() for rec in caplog.records)
         finally:
             with admin.engine.begin() as conn:
                 conn.execute(text(f'ALTER SCHEMA "{schema}_away" RENAME TO "{schema}"'))
-        _until(lambda: c.get("/readyz").status_code == 200)
+        wait_until(lambda: c.get("/readyz").status_code == 200)
         assert c.post("/v1/rank", json=CTX).status_code == 200
         admin.close()
 
@@ -81,7 +75,7 @@ def test_a_learner_behind_its_lag_bound_is_not_ready(sqlite_db, tmp_path, config
         time.sleep(0.5)
         r = c.get("/readyz")
         assert r.status_code == 503 and not r.json()["checks"]["learning"]["ok"], r.json()
-        _until(lambda: c.get("/readyz").status_code == 200)
+        wait_until(lambda: c.get("/readyz").status_code == 200)
         assert c.app.state.service.learner.watermark == 1
 
 
@@ -106,7 +100,7 @@ def test_a_read_only_database_is_not_ready_and_the_log_names_the_cause(sqlite_db
         svc.store._drop_writer_conn()
         svc.store.engine.dispose()
         assert c.post("/v1/rank", json=CTX).status_code == 503
-        _until(lambda: c.get("/readyz").status_code == 503)
+        wait_until(lambda: c.get("/readyz").status_code == 503)
         assert "readonly" in c.get("/readyz").json()["checks"]["store"]["error"]
         assert c.get("/healthz").status_code == 200  # alive, not ready
         assert any("readonly database" in rec.getMessage() for rec in caplog.records)

@@ -22,17 +22,10 @@ from recloop.serve.app import create_app  # noqa: E402
 from recloop.serve.personalizer.loop import model_from_bytes, sibling  # noqa: E402
 from recloop.serve.personalizer.model import DEFAULTS, LinearCB  # noqa: E402
 from recloop.serve.personalizer.store import PersonalizerStore  # noqa: E402
-from recloop.serve.runner import BackgroundServer  # noqa: E402
+from recloop.serve.runner import BackgroundServer, wait_until  # noqa: E402
 from recloop.serve.tables import rewards  # noqa: E402
 
 KEY = AzureKeyCredential("any-key-for-tests")  # the test services leave the keys open
-
-
-def _until(cond, timeout=20.0):
-    end = time.monotonic() + timeout
-    while not cond():
-        assert time.monotonic() < end, "timed out"
-        time.sleep(0.05)
 
 
 @pytest.fixture
@@ -122,14 +115,14 @@ def test_rankers_log_and_the_learner_learns_each_reward_once(cluster):
     with ThreadPoolExecutor(4) as pool:
         list(pool.map(play, range(4)))
     assert len(expected) == 4 * (4 * 4 + 4 * 2)  # per thread: kinds 0-3 four times each, 4 multi-slot x 2 slots
-    _until(lambda: len(joined(store)) >= len(expected), timeout=30)
+    wait_until(lambda: len(joined(store)) >= len(expected), timeout=30)
     time.sleep(1.0)  # a sweep after the deferred windows closed: never-activated events stay unjoined
     assert joined(store) == expected and not set(never) & set(joined(store))
 
     # the learner learned each joined reward once, in seq order: its model is the one a
     # fresh model gets from the log
     pz = app.state.personalizer
-    _until(lambda: pz.learner.watermark == store.max_reward_seq())
+    wait_until(lambda: pz.learner.watermark == store.max_reward_seq())
     assert pz.learner.learned == len(expected)
     live = model_from_bytes(b"".join(admin.export_model()))
     reference = LinearCB(**DEFAULTS)
@@ -138,7 +131,7 @@ def test_rankers_log_and_the_learner_learns_each_reward_once(cluster):
 
     # rankers serve what the learner publishes: its snapshots (every modelExportFrequency)
     # and its settings
-    _until(lambda: store.latest_model()["watermark"] == pz.learner.watermark, timeout=10)
+    wait_until(lambda: store.latest_model()["watermark"] == pz.learner.watermark, timeout=10)
     head = f"v{store.latest_model()['version']}"
     _configure(admin, explorationPercentage=0)
     for n, c in enumerate(clients):
@@ -187,7 +180,7 @@ def test_activation_and_reward_at_two_rankers_at_once_never_miss_each_other(clus
         calls += [pool.submit(a.activate, eid) for eid in ids]
         for c in calls:
             c.result()
-    _until(lambda: all(f"s:{eid}" in joined(store) for eid in ids), timeout=10)
+    wait_until(lambda: all(f"s:{eid}" in joined(store) for eid in ids), timeout=10)
     assert {joined(store)[f"s:{eid}"] for eid in ids} == {(1.0, False)}
 
     _configure(admin, rewardWaitTime="PT2S", rewardAggregation="sum")
@@ -196,4 +189,4 @@ def test_activation_and_reward_at_two_rankers_at_once_never_miss_each_other(clus
     b.reward("summed", {"value": 0.5})
     time.sleep(0.5)
     assert "s:summed" not in joined(store)  # held until the window closes
-    _until(lambda: joined(store).get("s:summed") == (0.75, False), timeout=15)
+    wait_until(lambda: joined(store).get("s:summed") == (0.75, False), timeout=15)

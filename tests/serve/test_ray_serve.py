@@ -4,7 +4,6 @@ requests through Serve's HTTP proxy; and the CLI's ``--ray-replicas`` wiring and
 import os
 import signal
 import threading
-import time
 
 import httpx
 import numpy as np
@@ -13,18 +12,10 @@ from typer.testing import CliRunner
 
 from recloop.apps.cli import app as cli
 from recloop.serve.app import create_app
-from recloop.serve.runner import BackgroundServer, free_port
+from recloop.serve.runner import BackgroundServer, free_port, wait_until
 from recloop.serve.store import Store
 
 PG_URL = "postgresql+psycopg://recloop@db-host/recloop"  # the CLI tests connect to nothing
-
-
-def _until(cond, timeout=30.0):
-    end = time.monotonic() + timeout
-    while not (ok := cond()):
-        assert time.monotonic() < end, "timed out"
-        time.sleep(0.1)
-    return ok
 
 
 def test_rankers_on_ray_serve(db, tmp_path, config):
@@ -78,7 +69,7 @@ def test_rankers_on_ray_serve(db, tmp_path, config):
             assert len(replicas) == 2  # both replicas served
             # every acknowledged decision and reward is stored once; the learner learned each once
             # (rankers put rewards in the inbox; the learner moves them into the log as it learns them)
-            _until(lambda: httpx.get(f"{learner}/healthz").json()["watermark"] == 60)
+            wait_until(lambda: httpx.get(f"{learner}/healthz").json()["watermark"] == 60, timeout=30)
             store = Store(db[0], schema=db[1])
             assert store.counts() == {"decisions": 60, "rewards": 60}
             for ev, value in acked.items():
@@ -94,7 +85,7 @@ def test_rankers_on_ray_serve(db, tmp_path, config):
                     r = httpx.post(f"{proxy}/v1/rank", json=body, headers=key)
                     seen[r.headers[REPLICA_HEADER]] = r.json()
                 return len(seen) == 2 and all(ev["model_version"] == f"v{head['version']}" for ev in seen.values())
-            _until(replicas_on_head)
+            wait_until(replicas_on_head, timeout=30)
             some = httpx.post(f"{proxy}/v1/rank", json=body, headers=key).json()
             assert store.decision(some["event_id"]).model_version == f"v{head['version']}"
             store.close()

@@ -16,7 +16,7 @@ from sqlalchemy import event, text
 
 from recloop.serve.app import create_app
 from recloop.serve.learner import build_policy, same_model
-from recloop.serve.runner import BackgroundServer
+from recloop.serve.runner import BackgroundServer, wait_until
 from recloop.serve.store import Store, StoreFenced
 
 CANDS = [{"id": f"i{k}"} for k in range(5)]
@@ -30,13 +30,6 @@ def _pg(db):
     if db[0].startswith("sqlite"):
         pytest.skip("PostgreSQL drill")
     return db
-
-
-def _until(cond, timeout=20.0):
-    end = time.monotonic() + timeout
-    while not cond():
-        assert time.monotonic() < end, "timed out"
-        time.sleep(0.05)
 
 
 def _learned_exactly_once(svc, store, cfg):
@@ -99,7 +92,7 @@ def test_a_reward_whose_commit_answer_was_lost_is_still_learned(db, tmp_path, co
         _events_losing_one_commit_answer(c, 8, lost=3, retry=True)
         store = Store(db[0], schema=db[1])
         assert store.reward("e3")["seq"] == 4
-        _until(lambda: svc.learner.watermark == 8 and not svc.learner.pending)
+        wait_until(lambda: svc.learner.watermark == 8 and not svc.learner.pending)
         _learned_exactly_once(svc, store, cfg)
         store.close()
 
@@ -116,7 +109,7 @@ def test_a_lost_commit_answer_with_no_write_after_it_is_still_learned(db, tmp_pa
         _events_losing_one_commit_answer(c, 4, lost=3, retry=False)
         store = Store(db[0], schema=db[1])
         assert store.reward("e3")["seq"] == 4  # stored, though the client heard 503
-        _until(lambda: svc.learner.watermark == 4 and not svc.learner.pending, timeout=10)
+        wait_until(lambda: svc.learner.watermark == 4 and not svc.learner.pending, timeout=10)
         _learned_exactly_once(svc, store, cfg)
         assert c.get("/readyz").status_code == 200  # the heartbeat renewed the lease too
         store.close()
@@ -199,7 +192,7 @@ def test_the_learner_learns_an_inbox_take_whose_commit_answer_was_lost(db, tmp_p
         _client([r], 12, acked)
         store = Store(db[0], schema=db[1])
         svc = lapp.state.service
-        _until(lambda: store.counts()["rewards"] == 12 and svc.learner.watermark == 12 and not svc.learner.pending)
+        wait_until(lambda: store.counts()["rewards"] == 12 and svc.learner.watermark == 12 and not svc.learner.pending)
         assert lost == ["armed", "lost"]
         _learned_exactly_once(svc, store, lcfg)
         store.close()
@@ -241,17 +234,17 @@ def test_after_the_learners_sessions_die_a_second_learner_is_refused_and_nothing
         stop = threading.Event()
         client = threading.Thread(target=_client, args=([r], 100_000, acked, stop))  # until stopped
         client.start()
-        _until(lambda: len(acked) >= 20)
+        wait_until(lambda: len(acked) >= 20)
         assert _terminate(store, pids) >= 1  # what a PostgreSQL restart does to service 1
         with pytest.raises(RuntimeError, match="holds the learner lease"):
             with TestClient(create_app(config(db, tmp_path / "second", role="learner", lease_s=1.0))):
                 pass
         n = len(acked)
-        _until(lambda: len(acked) >= n + 20)
+        wait_until(lambda: len(acked) >= n + 20)
         stop.set()
         client.join()
         svc = lapp.state.service
-        _until(lambda: svc.learner.watermark == store.counts()["rewards"] == len(acked) and not svc.learner.pending)
+        wait_until(lambda: svc.learner.watermark == store.counts()["rewards"] == len(acked) and not svc.learner.pending)
         for ev, value in acked.items():
             assert store.reward(ev)["value"] == value
         _learned_exactly_once(svc, store, lcfg)
@@ -289,11 +282,11 @@ def test_a_learner_cut_off_past_its_lease_is_fenced_and_its_successor_learns_eve
             _client([r], 20, acked, first=20)
             cut.clear()  # service 1 is back
             svc1, svc2 = lapp.state.service, second.state.service
-            _until(lambda: svc1.fenced is not None)
+            wait_until(lambda: svc1.fenced is not None)
             ready = c1.get("/readyz")
             assert ready.status_code == 503 and "taken over" in ready.json()["error"]
             _client([r], 20, acked, first=40)
-            _until(lambda: svc2.learner.watermark == store.counts()["rewards"] == 60 and not svc2.learner.pending)
+            wait_until(lambda: svc2.learner.watermark == store.counts()["rewards"] == 60 and not svc2.learner.pending)
             assert svc2.store.token == 2 and svc1.learner.watermark <= 20  # service 1 took nothing more
             _learned_exactly_once(svc2, store, second_cfg)
             with pytest.raises(StoreFenced):  # nor can it commit anything

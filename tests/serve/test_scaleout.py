@@ -2,7 +2,6 @@
 in reward order exactly once and publishes versions the rankers pick up."""
 
 import threading
-import time
 
 import httpx
 import numpy as np
@@ -11,7 +10,7 @@ from fastapi.testclient import TestClient
 
 from recloop.serve.app import create_app
 from recloop.serve.learner import build_policy, load_snapshot, same_model
-from recloop.serve.runner import BackgroundServer
+from recloop.serve.runner import BackgroundServer, wait_until
 from recloop.serve.store import Store
 
 
@@ -19,13 +18,6 @@ def _pg(db):
     if db[0].startswith("sqlite"):
         pytest.skip("scale-out needs PostgreSQL")
     return db
-
-
-def _until(cond, timeout=20.0):
-    end = time.monotonic() + timeout
-    while not cond():
-        assert time.monotonic() < end, "timed out"
-        time.sleep(0.05)
 
 
 def test_roles_need_postgresql(sqlite_db, tmp_path, config):
@@ -68,14 +60,14 @@ def test_two_rankers_and_a_learner(db, tmp_path, config):
             t.join()
         assert len(acked) == 160
         # the learner learns every acknowledged reward once, in seq order
-        _until(lambda: httpx.get(f"{lurl}/healthz").json()["watermark"] == 160)
+        wait_until(lambda: httpx.get(f"{lurl}/healthz").json()["watermark"] == 160)
         store = Store(db[0], schema=db[1])
         assert store.counts() == {"decisions": 160, "rewards": 160}
         for ev, value in acked.items():
             assert store.reward(ev)["value"] == value
         # published versions reach the rankers within model_refresh
         head = httpx.post(f"{lurl}/v1/models/snapshot", json={}).json()
-        _until(lambda: all(httpx.post(f"{u}/v1/rank", json={"context": [0, 0, 0, 0], "candidates": [{"id": "x"}]})
+        wait_until(lambda: all(httpx.post(f"{u}/v1/rank", json={"context": [0, 0, 0, 0], "candidates": [{"id": "x"}]})
                            .json()["model_version"] == f"v{head['version']}" for u in rankers), timeout=5)
         assert len(set(versions)) > 1  # decisions were made by several published versions, each recorded
         served = load_snapshot(store, head["version"])

@@ -5,7 +5,19 @@ from __future__ import annotations
 import socket
 import threading
 import time
-from typing import Any
+from typing import Any, Callable
+
+
+def wait_until(cond: Callable[[], Any], timeout: float = 20.0, every: float = 0.05) -> Any:
+    """Call ``cond()`` every ``every`` seconds until it returns something truthy, and
+    return that (say, until the learner's watermark reaches the rewards stored); raise
+    TimeoutError after ``timeout`` seconds."""
+    end = time.monotonic() + timeout
+    while not (ok := cond()):
+        if time.monotonic() > end:
+            raise TimeoutError(f"not true after {timeout:g} s: {getattr(cond, '__name__', cond)}")
+        time.sleep(every)
+    return ok
 
 
 def free_port() -> int:
