@@ -4,6 +4,7 @@ process, on the same PostgreSQL server, the same open-loop workload and client a
 + one reward request), in the same run, so the ratio is measured, not assembled.
 
     .venv/bin/python benchmarks/serve_scale.py --rates 500 1000 --seconds 10
+    .venv/bin/python benchmarks/serve_scale.py --rates 500 1000 --seconds 10 --client wrk   # wrk's CPU is smaller
     .venv/bin/python benchmarks/serve_scale.py --crash 20   # kill -9 drill: learner + 2 rankers
     .venv/bin/python benchmarks/serve_scale.py --crash 20 --pg-restart   # ... and one PostgreSQL restart
 
@@ -29,7 +30,8 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "src"))
 sys.path.insert(0, str(ROOT / "benchmarks"))
 
-from serve_load import N_FEATURES, PG_URL, _cpu_seconds, postgres_cpu, python_loop_ms, run_one  # noqa: E402
+from serve_load import (N_FEATURES, PG_URL, _children_cpu, _cpu_seconds, postgres_cpu, python_loop_ms,  # noqa: E402
+                        run_one, run_wrk)
 
 
 def _tree(pid: int) -> list[int]:
@@ -75,7 +77,7 @@ def _serve(args: list[str], port: int, workdir: Path, name: str) -> subprocess.P
     raise RuntimeError(f"{name} did not become ready; see {workdir / name}.log")
 
 
-def run_scaled(rate: float, seconds: float, connections: int, rankers: int) -> dict:
+def run_scaled(rate: float, seconds: float, connections: int, rankers: int, client: str = "python") -> dict:
     import httpx
 
     from recloop.serve.runner import free_port
@@ -93,9 +95,14 @@ def run_scaled(rate: float, seconds: float, connections: int, rankers: int) -> d
     cpu0, lcpu0, pg0, load0 = _cpu(pids), _cpu([learner.pid]), postgres_cpu(), os.getloadavg()
     out = workdir / "client.json"
     try:
-        subprocess.run([sys.executable, str(ROOT / "benchmarks" / "serve_load.py"), "--_client", str(rport),
-                        str(rate), str(seconds), str(connections), str(out)],
-                       check=True, env={**os.environ, "PYTHONPATH": str(ROOT / "src")})
+        child0 = _children_cpu()
+        if client == "wrk":
+            run_wrk(rport, rate, seconds, connections, workdir, out)
+        else:
+            subprocess.run([sys.executable, str(ROOT / "benchmarks" / "serve_load.py"), "--_client", str(rport),
+                            str(rate), str(seconds), str(connections), str(out)],
+                           check=True, env={**os.environ, "PYTHONPATH": str(ROOT / "src")})
+        client_cpu = _children_cpu() - child0
         load1 = os.getloadavg()
         s = Store(PG_URL, schema=schema)
         end = time.monotonic() + 60
@@ -133,7 +140,7 @@ def run_scaled(rate: float, seconds: float, connections: int, rankers: int) -> d
         "learner_cpu_ms_per_reward": round(lcpu * 1e3 / max(1, counts["rewards"]), 3),
         "ranker_cpu_ms_per_request": round((cpu - lcpu) * 1e3 / max(1, done), 3),
         "postgres_cpu_ms_per_request": round(pg_cpu * 1e3 / max(1, done), 3),
-        "client_cpu_ms_per_request": round(c["cpu_s"] * 1e3 / max(1, done), 3),
+        "client": client, "client_cpu_ms_per_request": round(c.get("cpu_s", client_cpu) * 1e3 / max(1, done), 3),
         "load_avg_before": [round(v, 2) for v in load0], "load_avg_after": [round(v, 2) for v in load1],
     }
 
@@ -221,6 +228,9 @@ def main() -> None:
                          f"(default: {PG_RESTART!r}; needs root; other users of the server see it too)")
     ap.add_argument("--p99-ms", type=float, default=10.0, help="the rank p99 bound of the capacity comparison")
     ap.add_argument("--host-cores", type=int, default=8, help="cores per ranker host in the on-paper estimate")
+    ap.add_argument("--client", choices=["python", "wrk"], default="python",
+                    help="load generator for both layouts: our asyncio client, or wrk (Debian package `wrk`), whose "
+                         "CPU leaves more of a shared machine's cores to the services")
     ap.add_argument("--out", default=None)
     args = ap.parse_args()
     if args.pg_restart and not args.crash:
@@ -257,8 +267,9 @@ def main() -> None:
         return
     runs, loop_ms, load0 = [], python_loop_ms(), os.getloadavg()
     for rate in args.rates:
-        one = {"layout": "one all process", **run_one("postgresql", rate, args.seconds, args.connections, [], "python")}
-        scaled = run_scaled(rate, args.seconds, args.connections, args.rankers)
+        one = {"layout": "one all process", **run_one("postgresql", rate, args.seconds, args.connections, [],
+                                                      args.client)}
+        scaled = run_scaled(rate, args.seconds, args.connections, args.rankers, args.client)
         runs += [one, scaled]
         for r in (one, scaled):
             print(json.dumps({k: r[k] for k in ("layout", "target_requests_per_s", "sustained_requests_per_s",
@@ -267,7 +278,7 @@ def main() -> None:
     result = {"benchmark": "serve_scale", "command": " ".join(["benchmarks/serve_scale.py", *sys.argv[1:]]),
               "machine": f"{os.cpu_count()} cores, shared with other engineers' jobs",
               "load_avg_at_start": load0, "python_loop_ms_at_start": loop_ms,
-              "python_loop_ms_at_end": python_loop_ms(), "client": "python (serve_load.py --_client)",
+              "python_loop_ms_at_end": python_loop_ms(), "client": args.client,
               "policy": "linucb", "runs": runs,
               "ratio_sustained": [round(runs[i + 1]["sustained_requests_per_s"] / runs[i]["sustained_requests_per_s"], 3)
                                   for i in range(0, len(runs), 2)]}

@@ -223,3 +223,14 @@ def test_the_ranker_and_learner_connections_go_back_to_the_pool_as_they_came(ran
     conn.rollback()
     learner._drop_writer_conn()
     assert not conn.autocommit and conn.execute("SHOW enable_seqscan").fetchone()[0] == "on"
+
+
+def test_numpy_scalars_from_a_policy_are_stored_as_numbers(ranker):
+    import numpy as np
+
+    r = ranker()
+    d = Decision(event_id="e1", context=[0.5], candidates=[("a", None), ("b", None)], items=["a", "b"],
+                 scores=[0.3, 0.1], propensities=[np.float64(0.8), np.float32(0.2)], model_version="v0",
+                 request_hash="h")
+    assert r.write_batch([d], [RewardIn("e1", np.float64(1.0))])[:2] == ([(STORED, None)], [(STORED, None)])
+    assert r.decision("e1").propensities[0] == 0.8 and r.reward("e1") is None  # (in the inbox until taken)

@@ -48,8 +48,9 @@ def ranker_write(store: Store, raw: Any, new_decisions: Sequence[Decision], new_
         cols[2] = cols[2].hex()
         cols[4] = None if cols[4] is None else cols[4].hex()
         rows.append(cols)
-    params = (orjson.dumps(rows).decode(), now,
-              orjson.dumps([(r.event_id, r.value, r.is_default, r.item_id) for r in new_rewards]).decode())
+    numpy = orjson.OPT_SERIALIZE_NUMPY  # a policy's numpy scalar goes in as psycopg took it before
+    params = (orjson.dumps(rows, option=numpy).decode(), now,
+              orjson.dumps([(r.event_id, r.value, r.is_default, r.item_id) for r in new_rewards], option=numpy).decode())
     cur = raw.cursor()
     cur.execute(sql.ranker_batch, params)
     mine: set[str] = set()

@@ -587,7 +587,7 @@ def _decision_row(d: Decision, ts: float) -> tuple:
     feats, dim = d.packed if d.packed is not None else pack_features([f for _, f in d.candidates])
     return (d.event_id, ts, np.asarray(d.context, dtype=np.float64).tobytes(),
             orjson.dumps([c for c, _ in d.candidates]).decode(), feats, dim,
-            orjson.dumps(list(zip(d.items, d.scores, d.propensities))).decode(),
+            orjson.dumps(list(zip(d.items, d.scores, d.propensities)), option=orjson.OPT_SERIALIZE_NUMPY).decode(),
             d.chosen, d.propensities[0], d.model_version, d.request_hash)
 
 
