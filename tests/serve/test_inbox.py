@@ -204,17 +204,20 @@ def test_a_batch_stores_every_item_id_and_float_exactly(ranker):
 
 
 def test_the_ranker_and_learner_connections_go_back_to_the_pool_as_they_came(ranker):
-    """A ranker's batches run in autocommit with generic plans, a learner's takes with
-    index scans only; a dropped connection (after an error, or at close) must carry none
-    of that into the pool's next user."""
+    """A ranker's batches run in autocommit with generic plans, and every writer reads
+    by index only; a dropped connection (after an error, or at close) must carry none of
+    that into the pool's next user."""
     r = ranker()
     r.write_batch([_decision("e1")], [RewardIn("e1", 1.0)])
     raw = r._writer_conn()
     assert raw.driver_connection.autocommit
+    assert raw.driver_connection.execute("SHOW enable_seqscan").fetchone()[0] == "off"
     conn = raw.driver_connection
     r._drop_writer_conn()
     assert not conn.autocommit
     assert conn.execute("SHOW plan_cache_mode").fetchone()[0] == "auto"
+    assert conn.execute("SHOW enable_seqscan").fetchone()[0] == "on"
+    conn.rollback()
     learner = ranker()
     learner.claim_writer()
     assert len(take_inbox(learner)) == 1 and take_inbox(learner) == []  # a take, then an idle poll

@@ -124,14 +124,9 @@ def take_inbox(store: Store, limit: int = 5000) -> list[Joined]:
     out: list[Joined] = []
     try:
         cur = raw.cursor()
-        if store._next_seq is None:  # a fresh connection: all its reads go by index (the
-            # pending rows by their partial index: a young inbox has no statistics, and the
-            # planner's guess, half the rows pending, scanned the whole inbox); reset when
-            # the connection is dropped
-            raw.driver_connection.autocommit = True
-            cur.execute("SET enable_seqscan = off")
-            raw.driver_connection.autocommit = False
-        else:  # (a fresh connection checks for owed rewards first)
+        # (its connection reads by index only, Store._writer_conn: a young inbox has no
+        # statistics, and the planner's guess, half the rows pending, scanned all of it)
+        if store._next_seq is not None:  # (a fresh connection checks for owed rewards first)
             # idle polls are most polls: one read in autocommit, one round trip (no BEGIN,
             # no ROLLBACK); the lease loop renews the lease meanwhile
             raw.driver_connection.autocommit = True

@@ -268,11 +268,20 @@ class Store:
             self._raw = self.engine.raw_connection()
             self._sql = _write_sql(self.is_sqlite, self.schema)
             self._next_seq = None
-            if self.mode == "ranker":  # a batch is one statement (ranker_batch): no BEGIN/COMMIT round trips
-                self._raw.driver_connection.autocommit = True
-                # ... planned once: PostgreSQL's default re-plans it for every batch (the
-                # generic plan's row guesses for the arrays look dearer than a custom plan)
-                self._raw.driver_connection.execute("SET plan_cache_mode = force_generic_plan")
+            if not self.is_sqlite:  # session settings, reset when the connection is dropped
+                conn = self._raw.driver_connection
+                conn.autocommit = True
+                # Every statement of the write path finds its rows by key: index scans,
+                # whatever the statistics say. psycopg prepares a statement on its 5th run
+                # and PostgreSQL may then keep a generic plan; one made on a table of a few
+                # rows scans the whole table (EXPLAIN showed it for the decision lookups),
+                # and keeps doing so as the table grows, until an ANALYZE.
+                conn.execute("SET enable_seqscan = off")
+                if self.mode == "ranker":
+                    # a batch is one statement (ranker_batch), planned once: by default it
+                    # was re-planned for every batch (~1 ms)
+                    conn.execute("SET plan_cache_mode = force_generic_plan")
+                conn.autocommit = self.mode == "ranker"  # ... and needs no BEGIN/COMMIT round trips
         return self._raw
 
     def _drop_writer_conn(self) -> None:

@@ -68,13 +68,11 @@ class _WriteSQL:
 
     def insert(self, cur: Any, table: str, n_cols: int, rows: list[tuple], tail: str = "") -> list[tuple]:
         """Insert ``rows``, one multi-row INSERT per chunk; ``tail`` follows the VALUES (a
-        conflict clause, RETURNING), and what RETURNING gave is returned. psycopg without a
-        ``tail``: executemany (pipelined). ``table``: "d" (decisions), "r" (rewards), or a
-        whole one-row ``INSERT INTO t (...) VALUES (...)`` of another table."""
+        conflict clause, RETURNING), and what RETURNING gave is returned (psycopg's
+        executemany sends and reads each row on its own, in Python: several times the
+        CPU). ``table``: "d" (decisions), "r" (rewards), or a whole one-row ``INSERT
+        INTO t (...) VALUES (...)`` of another table."""
         head = {"d": self.insert_decisions, "r": self.insert_rewards}.get(table, table)
-        if self.ph != "?" and not tail:
-            cur.executemany(head, rows)
-            return []
         out: list[tuple] = []
         for at in range(0, len(rows), _ROWS_PER_INSERT):
             part = rows[at:at + _ROWS_PER_INSERT]
