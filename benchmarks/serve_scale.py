@@ -5,6 +5,7 @@ process, on the same PostgreSQL server, the same open-loop workload and client a
 
     .venv/bin/python benchmarks/serve_scale.py --rates 500 1000 --seconds 10
     .venv/bin/python benchmarks/serve_scale.py --rates 500 1000 --seconds 10 --client wrk   # wrk's CPU is smaller
+    .venv/bin/python benchmarks/serve_scale.py --idle 10    # what the split layout costs with no traffic
     .venv/bin/python benchmarks/serve_scale.py --crash 20   # kill -9 drill: learner + 2 rankers
     .venv/bin/python benchmarks/serve_scale.py --crash 20 --pg-restart   # ... and one PostgreSQL restart
 
@@ -77,11 +78,9 @@ def _serve(args: list[str], port: int, workdir: Path, name: str) -> subprocess.P
     raise RuntimeError(f"{name} did not become ready; see {workdir / name}.log")
 
 
-def run_scaled(rate: float, seconds: float, connections: int, rankers: int, client: str = "python") -> dict:
-    import httpx
-
+def _start_split(rankers: int) -> tuple[Path, str, subprocess.Popen, subprocess.Popen, int, int]:
+    """A learner and ``rankers`` ranker workers on a fresh schema of the local PostgreSQL."""
     from recloop.serve.runner import free_port
-    from recloop.serve.store import Store
 
     workdir = Path(tempfile.mkdtemp(prefix="serve-scale-"))
     schema = f"scale_{os.getpid()}_{int(time.time())}"
@@ -91,6 +90,37 @@ def run_scaled(rate: float, seconds: float, connections: int, rankers: int, clie
     ranker = _serve(common + ["--role", "ranker", "--workers", str(rankers), "--model-refresh", "1"], rport,
                     workdir, "ranker")
     time.sleep(1.0)  # every worker is up (readyz answered by one of them)
+    return workdir, schema, learner, ranker, lport, rport
+
+
+def run_idle(seconds: float, rankers: int) -> dict:
+    """What the split layout costs with no traffic: share of a core of each part over
+    ``seconds`` (the learner's inbox polls, the rankers' model refresh, PostgreSQL)."""
+    from recloop.serve.store import Store
+
+    _, schema, learner, ranker, _, _ = _start_split(rankers)
+    try:
+        time.sleep(2.0)  # past start-up
+        workers = _tree(ranker.pid)
+        l0, r0, pg0 = _cpu([learner.pid]), _cpu(workers), postgres_cpu()
+        time.sleep(seconds)
+        share = lambda v: round(v / seconds, 4)  # noqa: E731
+        out = {"seconds": seconds, "rankers": rankers, "learner_core_share": share(_cpu([learner.pid]) - l0),
+               "rankers_core_share": share(_cpu(workers) - r0), "postgres_core_share": share(postgres_cpu() - pg0)}
+    finally:
+        for proc in (ranker, learner):
+            proc.terminate()
+            proc.wait(timeout=60)
+        Store(PG_URL, schema=schema).drop()
+    return out
+
+
+def run_scaled(rate: float, seconds: float, connections: int, rankers: int, client: str = "python") -> dict:
+    import httpx
+
+    from recloop.serve.store import Store
+
+    workdir, schema, learner, ranker, lport, rport = _start_split(rankers)
     pids = [learner.pid, *_tree(ranker.pid)]
     cpu0, lcpu0, pg0, load0 = _cpu(pids), _cpu([learner.pid]), postgres_cpu(), os.getloadavg()
     out = workdir / "client.json"
@@ -222,6 +252,8 @@ def main() -> None:
     ap.add_argument("--seconds", type=float, default=10)
     ap.add_argument("--connections", type=int, default=32)
     ap.add_argument("--rankers", type=int, default=2)
+    ap.add_argument("--idle", type=float, default=0, metavar="SECONDS",
+                    help="measure the split layout's CPU with no traffic for this long (nothing else)")
     ap.add_argument("--crash", type=int, default=0, help="run the scale-out kill -9 drill with this many kills")
     ap.add_argument("--pg-restart", nargs="?", const=PG_RESTART, default=None, metavar="COMMAND",
                     help="with --crash: restart PostgreSQL once, half-way, under load, with this command "
@@ -235,6 +267,13 @@ def main() -> None:
     args = ap.parse_args()
     if args.pg_restart and not args.crash:
         ap.error("--pg-restart is part of the kill drill: give --crash N too")
+    if args.idle:
+        result = {"benchmark": "serve_scale_idle", "command": " ".join(["benchmarks/serve_scale.py", *sys.argv[1:]]),
+                  "load_avg_at_start": os.getloadavg(), **run_idle(args.idle, args.rankers)}
+        print(json.dumps(result, indent=2))
+        (ROOT / "benchmarks" / "results" / (args.out or "serve_scale_idle.json")).write_text(
+            json.dumps(result, indent=2) + "\n")
+        return
     if args.crash:
         from recloop.apps.crash import scaled_drill
         from recloop.serve.store import Store
