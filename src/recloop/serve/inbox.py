@@ -82,10 +82,7 @@ def ranker_write(store: Store, raw: Any, new_decisions: Sequence[Decision], new_
         rest = list({r.event_id for r in new_rewards if r.event_id not in won})
         known = {}
         if rest:  # not stored by this batch: why not?
-            cur.execute(f"SELECT d.event_id, COALESCE(r.value, i.value), COALESCE(r.is_default, i.is_default), "
-                        f"(r.seq IS NOT NULL OR i.id IS NOT NULL), d.chosen FROM {sql.d} d "
-                        f"LEFT JOIN {sql.r} r ON r.event_id = d.event_id LEFT JOIN {sql.i} i ON i.event_id = d.event_id "
-                        f"WHERE d.event_id IN ({', '.join([sql.ph] * len(rest))})", rest)
+            cur.execute(sql.reward_state(len(rest)), rest)
             known = {row[0]: row for row in cur.fetchall()}
         for j, r in enumerate(new_rewards):
             row = won.get(r.event_id)

@@ -40,6 +40,14 @@ class _WriteSQL:
     def decisions_by_id(self, n: int) -> str:
         return f"SELECT {', '.join(_D_COLS)} FROM {self.d} WHERE event_id IN ({self._ids(n)})"
 
+    def reward_state(self, n: int) -> str:
+        """Per known event of ``n``: the reward value and is_default stored for it (joined or
+        in the inbox), whether there is one, and the chosen item (a ranker's read-back)."""
+        return (f"SELECT d.event_id, COALESCE(r.value, i.value), COALESCE(r.is_default, i.is_default), "
+                f"(r.seq IS NOT NULL OR i.id IS NOT NULL), d.chosen FROM {self.d} d "
+                f"LEFT JOIN {self.r} r ON r.event_id = d.event_id LEFT JOIN {self.i} i ON i.event_id = d.event_id "
+                f"WHERE d.event_id IN ({self._ids(n)})")
+
     def join(self, n: int, item_features: bool = False) -> str:
         if self.ph == "?":  # SQLite: every row in ONE step (see the note below); doubles as 17 digits: exact
             extra = ", d.candidates, hex(d.features), d.features_dim" if item_features else ""
