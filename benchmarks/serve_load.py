@@ -222,6 +222,49 @@ def python_loop_ms(n: int = 2_000_000, repeat: int = 3) -> float:
     return round(best * 1e3, 1)
 
 
+def machine_noise(seconds: float = 2.0) -> dict:
+    """What this machine does to a latency tail with nothing of ours running: how late a
+    1 ms sleep wakes (scheduler and hypervisor hiccups), and how long a 4 KB write +
+    fdatasync takes on the disk the stores use (each group commit waits for one). A rank
+    p99 of 10 ms cannot be kept where these alone reach several ms."""
+    late, sync = [], []
+    end = time.perf_counter() + seconds
+    while time.perf_counter() < end:
+        t = time.perf_counter()
+        time.sleep(0.001)
+        late.append(time.perf_counter() - t - 0.001)
+    fd, path = tempfile.mkstemp(prefix="recloop-fsync-")
+    try:
+        end = time.perf_counter() + seconds
+        while time.perf_counter() < end:
+            t = time.perf_counter()
+            os.write(fd, b"x" * 4096)
+            os.fdatasync(fd)
+            sync.append(time.perf_counter() - t)
+    finally:
+        os.close(fd)
+        os.unlink(path)
+    ms = lambda a, p: round(float(np.quantile(a, p)) * 1e3, 2)  # noqa: E731
+    return {"seconds": seconds, "sleep_1ms_late_p99_ms": ms(late, 0.99), "sleep_1ms_late_max_ms": ms(late, 1.0),
+            "fdatasync_p50_ms": ms(sync, 0.5), "fdatasync_p99_ms": ms(sync, 0.99), "fdatasync_max_ms": ms(sync, 1.0)}
+
+
+def cpu_times() -> np.ndarray:
+    """The machine's CPU time so far, all cores, from /proc/stat: user, nice, system,
+    idle, iowait, irq, softirq, steal (clock ticks)."""
+    with open("/proc/stat") as fh:
+        return np.array(fh.readline().split()[1:9], dtype=np.int64)
+
+
+def cpu_shares(before: np.ndarray, after: np.ndarray) -> dict:
+    """Shares of all cores' time between two :func:`cpu_times`: idle (left over), and
+    steal (taken by the hypervisor for other machines: time our processes were runnable
+    but not running)."""
+    d = after - before
+    total = max(1, int(d.sum()))
+    return {"idle": round(d[3] / total, 3), "iowait": round(d[4] / total, 3), "steal": round(d[7] / total, 3)}
+
+
 def postgres_cpu() -> float:
     """CPU seconds (user + system) of every PostgreSQL server process on this machine:
     what the store costs beside the service. Other users of the server count too, so
@@ -252,7 +295,7 @@ def run_one(store: str, rate: float, seconds: float, connections: int, extra: li
     port = free_port()
     proc = _start_server(db, schema, port, workdir, extra)
     out = workdir / "client.json"
-    cpu0, pg0 = _cpu_seconds(proc.pid), postgres_cpu()
+    cpu0, pg0, machine0 = _cpu_seconds(proc.pid), postgres_cpu(), cpu_times()
     load0 = os.getloadavg()
     child0 = _children_cpu()
     try:
@@ -263,7 +306,7 @@ def run_one(store: str, rate: float, seconds: float, connections: int, extra: li
                             str(connections), str(out)],
                            check=True, env={**os.environ, "PYTHONPATH": str(ROOT / "src")})
         client_cpu = _children_cpu() - child0
-        load1 = os.getloadavg()
+        load1, shares = os.getloadavg(), cpu_shares(machine0, cpu_times())
         url = f"http://127.0.0.1:{port}"
         end = time.monotonic() + 30
         while httpx.get(f"{url}/healthz").json()["pending"] and time.monotonic() < end:
@@ -306,6 +349,7 @@ def run_one(store: str, rate: float, seconds: float, connections: int, extra: li
         # the load client's CPU (it shares the cores): wrk's is the small one
         "client_cpu_ms_per_request": round(c.get("cpu_s", client_cpu) * 1e3 / max(1, len(rank) + len(reward)), 3),
         "load_avg_before": [round(v, 2) for v in load0], "load_avg_after": [round(v, 2) for v in load1],
+        "machine_cpu_shares": shares,
         "ctr_first_10pct": round(float(np.nanmean(clicks[: n // 10])), 3),
         "ctr_last_10pct": round(float(np.nanmean(clicks[-(n // 10):])), 3),
     }
@@ -356,7 +400,7 @@ def main() -> None:
         clients.append(client)
     meta = {"machine": f"{platform.machine()}, {os.cpu_count()} cores, shared with other engineers' jobs",
             "load_avg_at_start": os.getloadavg(), "python": platform.python_version(),
-            "python_loop_ms_at_start": python_loop_ms()}
+            "python_loop_ms_at_start": python_loop_ms(), "machine_noise_at_start": machine_noise()}
     if args.crash:
         from recloop.apps.crash import drill
         r = drill(tempfile.mkdtemp(prefix="serve-crash-"), kills=args.crash, n_features=N_FEATURES)
@@ -380,7 +424,7 @@ def main() -> None:
                   "clients": clients, "policy": "linucb", "candidates": N_CANDIDATES,
                   "features": N_FEATURES, "server_args": args.server_arg, "runs": runs,
                   "worst_of_repeats": worst_of_repeats(runs), "load_avg_at_end": os.getloadavg(),
-                  "python_loop_ms_at_end": python_loop_ms()}
+                  "python_loop_ms_at_end": python_loop_ms(), "machine_noise_at_end": machine_noise()}
         name = "serve_load"
     print(json.dumps(result, indent=2))
     out = ROOT / "benchmarks" / "results" / (args.out or f"{name}.json")

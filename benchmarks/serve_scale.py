@@ -31,8 +31,8 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "src"))
 sys.path.insert(0, str(ROOT / "benchmarks"))
 
-from serve_load import (N_FEATURES, PG_URL, _children_cpu, _cpu_seconds, postgres_cpu, python_loop_ms,  # noqa: E402
-                        run_one, run_wrk)
+from serve_load import (N_FEATURES, PG_URL, _children_cpu, _cpu_seconds, cpu_shares, cpu_times,  # noqa: E402
+                        machine_noise, postgres_cpu, python_loop_ms, run_one, run_wrk)
 
 
 def _tree(pid: int) -> list[int]:
@@ -122,7 +122,8 @@ def run_scaled(rate: float, seconds: float, connections: int, rankers: int, clie
 
     workdir, schema, learner, ranker, lport, rport = _start_split(rankers)
     pids = [learner.pid, *_tree(ranker.pid)]
-    cpu0, lcpu0, pg0, load0 = _cpu(pids), _cpu([learner.pid]), postgres_cpu(), os.getloadavg()
+    cpu0, lcpu0, pg0, load0, machine0 = (_cpu(pids), _cpu([learner.pid]), postgres_cpu(), os.getloadavg(),
+                                         cpu_times())
     out = workdir / "client.json"
     try:
         child0 = _children_cpu()
@@ -133,7 +134,7 @@ def run_scaled(rate: float, seconds: float, connections: int, rankers: int, clie
                             str(rate), str(seconds), str(connections), str(out)],
                            check=True, env={**os.environ, "PYTHONPATH": str(ROOT / "src")})
         client_cpu = _children_cpu() - child0
-        load1 = os.getloadavg()
+        load1, shares = os.getloadavg(), cpu_shares(machine0, cpu_times())
         s = Store(PG_URL, schema=schema)
         end = time.monotonic() + 60
         while httpx.get(f"http://127.0.0.1:{lport}/healthz").json()["watermark"] < s.counts()["rewards"] \
@@ -172,6 +173,7 @@ def run_scaled(rate: float, seconds: float, connections: int, rankers: int, clie
         "postgres_cpu_ms_per_request": round(pg_cpu * 1e3 / max(1, done), 3),
         "client": client, "client_cpu_ms_per_request": round(c.get("cpu_s", client_cpu) * 1e3 / max(1, done), 3),
         "load_avg_before": [round(v, 2) for v in load0], "load_avg_after": [round(v, 2) for v in load1],
+        "machine_cpu_shares": shares,
     }
 
 
@@ -216,6 +218,29 @@ def on_paper(scaled: list[dict], host_cores: int) -> dict:
         "requests_per_s_by_ranker_hosts": hosts,
         "first_limit": "learner" if learner_limit < 16 * per_host else "ranker cores",
     }
+
+
+def cores_bound(runs: list[dict], cores: int, rankers: int) -> dict:
+    """The most requests/s each layout could sustain on THIS machine's cores, from the CPU
+    per request each part spent in its busiest unsaturated run, and so the largest ratio
+    the machine allows whatever the latency: every part (service, PostgreSQL, the load
+    client) shares ``cores``; one process's service is one core at most (one interpreter
+    lock), and each ranker likewise. A ratio measured at the p99 bound cannot exceed it."""
+    caps: dict[str, float | None] = {}
+    for layout in dict.fromkeys(r["layout"] for r in runs):
+        ok = [r for r in runs if r["layout"] == layout and not r["saturated"] and not r["lost_events"]]
+        if not ok:
+            caps[layout] = None
+            continue
+        r = max(ok, key=lambda r: r["sustained_requests_per_s"])
+        every = r["server_cpu_ms_per_request"] + r["postgres_cpu_ms_per_request"] + r["client_cpu_ms_per_request"]
+        service = r["ranker_cpu_ms_per_request"] if r.get("ranker_cpu_ms_per_request") else r["server_cpu_ms_per_request"]
+        processes = 1 if layout == "one all process" else rankers
+        caps[layout] = round(min(cores * 1e3 / every, processes * 1e3 / service))
+    one = caps.get("one all process")
+    split = [v for k, v in caps.items() if k != "one all process"]
+    return {"cores": cores, "requests_per_s": caps,
+            "ratio": round(split[0] / one, 3) if one and split and split[0] else None}
 
 
 PG_RESTART = "pg_ctlcluster 15 main restart"  # the Debian cluster of this machine
@@ -304,7 +329,7 @@ def main() -> None:
         out = ROOT / "benchmarks" / "results" / (args.out or "serve_scale_crash.json")
         out.write_text(json.dumps(result, indent=2) + "\n")
         return
-    runs, loop_ms, load0 = [], python_loop_ms(), os.getloadavg()
+    runs, loop_ms, load0, noise0 = [], python_loop_ms(), os.getloadavg(), machine_noise()
     for rate in args.rates:
         one = {"layout": "one all process", **run_one("postgresql", rate, args.seconds, args.connections, [],
                                                       args.client)}
@@ -316,12 +341,14 @@ def main() -> None:
                   file=sys.stderr)
     result = {"benchmark": "serve_scale", "command": " ".join(["benchmarks/serve_scale.py", *sys.argv[1:]]),
               "machine": f"{os.cpu_count()} cores, shared with other engineers' jobs",
-              "load_avg_at_start": load0, "python_loop_ms_at_start": loop_ms,
-              "python_loop_ms_at_end": python_loop_ms(), "client": args.client,
+              "load_avg_at_start": load0, "python_loop_ms_at_start": loop_ms, "machine_noise_at_start": noise0,
+              "python_loop_ms_at_end": python_loop_ms(), "machine_noise_at_end": machine_noise(),
+              "client": args.client,
               "policy": "linucb", "runs": runs,
               "ratio_sustained": [round(runs[i + 1]["sustained_requests_per_s"] / runs[i]["sustained_requests_per_s"], 3)
                                   for i in range(0, len(runs), 2)]}
     result["at_p99_bound"] = at_p99_bound(runs, args.p99_ms)
+    result["cores_bound"] = cores_bound(runs, os.cpu_count() or 1, args.rankers)
     result["on_paper"] = on_paper([r for r in runs if r["layout"] != "one all process"], args.host_cores)
     print(json.dumps(result, indent=2))
     out = ROOT / "benchmarks" / "results" / (args.out or "serve_scale.json")
