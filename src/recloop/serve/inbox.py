@@ -26,7 +26,8 @@ from sqlalchemy import select
 from recloop.serve.records import Decision, Joined, RewardIn
 from recloop.serve.store import (CONFLICT, SAME, STORED, UNKNOWN, WRONG_ITEM, Store, _decision_from_row, _decision_row,
                                  _feedback)
-from recloop.serve.tables import _DecisionRow, _JoinRow, decisions, inbox
+from recloop.serve.tables import _D_COLS, _DecisionRow, _JoinRow, decisions, inbox
+from recloop.serve.write_sql import json_rows
 
 
 def ranker_write(store: Store, raw: Any, new_decisions: Sequence[Decision], new_rewards: Sequence[RewardIn]):
@@ -42,14 +43,9 @@ def ranker_write(store: Store, raw: Any, new_decisions: Sequence[Decision], new_
     first: dict[str, Decision] = {}
     for d in new_decisions:
         first.setdefault(d.event_id, d)
-    rows = []
-    for d in first.values():  # bytes as hex: JSON has no bytes
-        cols = list(_decision_row(d, now))
-        cols[2] = cols[2].hex()
-        cols[4] = None if cols[4] is None else cols[4].hex()
-        rows.append(cols)
+    rows = [_decision_row(d, now) for d in first.values()]
     numpy = orjson.OPT_SERIALIZE_NUMPY  # a policy's numpy scalar goes in as psycopg took it before
-    params = (orjson.dumps(rows, option=numpy).decode(), now,
+    params = (json_rows(decisions, _D_COLS, rows), now,
               orjson.dumps([(r.event_id, r.value, r.is_default, r.item_id) for r in new_rewards], option=numpy).decode())
     cur = raw.cursor()
     cur.execute(sql.ranker_batch, params)

@@ -38,7 +38,7 @@ from recloop.core.types import Feedback
 from recloop.serve.records import (Decision, Joined, RewardIn, chosen_features, pack_features, unpack_context,
                                    unpack_features)
 from recloop.serve.tables import _D_COLS, _DecisionRow, _JoinRow, _meta, decisions, inbox, lease, models, rewards
-from recloop.serve.write_sql import _write_sql
+from recloop.serve.write_sql import REWARD_COLS, _write_sql
 
 log = logging.getLogger("recloop.serve")
 
@@ -367,7 +367,7 @@ class Store:
             rows.append(_decision_row(d, now))
             d_out.append((STORED, None))
         if rows:
-            sql.insert(cur, "d", len(_D_COLS), rows)
+            sql.insert(cur, decisions, _D_COLS, rows)
 
         if new_rewards:
             ev = list({r.event_id for r in new_rewards})
@@ -397,8 +397,8 @@ class Store:
                 r_out.append((STORED, None))
             if fresh:
                 seq0 = self._next_seq
-                sql.insert(cur, "r", 6, [(seq0 + j, r.event_id, r.value, d.chosen, now, r.is_default)
-                                         for j, (_, r, d) in enumerate(fresh)])
+                sql.insert(cur, rewards, REWARD_COLS, [(seq0 + j, r.event_id, r.value, d.chosen, now, r.is_default)
+                                                       for j, (_, r, d) in enumerate(fresh)])
                 for j, (i, r, d) in enumerate(fresh):
                     r_out[i] = (STORED, seq0 + j)
                     joined.append(Joined(seq0 + j, _feedback(d, r.value, self.item_features), r.received,

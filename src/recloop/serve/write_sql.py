@@ -5,11 +5,14 @@
 from __future__ import annotations
 
 import functools
-from typing import Any
+from typing import Any, Sequence
 
 import orjson
+from sqlalchemy import Boolean, Float, Integer, LargeBinary, Table
 
 from recloop.serve.tables import _D_COLS, _JoinRow, decisions, inbox, lease, rewards
+
+REWARD_COLS = ("seq", "event_id", "value", "item_id", "ts", "is_default")
 
 
 class _WriteSQL:
@@ -17,19 +20,15 @@ class _WriteSQL:
 
     def __init__(self, is_sqlite: bool, schema: str | None):
         self.ph = "?" if is_sqlite else "%s"
-        prefix = f'"{schema}".' if schema else ""
+        self.prefix = prefix = f'"{schema}".' if schema else ""
         self.d, self.r, self.i = prefix + decisions.name, prefix + rewards.name, prefix + inbox.name
-        self.insert_decisions = (f"INSERT INTO {self.d} ({', '.join(_D_COLS)}) "
-                                 f"VALUES ({', '.join([self.ph] * len(_D_COLS))})")
-        self.insert_rewards = (f"INSERT INTO {self.r} (seq, event_id, value, item_id, ts, is_default) "
-                               f"VALUES ({', '.join([self.ph] * 6)})")
         self.max_seq = f"SELECT COALESCE(MAX(seq), 0) FROM {self.r}"
         self.any_pending = f"SELECT EXISTS (SELECT 1 FROM {self.i} WHERE NOT copied)"
         now = ("((julianday('now') - 2440587.5) * 86400.0)" if is_sqlite else "CAST(EXTRACT(EPOCH FROM clock_timestamp()) AS DOUBLE PRECISION)")
         self.renew = (f"UPDATE {prefix}{lease.name} SET expires = {now} + {self.ph}, renewed = {now} "
                       f"WHERE name = 'learner' AND token = {self.ph}")
         self._in: dict[int, str] = {}
-        self._multi: dict[tuple[str, int, str], str] = {}
+        self._multi: dict[tuple[str, int], str] = {}
 
     def _ids(self, n: int) -> str:
         s = self._in.get(n)
@@ -74,26 +73,45 @@ class _WriteSQL:
             rows.append(_JoinRow(e, bytes.fromhex(c), ch, float(p), None if v is None else float(v), seq, d, *extra))
         return rows
 
-    def insert(self, cur: Any, table: str, n_cols: int, rows: list[tuple], tail: str = "") -> list[tuple]:
-        """Insert ``rows``, one multi-row INSERT per chunk; ``tail`` follows the VALUES (a
-        conflict clause, RETURNING), and what RETURNING gave is returned (psycopg's
-        executemany sends and reads each row on its own, in Python: several times the
-        CPU). ``table``: "d" (decisions), "r" (rewards), or a whole one-row ``INSERT
-        INTO t (...) VALUES (...)`` of another table."""
-        head = {"d": self.insert_decisions, "r": self.insert_rewards}.get(table, table)
-        out: list[tuple] = []
-        for at in range(0, len(rows), _ROWS_PER_INSERT):
-            part = rows[at:at + _ROWS_PER_INSERT]
-            key = (table, len(part), tail)
+    def insert(self, cur: Any, table: Table, cols: Sequence[str], rows: list[tuple]) -> None:
+        """Insert ``rows`` (values in ``cols`` order) into ``table`` in as few statements as
+        the backend allows. SQLite: multi-row INSERTs (psycopg's and sqlite3's executemany
+        send and step each row on its own, in Python: several times the CPU). PostgreSQL:
+        ONE statement whatever the count, the rows as one JSON parameter (:meth:`from_json`);
+        a multi-row INSERT there has a new text per row count and, past 50 parameters,
+        psycopg parses its placeholders with a regex on every execution (0.3-0.6 ms of
+        the writer thread's CPU per batch, holding the GIL)."""
+        if not rows:
+            return
+        if self.ph == "%s":
+            key = (table.name, -len(cols))
             sql = self._multi.get(key)
             if sql is None:
-                one = "(" + ", ".join([self.ph] * n_cols) + ")"
-                sql = self._multi[key] = (head.split(" VALUES ")[0] + " VALUES " + ", ".join([one] * len(part))
-                                          + tail)
+                sql = self._multi[key] = (f"INSERT INTO {self.prefix}{table.name} ({', '.join(cols)}) "
+                                          f"SELECT {self.from_json(table, cols)}")
+            cur.execute(sql, (json_rows(table, cols, rows),))
+            return
+        for at in range(0, len(rows), _ROWS_PER_INSERT):
+            part = rows[at:at + _ROWS_PER_INSERT]
+            key = (table.name, len(part))
+            sql = self._multi.get(key)
+            if sql is None:
+                one = "(" + ", ".join([self.ph] * len(cols)) + ")"
+                sql = self._multi[key] = (f"INSERT INTO {self.prefix}{table.name} ({', '.join(cols)}) "
+                                          f"VALUES {', '.join([one] * len(part))}")
             cur.execute(sql, [v for row in part for v in row])
-            if "RETURNING" in tail:
-                out += cur.fetchall()
-        return out
+
+    @staticmethod
+    def from_json(table: Table, cols: Sequence[str], alias: str = "r", param: str = "%s") -> str:
+        """``cols`` of ``table`` read from a JSON array of rows (PostgreSQL): the select
+        list and FROM clause for the parameter :func:`json_rows` makes."""
+        casts = []
+        for j, name in enumerate(cols):
+            kind = type(table.c[name].type)
+            text = f"{alias}->>{j}"
+            casts.append(f"decode({text}, 'hex')" if issubclass(kind, LargeBinary) else
+                         f"({text})::{_PG_CAST[kind]}" if kind in _PG_CAST else text)
+        return f"{', '.join(casts)} FROM jsonb_array_elements({param}::jsonb) {alias}"
 
     @functools.cached_property
     def ranker_batch(self) -> str:
@@ -110,12 +128,10 @@ class _WriteSQL:
         statement: its CTE, as the statement sees one snapshot), the item is the chosen
         one and no reward is joined yet. Returns what went in: ``(True, event_id, ...)``
         per decision, ``(False, event_id, value, is_default, chosen)`` per reward."""
-        cols = ("r->>0", "(r->>1)::float8", "decode(r->>2, 'hex')", "r->>3", "decode(r->>4, 'hex')", "(r->>5)::int4",
-                "r->>6", "r->>7", "(r->>8)::float8", "r->>9", "r->>10")
         # one index probe per reward (LATERAL; a subquery with OFFSET 0 is not turned into
         # a join), whatever a young table's statistics say: a hash join would read all of it
         return (f"WITH nd AS (INSERT INTO {self.d} ({', '.join(_D_COLS)}) "
-                f"SELECT {', '.join(cols)} FROM jsonb_array_elements(%s::jsonb) r "
+                f"SELECT {self.from_json(decisions, _D_COLS)} "
                 f"ON CONFLICT (event_id) DO NOTHING RETURNING event_id, chosen), "
                 f"nr AS (INSERT INTO {self.i} (event_id, value, item_id, ts, is_default, copied) "
                 f"SELECT v.e, v.v, k.chosen, %s::float8, v.dflt, false "
@@ -157,6 +173,23 @@ class _WriteSQL:
 # a batch's transaction took 2-20 ms that way. One multi-row INSERT and one aggregated
 # SELECT row keep it to a handful of steps per batch, whatever its size.
 _ROWS_PER_INSERT = 256  # x 11 columns, well under SQLite's 32,766 bound variables
+
+_PG_CAST = {Float: "float8", Integer: "int4", Boolean: "boolean"}  # String, Text: as read
+
+
+def json_rows(table: Table, cols: Sequence[str], rows: Sequence[Sequence[Any]]) -> str:
+    """``rows`` as ONE JSON array of arrays for :meth:`_WriteSQL.from_json`: bytes as hex
+    (JSON has none); orjson writes each float exactly (shortest round-trip form) and a
+    policy's numpy scalars as numbers."""
+    binary = [j for j, name in enumerate(cols) if isinstance(table.c[name].type, LargeBinary)]
+    if binary:
+        hexed = [list(row) for row in rows]
+        for row in hexed:
+            for j in binary:
+                if row[j] is not None:
+                    row[j] = row[j].hex()
+        rows = hexed
+    return orjson.dumps(rows, option=orjson.OPT_SERIALIZE_NUMPY).decode()
 
 
 def _write_sql(is_sqlite: bool, schema: str | None) -> _WriteSQL:

@@ -181,14 +181,13 @@ class PersonalizerStore(Store):
         cur = raw.cursor()
         if fresh:
             now = time.time()
-            # multi-row INSERTs: on SQLite every executemany row is a step that gives the GIL
-            # away and waits to get it back while requests are being handled
-            self._sql.insert(cur, f"INSERT INTO {ev_table} (event_id, ts, multislot, request, request_hash, mode, "
-                                  f"deferred, activated) VALUES ({', '.join([ph] * 8)})", 8,
+            # few statements per table, not one per row (_WriteSQL.insert says why)
+            self._sql.insert(cur, events, ("event_id", "ts", "multislot", "request", "request_hash", "mode",
+                                           "deferred", "activated"),
                              [(e.event_id, now, e.multislot, e.request, e.request_hash, e.mode, e.deferred, None)
                               for e in fresh])
-            self._sql.insert(cur, f"INSERT INTO {slot_table} (decision_id, event_id, slot_id, slot_index, baseline, "
-                                  f"model_choice) VALUES ({', '.join([ph] * 6)})", 6,
+            self._sql.insert(cur, slots, ("decision_id", "event_id", "slot_id", "slot_index", "baseline",
+                                          "model_choice"),
                              [(s.decision.event_id, e.event_id, s.slot_id, i, s.baseline, s.model_choice)
                               for e in fresh for i, s in enumerate(e.slots)])
         by_seq = {res[1]: r.event_id for r, res in zip(new_rewards, r_out) if res[0] == STORED}
