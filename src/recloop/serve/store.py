@@ -38,7 +38,7 @@ from recloop.core.types import Feedback
 from recloop.serve.records import (Decision, Joined, RewardIn, chosen_features, pack_features, unpack_context,
                                    unpack_features)
 from recloop.serve.tables import _D_COLS, _DecisionRow, _JoinRow, _meta, decisions, inbox, lease, models, rewards
-from recloop.serve.write_sql import REWARD_COLS, _write_sql
+from recloop.serve.write_sql import REWARD_COLS, _write_sql, json_rows
 
 log = logging.getLogger("recloop.serve")
 
@@ -67,6 +67,9 @@ class Store:
     # Look up each client-chosen decision id before inserting it (SAME/CONFLICT answers).
     # A subclass whose callers checked the ids already turns it off: one statement fewer.
     checks_decision_ids = True
+    # PostgreSQL: a batch is one statement (_write_one_statement); a subclass that writes
+    # tables of its own in the batch's transaction keeps the transaction (False)
+    one_statement_batches = True
 
     def __init__(self, url: str, *, schema: str | None = None, synchronous: str = "FULL"):
         if synchronous.upper() not in ("OFF", "NORMAL", "FULL", "EXTRA"):
@@ -136,6 +139,7 @@ class Store:
                 conn.execute(text(f'DROP SCHEMA IF EXISTS "{self.schema}" CASCADE'))
         else:
             _meta.drop_all(self.engine)
+        self.engine.dispose()  # nothing is left to read: give the connections back to the server
 
     @property
     def token(self) -> int | None:
@@ -277,10 +281,9 @@ class Store:
                 # rows scans the whole table (EXPLAIN showed it for the decision lookups),
                 # and keeps doing so as the table grows, until an ANALYZE.
                 conn.execute("SET enable_seqscan = off")
-                if self.mode == "ranker":
-                    # a batch is one statement (ranker_batch), planned once: by default it
-                    # was re-planned for every batch (~1 ms)
-                    conn.execute("SET plan_cache_mode = force_generic_plan")
+                # a batch is one statement (_WriteSQL.ranker_batch, .batch), planned once: by
+                # default it was re-planned for every batch (~1 ms)
+                conn.execute("SET plan_cache_mode = force_generic_plan")
                 conn.autocommit = self.mode == "ranker"  # ... and needs no BEGIN/COMMIT round trips
         return self._raw
 
@@ -335,6 +338,8 @@ class Store:
         return ranker_write(self, raw, new_decisions, new_rewards)
 
     def _write_batch(self, raw: Any, new_decisions: Sequence[Decision], new_rewards: Sequence[RewardIn]):
+        if not self.is_sqlite and self.one_statement_batches:
+            return self._write_one_statement(raw, new_decisions, new_rewards)
         sql = self._sql
         now = time.time()
         d_out: list[tuple[str, Decision | None]] = []
@@ -404,6 +409,76 @@ class Store:
                     joined.append(Joined(seq0 + j, _feedback(d, r.value, self.item_features), r.received,
                                          r.is_default))
         cur.close()
+        return d_out, r_out, joined
+
+    def _write_one_statement(self, raw: Any, new_decisions: Sequence[Decision], new_rewards: Sequence[RewardIn]):
+        """:meth:`_write_batch` on PostgreSQL: the same answers from ONE statement in
+        autocommit (:meth:`_WriteSQL.batch`); a decision already stored (a retry, rare)
+        is read back afterwards to answer it."""
+        if self._token is None:
+            raise StoreFenced(f"this service does not hold the learner lease of {self._where()}")
+        sql = self._sql
+        now = time.time()
+        cur = raw.cursor()
+        conn = raw.driver_connection
+        conn.autocommit = True  # the statement is its own transaction: no BEGIN, no COMMIT
+        try:
+            if self._next_seq is None:  # a fresh connection: the last one may have died in a commit
+                cur.execute(sql.max_seq)
+                top = int(cur.fetchone()[0])
+                owed = self.owed_joined(top)
+                self._next_seq = top + 1
+            else:
+                owed = []
+            first: dict[str, Decision] = {}
+            for d in new_decisions:
+                first.setdefault(d.event_id, d)
+            rows = [_decision_row(d, now) for d in first.values()]
+            cur.execute(sql.batch(self.item_features), (
+                self.lease_s, self._token, json_rows(decisions, _D_COLS, rows),
+                orjson.dumps([(r.event_id, r.value, r.is_default, r.item_id) for r in new_rewards],
+                             option=orjson.OPT_SERIALIZE_NUMPY).decode(),
+                self._next_seq - 1, now))
+            got = cur.fetchall()
+            if not any(row[0] == 0 for row in got):
+                raise StoreFenced(self._fenced_message())
+            mine = {row[1] for row in got if row[0] == 1}
+            lost = [e for e in first if e not in mine]
+            stored: dict[str, Decision] = {e: first[e] for e in mine}
+            if lost:
+                cur.execute(sql.decisions_by_id(len(lost)), lost)
+                stored.update((row[0], _decision_from_row(_DecisionRow(*row))) for row in cur.fetchall())
+        finally:
+            conn.autocommit = False
+        d_out: list[tuple[str, Decision | None]] = []
+        for d in new_decisions:
+            if d.event_id in mine and first[d.event_id] is d:
+                d_out.append((STORED, None))
+            else:  # stored before, or a twin earlier in this batch: answered with what is stored
+                old = stored[d.event_id]
+                d_out.append((SAME if old.request_hash == d.request_hash else CONFLICT, old))
+        r_out: list[tuple[str, Any]] = []
+        joined = list(owed)
+        fresh: dict[str, tuple[float, int]] = {}  # event -> (value, seq) stored by this batch
+        for (_, e, _o, chosen, context, propensity, oseq, ovalue, odflt, seq, value, dflt, item, *extra), r in zip(
+                sorted((row for row in got if row[0] == 2), key=lambda row: row[2]), new_rewards):
+            if chosen is None:
+                r_out.append((UNKNOWN, None))
+            elif item is not None and item != chosen:
+                r_out.append((WRONG_ITEM, chosen))
+            elif oseq is not None:
+                r_out.append((SAME, oseq) if ovalue == value else (CONFLICT, {"value": ovalue, "is_default": bool(odflt)}))
+            elif seq is not None:
+                fresh[e] = (value, dflt)
+                r_out.append((STORED, seq))
+                jrow = _JoinRow(e, context, chosen, propensity, value, seq, dflt, *extra)
+                joined.append(Joined(seq, _feedback(jrow, value, self.item_features), r.received, bool(dflt)))
+            else:  # a twin of a reward this batch stored
+                had_value, had_dflt = fresh[e]
+                r_out.append((SAME, None) if had_value == value
+                             else (CONFLICT, {"value": had_value, "is_default": bool(had_dflt)}))
+        cur.close()
+        joined[len(owed):] = sorted(joined[len(owed):], key=lambda j: j.seq)
         return d_out, r_out, joined
 
     def owed_joined(self, top: int) -> list[Joined]:

@@ -29,6 +29,7 @@ class _WriteSQL:
                       f"WHERE name = 'learner' AND token = {self.ph}")
         self._in: dict[int, str] = {}
         self._multi: dict[tuple[str, int], str] = {}
+        self._batch: dict[bool, str] = {}
 
     def _ids(self, n: int) -> str:
         s = self._in.get(n)
@@ -144,6 +145,54 @@ class _WriteSQL:
                 f"ON CONFLICT (event_id) DO NOTHING RETURNING event_id, value, is_default, item_id) "
                 f"SELECT true, event_id, NULL::float8, NULL::boolean, NULL::text FROM nd "
                 f"UNION ALL SELECT false, event_id, value, is_default, item_id FROM nr")
+
+    def batch(self, item_features: bool) -> str:
+        """A single process's whole batch as ONE statement (PostgreSQL), in autocommit: the
+        fence, the decisions, the reward join and the numbered rewards, one round trip
+        instead of seven (BEGIN, fence, lookup, INSERT, join, INSERT, COMMIT), each of
+        which took the GIL back on the writer thread.
+
+        Parameters: lease seconds and token (the fence, :attr:`renew`: nothing is written
+        unless it holds), the decision rows (JSON, :func:`json_rows`), the reward rows
+        (JSON ``[event_id, value, is_default, item_id]``), the last ``seq`` and the time.
+        Fresh rewards (decision known, stored before or by this statement; the chosen
+        item; none joined yet; the first of each event in input order) are numbered after
+        the last ``seq`` in input order. Returns ``(0, ...)`` when the fence held,
+        ``(1, event_id, ...)`` per decision stored, and per reward in input order ``(2,
+        event_id, o, chosen, context, propensity, old seq, old value, old is_default, new
+        seq, value, is_default, item, candidates, features, features_dim)``."""
+        sql = self._batch.get(item_features)
+        if sql is None:
+            sql = self._batch[item_features] = self._batch_sql(item_features)
+        return sql
+
+    def _batch_sql(self, item_features: bool) -> str:
+        dcols = "context, chosen, propensity" + (", candidates, features, features_dim" if item_features else "")
+        pick = ", ".join(f"k.{c.strip()}" for c in dcols.split(","))
+        none = ", NULL::text, NULL::bytea, NULL::int4" if item_features else ""
+        extra = ", k.candidates, k.features, k.features_dim" if item_features else ""
+        return (f"WITH f AS ({self.renew} RETURNING 1), "
+                f"nd AS (INSERT INTO {self.d} ({', '.join(_D_COLS)}) SELECT {self.from_json(decisions, _D_COLS)} "
+                f"WHERE EXISTS (SELECT 1 FROM f) ON CONFLICT (event_id) DO NOTHING RETURNING event_id, {dcols}), "
+                f"v AS (SELECT r->>0 AS e, (r->>1)::float8 AS v, (r->>2)::boolean AS dflt, r->>3 AS item, o "
+                f"FROM jsonb_array_elements(%s::jsonb) WITH ORDINALITY AS x(r, o)), "
+                # one index probe per reward (LATERAL ... OFFSET 0), as in ranker_batch
+                f"k AS (SELECT v.*, {pick}, old.seq AS oseq, old.value AS ovalue, old.is_default AS odflt FROM v "
+                f"LEFT JOIN LATERAL (SELECT {dcols} FROM {self.d} d WHERE d.event_id = v.e "
+                f"UNION ALL SELECT {dcols} FROM nd WHERE nd.event_id = v.e LIMIT 1) k ON true "
+                f"LEFT JOIN LATERAL (SELECT seq, value, is_default FROM {self.r} r WHERE r.event_id = v.e OFFSET 0) "
+                f"old ON true), "
+                f"n AS (SELECT o, %s::bigint + row_number() OVER (ORDER BY o) AS seq FROM ("
+                f"SELECT DISTINCT ON (e) e, o FROM k WHERE chosen IS NOT NULL AND (item IS NULL OR item = chosen) "
+                f"AND oseq IS NULL ORDER BY e, o) fresh), "
+                f"ins AS (INSERT INTO {self.r} ({', '.join(REWARD_COLS)}) SELECT n.seq, k.e, k.v, k.chosen, "
+                f"%s::float8, k.dflt FROM n JOIN k ON k.o = n.o WHERE EXISTS (SELECT 1 FROM f)) "
+                f"SELECT 0, NULL::text, NULL::int8, NULL::text, NULL::bytea, NULL::float8, NULL::int4, NULL::float8, "
+                f"NULL::boolean, NULL::int8, NULL::float8, NULL::boolean, NULL::text{none} FROM f "
+                f"UNION ALL SELECT 1, event_id, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL"
+                f"{', NULL, NULL, NULL' if item_features else ''} FROM nd "
+                f"UNION ALL SELECT 2, k.e, k.o, k.chosen, k.context, k.propensity, k.oseq, k.ovalue, k.odflt, n.seq, "
+                f"k.v, k.dflt, k.item{extra} FROM k LEFT JOIN n ON n.o = k.o")
 
     def take(self, item_features: bool) -> str:
         """The learner's move of inbox rows into ``rewards`` (PostgreSQL); parameters: how

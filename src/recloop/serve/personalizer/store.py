@@ -130,6 +130,7 @@ class PersonalizerStore(Store):
 
     # decision ids are the event id and the slot: the events check in _write_batch covers them
     checks_decision_ids = False
+    one_statement_batches = False  # its events and slots go in the same transaction
 
     def create(self) -> "PersonalizerStore":
         super().create()
