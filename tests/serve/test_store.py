@@ -144,3 +144,20 @@ def test_one_statement_batches_answer_as_the_transactional_path(batches):
             s.close()
             s.drop()
     assert outcomes[0] == outcomes[1]
+
+
+def test_a_lost_connection_fails_the_batch_with_the_servers_own_error(store, db):
+    """The server ends the writer's session (a restart, an admin): the batch fails with
+    the server's own error (an OperationalError: the group writer treats it as the store
+    being down, not as one bad record, and logs its cause), and the next batch runs on a
+    fresh connection."""
+    if store.is_sqlite:
+        pytest.skip("a PostgreSQL session")
+    store.write_batch([_decision("e1")], [])
+    pid = store._writer_conn().driver_connection.info.backend_pid
+    with psycopg.connect(db[0].replace("+psycopg", ""), autocommit=True) as admin:
+        admin.execute("SELECT pg_terminate_backend(%s)", (pid,))
+    with pytest.raises(psycopg.OperationalError, match="administrator command"):  # not "the connection is lost"
+        store.write_batch([_decision("e2")], [RewardIn("e1", 1.0)])
+    d_out, r_out, _ = store.write_batch([_decision("e2")], [RewardIn("e1", 1.0)])
+    assert d_out == [(STORED, None)] and r_out[0][0] == STORED

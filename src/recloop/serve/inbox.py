@@ -25,7 +25,7 @@ from sqlalchemy import select
 
 from recloop.serve.records import Decision, Joined, RewardIn
 from recloop.serve.store import (CONFLICT, SAME, STORED, UNKNOWN, WRONG_ITEM, Store, _decision_from_row, _decision_row,
-                                 _feedback)
+                                 _feedback, explicit_transactions)
 from recloop.serve.tables import _D_COLS, _DecisionRow, _JoinRow, decisions, inbox
 from recloop.serve.write_sql import json_rows
 
@@ -127,7 +127,7 @@ def take_inbox(store: Store, limit: int = 5000) -> list[Joined]:
                 cur.execute(sql.any_pending)
                 pending = cur.fetchone()[0]
             finally:
-                raw.driver_connection.autocommit = False
+                explicit_transactions(raw.driver_connection)
             if not pending:
                 return out
         store._check_fence(cur)

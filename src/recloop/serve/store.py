@@ -449,7 +449,7 @@ class Store:
                 cur.execute(sql.decisions_by_id(len(lost)), lost)
                 stored.update((row[0], _decision_from_row(_DecisionRow(*row))) for row in cur.fetchall())
         finally:
-            conn.autocommit = False
+            explicit_transactions(conn)
         d_out: list[tuple[str, Decision | None]] = []
         for d in new_decisions:
             if d.event_id in mine and first[d.event_id] is d:
@@ -459,7 +459,7 @@ class Store:
                 d_out.append((SAME if old.request_hash == d.request_hash else CONFLICT, old))
         r_out: list[tuple[str, Any]] = []
         joined = list(owed)
-        fresh: dict[str, tuple[float, int]] = {}  # event -> (value, seq) stored by this batch
+        fresh: dict[str, tuple[float, bool]] = {}  # event -> (value, is_default) stored by this batch
         for (_, e, _o, chosen, context, propensity, oseq, ovalue, odflt, seq, value, dflt, item, *extra), r in zip(
                 sorted((row for row in got if row[0] == 2), key=lambda row: row[2]), new_rewards):
             if chosen is None:
@@ -630,6 +630,14 @@ class Store:
     def next_model_version(self) -> int:
         with self.engine.connect() as conn:
             return int(conn.execute(select(func.coalesce(func.max(models.c.version), -1))).scalar_one()) + 1
+
+
+def explicit_transactions(conn: Any) -> None:
+    """Turn a psycopg connection's autocommit back off after a statement run in it. A
+    connection the statement broke (the server went away) is left as it is: the caller
+    drops it, and its error, not "can't change autocommit", is the one to report."""
+    if not conn.closed and conn.info.transaction_status == conn.info.transaction_status.IDLE:
+        conn.autocommit = False
 
 
 class StoreFenced(RuntimeError):

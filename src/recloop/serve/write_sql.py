@@ -168,7 +168,7 @@ class _WriteSQL:
 
     def _batch_sql(self, item_features: bool) -> str:
         dcols = "context, chosen, propensity" + (", candidates, features, features_dim" if item_features else "")
-        pick = ", ".join(f"k.{c.strip()}" for c in dcols.split(","))
+        pick = ", ".join(f"dd.{c.strip()}" for c in dcols.split(","))
         none = ", NULL::text, NULL::bytea, NULL::int4" if item_features else ""
         extra = ", k.candidates, k.features, k.features_dim" if item_features else ""
         return (f"WITH f AS ({self.renew} RETURNING 1), "
@@ -179,7 +179,7 @@ class _WriteSQL:
                 # one index probe per reward (LATERAL ... OFFSET 0), as in ranker_batch
                 f"k AS (SELECT v.*, {pick}, old.seq AS oseq, old.value AS ovalue, old.is_default AS odflt FROM v "
                 f"LEFT JOIN LATERAL (SELECT {dcols} FROM {self.d} d WHERE d.event_id = v.e "
-                f"UNION ALL SELECT {dcols} FROM nd WHERE nd.event_id = v.e LIMIT 1) k ON true "
+                f"UNION ALL SELECT {dcols} FROM nd WHERE nd.event_id = v.e LIMIT 1) dd ON true "
                 f"LEFT JOIN LATERAL (SELECT seq, value, is_default FROM {self.r} r WHERE r.event_id = v.e OFFSET 0) "
                 f"old ON true), "
                 f"n AS (SELECT o, %s::bigint + row_number() OVER (ORDER BY o) AS seq FROM ("
