@@ -4,6 +4,7 @@ one run so that the machine's drift hits every path alike.
 
     .venv/bin/python benchmarks/store_batch.py                       # PostgreSQL, three paths
     .venv/bin/python benchmarks/store_batch.py --stores sqlite postgresql --repeat 5
+    .venv/bin/python benchmarks/store_batch.py --stores sqlite --busy-thread   # with a busy event loop beside
 
 Paths: ``one-statement`` (a single process on PostgreSQL: the whole batch is one statement),
 ``transactional`` (the same answers from BEGIN, fence, lookup, INSERT, join, INSERT,
@@ -84,12 +85,27 @@ def main() -> None:
     ap.add_argument("--batches", type=int, default=400)
     ap.add_argument("--per", type=int, default=8, help="decisions (and rewards) per batch")
     ap.add_argument("--repeat", type=int, default=3, help="rounds; each round runs every path once, in turn")
+    ap.add_argument("--busy-thread", action="store_true",
+                    help="a second thread runs Python meanwhile (as a service's event loop does), with the "
+                         "service's 0.5 ms switch interval: every statement then waits to take the GIL back")
+    ap.add_argument("--switch-interval", type=float, default=0.0005, help="with --busy-thread (seconds)")
     ap.add_argument("--out", default=None)
     args = ap.parse_args()
+    if args.busy_thread:
+        import threading
+
+        def spin() -> None:
+            x = 0
+            while True:
+                x = (x + 1) & 0xFFFF
+
+        sys.setswitchinterval(args.switch_interval)
+        threading.Thread(target=spin, daemon=True).start()
     import tempfile
 
     workdir = Path(tempfile.mkdtemp(prefix="store-batch-"))
     result: dict = {"benchmark": "store_batch", "command": " ".join(["benchmarks/store_batch.py", *sys.argv[1:]]),
+                    "busy_thread": args.busy_thread, "switch_interval_s": sys.getswitchinterval(),
                     "machine": f"{os.cpu_count()} cores, shared with other engineers' jobs",
                     "load_avg_at_start": os.getloadavg(), "python_loop_ms_at_start": python_loop_ms(),
                     "machine_noise_at_start": machine_noise(), "runs": []}
