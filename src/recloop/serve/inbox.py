@@ -20,14 +20,13 @@ from __future__ import annotations
 import time
 from typing import Any, Sequence
 
-import orjson
 from sqlalchemy import select
 
 from recloop.serve.records import Decision, Joined, RewardIn
-from recloop.serve.store import (CONFLICT, SAME, STORED, UNKNOWN, WRONG_ITEM, Store, _decision_from_row, _decision_row,
+from recloop.serve.store import (CONFLICT, SAME, STORED, UNKNOWN, WRONG_ITEM, Store, _decision_row,
                                  _feedback, explicit_transactions)
-from recloop.serve.tables import _D_COLS, _DecisionRow, _JoinRow, decisions, inbox
-from recloop.serve.write_sql import json_rows
+from recloop.serve.tables import _D_COLS, _JoinRow, decisions, inbox
+from recloop.serve.write_sql import json_rows, reward_rows_json
 
 
 def ranker_write(store: Store, raw: Any, new_decisions: Sequence[Decision], new_rewards: Sequence[RewardIn]):
@@ -44,9 +43,7 @@ def ranker_write(store: Store, raw: Any, new_decisions: Sequence[Decision], new_
     for d in new_decisions:
         first.setdefault(d.event_id, d)
     rows = [_decision_row(d, now) for d in first.values()]
-    numpy = orjson.OPT_SERIALIZE_NUMPY  # a policy's numpy scalar goes in as psycopg took it before
-    params = (json_rows(decisions, _D_COLS, rows), now,
-              orjson.dumps([(r.event_id, r.value, r.is_default, r.item_id) for r in new_rewards], option=numpy).decode())
+    params = (json_rows(decisions, _D_COLS, rows), now, reward_rows_json(new_rewards))
     cur = raw.cursor()
     cur.execute(sql.ranker_batch, params)
     mine: set[str] = set()
@@ -57,21 +54,9 @@ def ranker_write(store: Store, raw: Any, new_decisions: Sequence[Decision], new_
         else:
             won[row[0]] = row
 
-    d_out: list[tuple[str, Decision | None]] = []
-    if new_decisions:
-        # another ranker may store the same client event id at the same moment: the
-        # unique event id decides, and RETURNING said which of ours went in
-        lost = [e for e in first if e not in mine]
-        stored: dict[str, Decision] = {e: first[e] for e in mine}
-        if lost:
-            cur.execute(sql.decisions_by_id(len(lost)), lost)
-            stored.update((row[0], _decision_from_row(_DecisionRow(*row))) for row in cur.fetchall())
-        for d in new_decisions:
-            if d.event_id in mine and first[d.event_id] is d:
-                d_out.append((STORED, None))
-                continue
-            old = stored[d.event_id]  # a twin later in this batch is answered with the first
-            d_out.append((SAME if old.request_hash == d.request_hash else CONFLICT, old))
+    # another ranker may store the same client event id at the same moment: the unique
+    # event id decides, and RETURNING said which of ours went in
+    d_out = store._answer_decisions(cur, new_decisions, first, mine)
 
     r_out: list[tuple[str, Any]] = [(UNKNOWN, None)] * len(new_rewards)
     if new_rewards:

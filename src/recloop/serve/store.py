@@ -38,7 +38,7 @@ from recloop.core.types import Feedback
 from recloop.serve.records import (Decision, Joined, RewardIn, chosen_features, pack_features, unpack_context,
                                    unpack_features)
 from recloop.serve.tables import _D_COLS, _DecisionRow, _JoinRow, _meta, decisions, inbox, lease, models, rewards
-from recloop.serve.write_sql import REWARD_COLS, _write_sql, json_rows
+from recloop.serve.write_sql import REWARD_COLS, _write_sql, json_rows, reward_rows_json
 
 log = logging.getLogger("recloop.serve")
 
@@ -251,11 +251,15 @@ class Store:
         return (f"the learner lease of {self._where()} was taken over (this writer's token {self._token} is stale): "
                 "another service is the learner now; this one can no longer write")
 
-    def _check_fence(self, cur: Any) -> None:
-        """Inside a write transaction: still the lease holder? (extends it too)."""
+    def _lease_token(self) -> int:
+        """This writer's fencing token; StoreFenced if it never held the lease."""
         if self._token is None:
             raise StoreFenced(f"this service does not hold the learner lease of {self._where()}")
-        cur.execute(self._sql.renew, (self.lease_s, self._token))
+        return self._token
+
+    def _check_fence(self, cur: Any) -> None:
+        """Inside a write transaction: still the lease holder? (extends it too)."""
+        cur.execute(self._sql.renew, (self.lease_s, self._lease_token()))
         if cur.rowcount != 1:
             raise StoreFenced(self._fenced_message())
 
@@ -415,8 +419,7 @@ class Store:
         """:meth:`_write_batch` on PostgreSQL: the same answers from ONE statement in
         autocommit (:meth:`_WriteSQL.batch`); a decision already stored (a retry, rare)
         is read back afterwards to answer it."""
-        if self._token is None:
-            raise StoreFenced(f"this service does not hold the learner lease of {self._where()}")
+        token = self._lease_token()
         sql = self._sql
         now = time.time()
         cur = raw.cursor()
@@ -435,28 +438,14 @@ class Store:
                 first.setdefault(d.event_id, d)
             rows = [_decision_row(d, now) for d in first.values()]
             cur.execute(sql.batch(self.item_features), (
-                self.lease_s, self._token, json_rows(decisions, _D_COLS, rows),
-                orjson.dumps([(r.event_id, r.value, r.is_default, r.item_id) for r in new_rewards],
-                             option=orjson.OPT_SERIALIZE_NUMPY).decode(),
+                self.lease_s, token, json_rows(decisions, _D_COLS, rows), reward_rows_json(new_rewards),
                 self._next_seq - 1, now))
             got = cur.fetchall()
             if not any(row[0] == 0 for row in got):
                 raise StoreFenced(self._fenced_message())
-            mine = {row[1] for row in got if row[0] == 1}
-            lost = [e for e in first if e not in mine]
-            stored: dict[str, Decision] = {e: first[e] for e in mine}
-            if lost:
-                cur.execute(sql.decisions_by_id(len(lost)), lost)
-                stored.update((row[0], _decision_from_row(_DecisionRow(*row))) for row in cur.fetchall())
+            d_out = self._answer_decisions(cur, new_decisions, first, {row[1] for row in got if row[0] == 1})
         finally:
             explicit_transactions(conn)
-        d_out: list[tuple[str, Decision | None]] = []
-        for d in new_decisions:
-            if d.event_id in mine and first[d.event_id] is d:
-                d_out.append((STORED, None))
-            else:  # stored before, or a twin earlier in this batch: answered with what is stored
-                old = stored[d.event_id]
-                d_out.append((SAME if old.request_hash == d.request_hash else CONFLICT, old))
         r_out: list[tuple[str, Any]] = []
         joined = list(owed)
         fresh: dict[str, tuple[float, bool]] = {}  # event -> (value, is_default) stored by this batch
@@ -480,6 +469,26 @@ class Store:
         cur.close()
         joined[len(owed):] = sorted(joined[len(owed):], key=lambda j: j.seq)
         return d_out, r_out, joined
+
+    def _answer_decisions(self, cur: Any, new_decisions: Sequence[Decision], first: dict[str, Decision],
+                          mine: set[str]) -> list[tuple[str, Decision | None]]:
+        """The answers to a batch's decisions after an ``ON CONFLICT DO NOTHING`` insert of
+        ``first`` (the first decision of each event id) stored ``mine``: STORED for those;
+        the rest (stored before, by another ranker, or a twin in this batch) are read
+        back and answered SAME or CONFLICT with what is stored."""
+        lost = [e for e in first if e not in mine]
+        stored: dict[str, Decision] = {e: first[e] for e in mine}
+        if lost:
+            cur.execute(self._sql.decisions_by_id(len(lost)), lost)
+            stored.update((row[0], _decision_from_row(_DecisionRow(*row))) for row in cur.fetchall())
+        out: list[tuple[str, Decision | None]] = []
+        for d in new_decisions:
+            if d.event_id in mine and first[d.event_id] is d:
+                out.append((STORED, None))
+            else:
+                old = stored[d.event_id]
+                out.append((SAME if old.request_hash == d.request_hash else CONFLICT, old))
+        return out
 
     def owed_joined(self, top: int) -> list[Joined]:
         """Rewards this writer committed but never handed over (seq in (handed_seq, top]).

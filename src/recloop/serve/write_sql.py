@@ -28,7 +28,8 @@ class _WriteSQL:
         self.renew = (f"UPDATE {prefix}{lease.name} SET expires = {now} + {self.ph}, renewed = {now} "
                       f"WHERE name = 'learner' AND token = {self.ph}")
         self._in: dict[int, str] = {}
-        self._multi: dict[tuple[str, int], str] = {}
+        self._multi: dict[tuple[str, int], str] = {}          # SQLite: (table, rows) -> INSERT
+        self._json_insert: dict[tuple[str, tuple], str] = {}  # PostgreSQL: (table, columns) -> INSERT
         self._batch: dict[bool, str] = {}
 
     def _ids(self, n: int) -> str:
@@ -85,11 +86,10 @@ class _WriteSQL:
         if not rows:
             return
         if self.ph == "%s":
-            key = (table.name, -len(cols))
-            sql = self._multi.get(key)
+            sql = self._json_insert.get((table.name, tuple(cols)))
             if sql is None:
-                sql = self._multi[key] = (f"INSERT INTO {self.prefix}{table.name} ({', '.join(cols)}) "
-                                          f"SELECT {self.from_json(table, cols)}")
+                sql = self._json_insert[table.name, tuple(cols)] = (
+                    f"INSERT INTO {self.prefix}{table.name} ({', '.join(cols)}) SELECT {self.from_json(table, cols)}")
             cur.execute(sql, (json_rows(table, cols, rows),))
             return
         for at in range(0, len(rows), _ROWS_PER_INSERT):
@@ -103,16 +103,16 @@ class _WriteSQL:
             cur.execute(sql, [v for row in part for v in row])
 
     @staticmethod
-    def from_json(table: Table, cols: Sequence[str], alias: str = "r", param: str = "%s") -> str:
+    def from_json(table: Table, cols: Sequence[str]) -> str:
         """``cols`` of ``table`` read from a JSON array of rows (PostgreSQL): the select
         list and FROM clause for the parameter :func:`json_rows` makes."""
         casts = []
         for j, name in enumerate(cols):
             kind = type(table.c[name].type)
-            text = f"{alias}->>{j}"
+            text = f"r->>{j}"
             casts.append(f"decode({text}, 'hex')" if issubclass(kind, LargeBinary) else
                          f"({text})::{_PG_CAST[kind]}" if kind in _PG_CAST else text)
-        return f"{', '.join(casts)} FROM jsonb_array_elements({param}::jsonb) {alias}"
+        return f"{', '.join(casts)} FROM jsonb_array_elements(%s::jsonb) r"
 
     @functools.cached_property
     def ranker_batch(self) -> str:
@@ -239,6 +239,13 @@ def json_rows(table: Table, cols: Sequence[str], rows: Sequence[Sequence[Any]]) 
                     row[j] = row[j].hex()
         rows = hexed
     return orjson.dumps(rows, option=orjson.OPT_SERIALIZE_NUMPY).decode()
+
+
+def reward_rows_json(new_rewards: Sequence[Any]) -> str:
+    """Rewards (:class:`~recloop.serve.records.RewardIn`) as the JSON parameter of
+    :meth:`_WriteSQL.batch` and :attr:`_WriteSQL.ranker_batch`: ``[event_id, value, is_default, item_id]``."""
+    return orjson.dumps([(r.event_id, r.value, r.is_default, r.item_id) for r in new_rewards],
+                        option=orjson.OPT_SERIALIZE_NUMPY).decode()
 
 
 def _write_sql(is_sqlite: bool, schema: str | None) -> _WriteSQL:
