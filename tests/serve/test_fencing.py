@@ -66,6 +66,31 @@ def test_a_writer_whose_lease_was_taken_over_commits_nothing(db):
     second.close()
 
 
+def test_the_v1_and_personalizer_leases_are_claimed_together_or_not_at_all(db):
+    """Before: a second service took the first's lapsed /v1 lease, was then refused the
+    Personalizer lease and stopped, leaving the first fenced on /v1: no learner at all."""
+    url, schema = _pg(db)
+    first, first_pz = Store(url, schema=schema), Store(url, schema=schema + "_pz")
+    assert first.claim_writer(lease_s=5.0, partners=[first_pz]) == 1 and first_pz.token == 1
+    with first.engine.begin() as conn:  # the /v1 lease lapsed; the Personalizer one is live
+        conn.execute(text(f'UPDATE "{schema}".recloop_lease SET expires = 0'))
+    second, second_pz = Store(url, schema=schema), Store(url, schema=schema + "_pz")
+    with pytest.raises(RuntimeError, match=f"holds the learner lease of .*{schema}_pz"):
+        second.claim_writer(lease_s=5.0, wait_s=0.3, partners=[second_pz])
+    assert second.token is None and second_pz.token is None
+    first.write_batch([_decision("e1")], [])  # the first is not fenced: its token still holds
+    first_pz.renew_lease()
+    with first.engine.begin() as conn:  # both lapse: the second takes both
+        for name in (schema, schema + "_pz"):
+            conn.execute(text(f'UPDATE "{name}".recloop_lease SET expires = 0'))
+    assert second.claim_writer(lease_s=5.0, wait_s=0.3, partners=[second_pz]) == 2 and second_pz.token == 2
+    with pytest.raises(StoreFenced):
+        first_pz.renew_lease()
+    second_pz.drop()
+    for s in (first, first_pz, second):
+        s.close()
+
+
 def test_after_the_first_services_sessions_die_a_second_one_is_still_refused(db, tmp_path, config):
     """Before: the advisory lock lived on one pooled session; after a PostgreSQL restart a
     second service started, both learned, and rewards were silently never learned."""

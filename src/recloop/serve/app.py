@@ -72,6 +72,8 @@ def create_app(config: ServeConfig | None = None) -> FastAPI:
     user, admin = Depends(keys.user), Depends(keys.admin)
     from recloop.serve.personalizer import install  # Azure Personalizer's API beside /v1
     personalizer = app.state.personalizer = install(app, config, keys)
+    if config.role != "ranker":  # one learner for both: it claims both leases, or neither
+        svc.lease_partners.append(personalizer.store)
 
     @app.exception_handler(HTTPException)
     @app.exception_handler(RequestValidationError)

@@ -55,6 +55,7 @@ class Service:
         self.model_loaded = False
         self.fenced: str | None = None       # why this service lost the learner lease, once it has
         self.lease_error: str | None = None  # the last heartbeat's failure (None: the last one succeeded)
+        self.lease_partners: list[Store] = []  # stores whose learner leases are claimed with this one's
 
     # ------------------------------------------------------------ lifecycle
     async def start(self) -> None:
@@ -75,11 +76,12 @@ class Service:
     async def _start_learner(self) -> None:
         """Role all (one process: rank, log, learn) or learner (orders and learns what rankers logged)."""
         # before replay: no other writer may be appending
-        await asyncio.to_thread(self.store.claim_writer, self.config.lease_s)
+        await asyncio.to_thread(self.store.claim_writer, self.config.lease_s, None, self.lease_partners)
         try:
             await asyncio.to_thread(self.learner.recover)
         except BaseException:
-            await asyncio.to_thread(self.store.close)  # give the lease and the lock back: nothing was served
+            for store in (self.store, *self.lease_partners):  # give the leases and locks back: nothing was served
+                await asyncio.to_thread(store.close)
             raise
         self.model_loaded = True
         self._snap_watermark = self.learner.watermark
@@ -174,7 +176,7 @@ class Service:
         renewal is what /readyz reports, with its cause, before any client meets it."""
         while True:
             every = self.config.lease_s / 3
-            await asyncio.sleep(every)
+            await asyncio.sleep(every / 2)  # renewals at most lease_s/2 apart: one may fail and be retried
             if not self.store.lease_due(every) and self.lease_error is None:
                 continue  # a commit just renewed it (and showed the store writable)
             try:

@@ -155,7 +155,8 @@ class Store:
         self._unlock_file()  # after the pool: closing an fd of the file drops SQLite's own locks on it
 
     # ------------------------------------------------------------ one writer per store: the lease
-    def claim_writer(self, lease_s: float = 10.0, wait_s: float | None = None) -> int:
+    def claim_writer(self, lease_s: float = 10.0, wait_s: float | None = None,
+                     partners: Sequence["Store"] = ()) -> int:
         """Become the store's only writer (and so its learner); returns the fencing token.
 
         Exactly-once learning relies on reward ``seq`` numbers being committed in order
@@ -170,44 +171,78 @@ class Store:
         SQLite an exclusive ``flock`` on the database file itself (its inode: symlinks and
         hard links lead to the same lock) also proves the last holder dead, so a
         restart after ``kill -9`` takes over at once; it dies with the process.
+
+        ``partners``: stores whose leases go with this one (the Personalizer tables beside
+        /v1): all are claimed, or none. Claimed one by one, a second service could take
+        an expired lease from a live first one and then be refused the other, leaving
+        the first fenced on one store and the second stopped: no learner at all.
         """
-        if self._token is not None:
-            return self._token
-        self.lease_s = float(lease_s)
+        stores = [s for s in (self, *partners) if s._token is None]
+        if not stores:
+            return self._token  # type: ignore[return-value]
+        same_db = all(not s.is_sqlite and s.engine.url == self.engine.url for s in stores)
+        if len(stores) > 1 and not (same_db or all(s.is_sqlite for s in stores)):
+            raise ValueError("partner leases must be in the same PostgreSQL database, or all on SQLite")
         proven_dead = False
-        if self.is_sqlite:
-            path = self.engine.url.database
-            if path and path != ":memory:":
-                # before SQLite opens the file: a second name for it (a link) would get its
-                # own WAL file beside that name, and the two would corrupt each other
-                self._flock = _flock_database(path)  # RuntimeError when another process holds it
-            proven_dead = True  # no other live process holds the file (or it is private: :memory:)
-        self.create()
+        try:
+            for s in stores:
+                s.lease_s = float(lease_s)
+                if s.is_sqlite:
+                    path = s.engine.url.database
+                    if path and path != ":memory:":
+                        # before SQLite opens the file: a second name for it (a link) would get
+                        # its own WAL file beside that name, and the two would corrupt each other
+                        s._flock = _flock_database(path)  # RuntimeError when another process holds it
+                    proven_dead = True  # no other live process holds the file (or it is private: :memory:)
+                s.create()
+        except BaseException:
+            for s in stores:
+                s._unlock_file()
+            raise
         holder = f"{socket.gethostname()}:{os.getpid()}"
-        deadline = time.monotonic() + (self.lease_s * 1.5 + 1 if wait_s is None else wait_s)
+        deadline = time.monotonic() + (float(lease_s) * 1.5 + 1 if wait_s is None else wait_s)
         while True:
-            with self.engine.begin() as conn:
-                now = conn.execute(text(f"SELECT {self._now_sql}")).scalar_one()
-                row = conn.execute(select(lease.c.token, lease.c.holder, lease.c.expires)
-                                   .where(lease.c.name == "learner").with_for_update()).first()
-                if row is None:
-                    conn.execute(lease.insert().values(name="learner", token=1, holder=holder, expires=now + self.lease_s,
-                                                       renewed=now))
-                    self._token = 1
-                elif proven_dead or row.expires <= now:
-                    conn.execute(lease.update().where(lease.c.name == "learner")
-                                 .values(token=row.token + 1, holder=holder, expires=now + self.lease_s, renewed=now))
-                    self._token = row.token + 1
-                left = None if self._token is not None or row is None else row.expires - now  # no row: we took it
-            if self._token is not None:
-                self.holder = holder
-                return self._token
-            assert row is not None and left is not None  # no token taken: the row is another holder's
+            if self.is_sqlite:  # one file each, each proven free by its flock: claim in turn
+                held = None
+                for s in stores:
+                    with s.engine.begin() as conn:
+                        s._take_lease(conn, [s], holder, proven_dead)
+            else:  # one transaction locks every lease row: all are taken or none
+                with self.engine.begin() as conn:
+                    held = self._take_lease(conn, stores, holder, proven_dead)
+            if held is None:
+                return self._token  # type: ignore[return-value]  # (set by _take_lease)
+            row, left, where = held
             if time.monotonic() + left > deadline:
-                self._unlock_file()
-                raise RuntimeError(f"another recloop service holds the learner lease of {self._where()} "
+                for s in stores:
+                    s._unlock_file()
+                raise RuntimeError(f"another recloop service holds the learner lease of {where} "
                                    f"({row.holder}, token {row.token}, {left:.1f}s left); it is still renewing it")
             time.sleep(min(max(left, 0.05), 1.0))
+
+    def _take_lease(self, conn: Any, stores: Sequence["Store"], holder: str,
+                    proven_dead: bool) -> tuple[Any, float, str] | None:
+        """Inside ``conn``'s transaction: take the lease rows of ``stores`` if every one is
+        free (absent, expired or proven dead); else the first held row, its time left and
+        its store, and nothing is changed."""
+        now = conn.execute(text(f"SELECT {self._now_sql}")).scalar_one()
+        lock = "" if self.is_sqlite else " FOR UPDATE"
+        rows = [conn.execute(text(f"SELECT token, holder, expires FROM {s._lease_table} "
+                                  f"WHERE name = 'learner'{lock}")).first() for s in stores]
+        for s, row in zip(stores, rows):
+            if row is not None and not proven_dead and row.expires > now:
+                return row, row.expires - now, s._where()
+        for s, row in zip(stores, rows):
+            token = 1 if row is None else row.token + 1
+            values = {"t": token, "h": holder, "e": now + s.lease_s, "r": now}
+            if row is None:
+                conn.execute(text(f"INSERT INTO {s._lease_table} (name, token, holder, expires, renewed) "
+                                  "VALUES ('learner', :t, :h, :e, :r)"), values)
+            else:
+                conn.execute(text(f"UPDATE {s._lease_table} SET token = :t, holder = :h, expires = :e, "
+                                  "renewed = :r WHERE name = 'learner'"), values)
+            s._token, s.holder = token, holder
+        return None
 
     def renew_lease(self) -> None:
         """Extend the lease now (the heartbeat of an idle writer); raises StoreFenced when

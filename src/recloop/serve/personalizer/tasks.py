@@ -163,7 +163,7 @@ class Tasks:
         pz = self.pz
         while True:
             every = pz.config.lease_s / 3
-            await asyncio.sleep(every)
+            await asyncio.sleep(every / 2)  # renewals at most lease_s/2 apart (see Service._lease_loop)
             if not pz.store.lease_due(every):
                 continue  # a commit just renewed it
             try:
