@@ -62,6 +62,12 @@ class _AnswerLost:
         return getattr(self._raw, name)
 
 
+def _v1_answers_lost(real):
+    """``Store._writer_conn`` that wraps the /v1 store's writer only: the Personalizer
+    store's heartbeat commits too, and must not take the armed fault."""
+    return lambda self: _AnswerLost(real(self)) if type(self) is Store else real(self)
+
+
 def _events_losing_one_commit_answer(c, n, lost, retry):
     """Events e0..e{n-1} (rank, then reward): the commit of event ``lost``'s reward
     succeeds but its answer is lost (the client hears 503); ``retry``: the client sends
@@ -85,7 +91,7 @@ def test_a_reward_whose_commit_answer_was_lost_is_still_learned(db, tmp_path, co
     """One process (role all): only the writer can hand the 503'd (but stored) reward to
     the learner; the next batch does."""
     real = Store._writer_conn
-    monkeypatch.setattr(Store, "_writer_conn", lambda self: _AnswerLost(real(self)))
+    monkeypatch.setattr(Store, "_writer_conn", _v1_answers_lost(real))
     cfg = config(db, tmp_path)
     with TestClient(create_app(cfg)) as c:
         svc = c.app.state.service
@@ -102,7 +108,7 @@ def test_a_lost_commit_answer_with_no_write_after_it_is_still_learned(db, tmp_pa
     heartbeat's own transaction (through the writer) hands the owed reward over, instead
     of it waiting for the next request."""
     real = Store._writer_conn
-    monkeypatch.setattr(Store, "_writer_conn", lambda self: _AnswerLost(real(self)))
+    monkeypatch.setattr(Store, "_writer_conn", _v1_answers_lost(real))
     cfg = config(db, tmp_path, lease_s=0.6)  # heartbeat every 0.2 s
     with TestClient(create_app(cfg)) as c:
         svc = c.app.state.service
