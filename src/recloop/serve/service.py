@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import gc
 import logging
+import math
 import os
 import sys
 import time
@@ -396,4 +397,7 @@ _FLOAT_MAX = float(np.finfo(np.float64).max)
 def _finite(scores: np.ndarray) -> list[float]:
     """Scores as JSON numbers: an infinite index (UCB1's never-tried item) is reported as
     the largest double, +-1.797e308, where JSON would otherwise carry ``null``."""
+    out = scores.tolist()
+    if all(map(math.isfinite, out)):  # the usual case: ~1.7 us, where nan_to_num took ~19
+        return out
     return np.nan_to_num(scores, nan=0.0, posinf=_FLOAT_MAX, neginf=-_FLOAT_MAX).tolist()
