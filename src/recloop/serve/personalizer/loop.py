@@ -26,7 +26,6 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
-import hashlib
 import logging
 import time
 import uuid
@@ -43,6 +42,7 @@ from recloop.serve.personalizer.schemas import MultiSlotRankRequest, RankInput, 
 from recloop.serve.personalizer.store import PersonalizerStore, RankEvent, SlotDecision, decision_id
 from recloop.serve.personalizer.tasks import Tasks
 from recloop.serve.records import Decision, Joined, RewardIn
+from recloop.serve.schemas import request_digest
 from recloop.serve.store import CONFLICT, SAME, UNKNOWN
 from recloop.serve.writer import GroupWriter, StoreUnavailable
 
@@ -283,7 +283,7 @@ class PersonalizerLoop:
 
     async def _store(self, eid: str, multislot: bool, request: dict, body: dict, mode: str, deferred: bool,
                      decided: list[SlotDecision]) -> list[Decision]:
-        digest = hashlib.sha256(orjson.dumps(body, option=orjson.OPT_SORT_KEYS)).hexdigest()
+        digest = request_digest(orjson.dumps(body, option=orjson.OPT_SORT_KEYS))
         event = RankEvent(eid, multislot, orjson.dumps(request), digest, mode, deferred, decided)
         code, _ = await _written(self.serves_events().decision(event))
         if code == CONFLICT:
