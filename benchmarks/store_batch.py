@@ -87,8 +87,8 @@ def main() -> None:
     ap.add_argument("--repeat", type=int, default=3, help="rounds; each round runs every path once, in turn")
     ap.add_argument("--busy-thread", action="store_true",
                     help="a second thread runs Python meanwhile (as a service's event loop does), with the "
-                         "service's 0.5 ms switch interval: every statement then waits to take the GIL back")
-    ap.add_argument("--switch-interval", type=float, default=0.0005, help="with --busy-thread (seconds)")
+                         "service's switch interval (0.1 ms): every statement then waits to take the GIL back")
+    ap.add_argument("--switch-interval", type=float, default=0.0001, help="with --busy-thread (seconds)")
     ap.add_argument("--out", default=None)
     args = ap.parse_args()
     if args.busy_thread:
