@@ -131,3 +131,24 @@ def test_a_fenced_service_refuses_writes_and_says_so_in_readyz(db, tmp_path, con
         failures = re.search(r"^recloop_store_write_failures_total (\S+)$", c.get("/metrics").text, re.M)
         assert failures and float(failures.group(1)) >= 1
         store.close()
+
+
+def test_a_start_that_fails_after_the_leases_were_claimed_gives_both_back(db, tmp_path, config, monkeypatch):
+    """The service claims the Personalizer lease with its own; if the Personalizer part
+    then fails to start, both leases (and SQLite's file locks) are free at once, not
+    after the lease runs out."""
+    from recloop.serve.personalizer.loop import sibling
+    from recloop.serve.personalizer.tasks import Tasks
+
+    async def broken(self):
+        raise RuntimeError("settings unreadable")
+
+    cfg = config(db, tmp_path, lease_s=30.0)
+    monkeypatch.setattr(Tasks, "_load_settings", broken)
+    with pytest.raises(RuntimeError, match="settings unreadable"):
+        with TestClient(create_app(cfg)):
+            pass
+    for url, schema in ((cfg.db, cfg.db_schema), sibling(cfg)):
+        store = Store(url, schema=schema)
+        assert store.claim_writer(lease_s=1.0, wait_s=0) == 2  # no wait: nobody holds it
+        store.close()

@@ -128,6 +128,8 @@ class Service:
                 except Exception as err:  # store down: a restart replays what the last snapshot lacks
                     log.error("shutdown snapshot failed: %s", describe(err))
         self.store.close()
+        for store in self.lease_partners:  # closed already unless their own start failed
+            store.close()
 
     async def _follow_loop(self) -> None:
         """A ranker serves the newest published model within ``model_refresh_s``."""
